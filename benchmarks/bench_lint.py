@@ -1,6 +1,6 @@
 """Lint throughput: `gym-compile lint` over a directory of generated config files.
 
-    python benchmarks/bench_lint.py [--files 500]
+python benchmarks/bench_lint.py [--files 500]
 """
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ from common import PY, emit, measured
 def generate(work: Path, files: int) -> None:
     """Each file a resources server + an agent referring to it and to a shared model."""
     (work / "model.yaml").write_text(
-        "policy_model:\n  responses_api_models:\n    stand_in_model:\n      model: stand-in-1\n")
+        "policy_model:\n  responses_api_models:\n    stand_in_model:\n      model: stand-in-1\n"
+    )
     for i in range(files - 1):
         (work / f"weather_{i:04d}.yaml").write_text(
             f"weather_{i}:\n  resources_servers:\n    example_simple_weather:\n      domain: agent\n"
             f"      description: server {i}\n"
             f"agent_{i}:\n  responses_api_agents:\n    simple_agent:\n"
             f"      resources_server: {{type: resources_servers, name: weather_{i}}}\n"
-            "      model_server: {type: responses_api_models, name: policy_model}\n")
+            "      model_server: {type: responses_api_models, name: policy_model}\n"
+        )
 
 
 def main() -> None:

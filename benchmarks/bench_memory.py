@@ -1,6 +1,6 @@
 """Peak RSS of gym-run at 1,000 and 100,000 input rows: memory must stay flat as the input grows.
 
-    python benchmarks/bench_memory.py [--small 1000] [--large 100000]
+python benchmarks/bench_memory.py [--small 1000] [--large 100000]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Time from launching `gym-run plan.json` to the first request reaching the model endpoint.
 
-    python benchmarks/bench_startup.py [--repeats 5]
+python benchmarks/bench_startup.py [--repeats 5]
 """
 
 from __future__ import annotations
@@ -38,11 +38,21 @@ async def one(work: Path) -> float:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        plan = compile_plan(work, f"http://127.0.0.1:{port}/v1", write_rows(work / "rows.jsonl", 5), 4)
+        plan = compile_plan(
+            work, f"http://127.0.0.1:{port}/v1", write_rows(work / "rows.jsonl", 5), 4
+        )
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
-            PY, "-m", "runtime.cli", str(plan), "--overwrite", "-q", env={**ENV, "GYM_BENCH_KEY": "bench"},
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            PY,
+            "-m",
+            "runtime.cli",
+            str(plan),
+            "--overwrite",
+            "-q",
+            env={**ENV, "GYM_BENCH_KEY": "bench"},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         await proc.wait()
         return first[0] - started
     finally:

@@ -21,11 +21,20 @@ ROW = {
             {"role": "developer", "content": "You are a helpful personal assistant."},
             {"role": "user", "content": "what's it like in sf?"},
         ],
-        "tools": [{
-            "type": "function", "name": "get_weather", "description": "", "strict": True,
-            "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": ""}},
-                           "required": ["city"], "additionalProperties": False},
-        }],
+        "tools": [
+            {
+                "type": "function",
+                "name": "get_weather",
+                "description": "",
+                "strict": True,
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string", "description": ""}},
+                    "required": ["city"],
+                    "additionalProperties": False,
+                },
+            }
+        ],
     }
 }
 
@@ -43,8 +52,20 @@ class StandInProcess:
     """The stand-in served by its own process on a free loopback port, as a real endpoint would be."""
 
     def __init__(self, latency_ms: float = 0, extra: list[str] | None = None) -> None:
-        cmd = [PY, "-m", "runtime.cli", "stand-in", "--port", "0", "--latency-ms", str(latency_ms), *(extra or [])]
-        self.proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cmd = [
+            PY,
+            "-m",
+            "runtime.cli",
+            "stand-in",
+            "--port",
+            "0",
+            "--latency-ms",
+            str(latency_ms),
+            *(extra or []),
+        ]
+        self.proc = subprocess.Popen(
+            cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         assert self.proc.stdout is not None
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -72,7 +93,9 @@ class StandInProcess:
         self.close()
 
 
-def compile_plan(work: Path, base_url: str, rows: Path, concurrency: int, extra: list[str] | None = None) -> Path:
+def compile_plan(
+    work: Path, base_url: str, rows: Path, concurrency: int, extra: list[str] | None = None
+) -> Path:
     """A simple_weather plan whose model is an openai_model pointing at base_url."""
     model = work / "model.yaml"
     model.write_text(
@@ -82,10 +105,23 @@ def compile_plan(work: Path, base_url: str, rows: Path, concurrency: int, extra:
     )
     plan = work / "plan.json"
     out = subprocess.run(
-        [PY, "-m", "gym_compile.cli", str(REPO / "examples/simple_weather/simple_weather.yaml"), str(model),
-         f"+input_jsonl_fpath={rows}", f"+output_jsonl_fpath={work / 'rollouts.jsonl'}",
-         f"+num_samples_in_parallel={concurrency}", "-o", str(plan), *(extra or [])],
-        env={**ENV, "GYM_BENCH_KEY": "bench"}, capture_output=True, text=True)
+        [
+            PY,
+            "-m",
+            "gym_compile.cli",
+            str(REPO / "examples/simple_weather/simple_weather.yaml"),
+            str(model),
+            f"+input_jsonl_fpath={rows}",
+            f"+output_jsonl_fpath={work / 'rollouts.jsonl'}",
+            f"+num_samples_in_parallel={concurrency}",
+            "-o",
+            str(plan),
+            *(extra or []),
+        ],
+        env={**ENV, "GYM_BENCH_KEY": "bench"},
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         raise RuntimeError(out.stderr)
     return plan
@@ -103,17 +139,23 @@ class ChildStats:
 def measured(cmd: list[str], env: dict[str, str] | None = None) -> ChildStats:
     """Runs one child and reads its own CPU time and peak RSS from wait4 (not the whole process tree)."""
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     assert proc.stdout is not None
     output = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return ChildStats(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, output)
+    return ChildStats(
+        wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, output
+    )
 
 
 def gym_run(plan: Path) -> ChildStats:
-    stats = measured([PY, "-m", "runtime.cli", str(plan), "--overwrite", "-q"], {**ENV, "GYM_BENCH_KEY": "bench"})
+    stats = measured(
+        [PY, "-m", "runtime.cli", str(plan), "--overwrite", "-q"], {**ENV, "GYM_BENCH_KEY": "bench"}
+    )
     if stats.returncode != 0:
         raise RuntimeError(f"gym-run exited {stats.returncode}:\n{stats.output[-2000:]}")
     return stats

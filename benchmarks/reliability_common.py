@@ -17,14 +17,33 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
-ENV = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-       "GYM_BENCH_KEY": "bench"}
-ROW = {"responses_create_params": {
-    "input": [{"role": "developer", "content": "You are a helpful personal assistant."},
-              {"role": "user", "content": "what's it like in sf?"}],
-    "tools": [{"type": "function", "name": "get_weather", "description": "", "strict": True,
-               "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": ""}},
-                              "required": ["city"], "additionalProperties": False}}]}}
+ENV = {
+    **os.environ,
+    "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    "GYM_BENCH_KEY": "bench",
+}
+ROW = {
+    "responses_create_params": {
+        "input": [
+            {"role": "developer", "content": "You are a helpful personal assistant."},
+            {"role": "user", "content": "what's it like in sf?"},
+        ],
+        "tools": [
+            {
+                "type": "function",
+                "name": "get_weather",
+                "description": "",
+                "strict": True,
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string", "description": ""}},
+                    "required": ["city"],
+                    "additionalProperties": False,
+                },
+            }
+        ],
+    }
+}
 
 
 def emit(name: str, value: object) -> None:
@@ -37,7 +56,9 @@ class StandIn:
 
     def __init__(self, *flags: str) -> None:
         cmd = [PY, "-m", "runtime.cli", "stand-in", "--port", "0", *flags]
-        self.proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         match = re.search(r"(http://\S+)", line)
         if not match:
@@ -56,7 +77,9 @@ class StandIn:
             self.proc.kill()
 
 
-def compile_plan(work: Path, base_url: str, rows: int, repeats: int, concurrency: int, retry: str) -> Path:
+def compile_plan(
+    work: Path, base_url: str, rows: int, repeats: int, concurrency: int, retry: str
+) -> Path:
     """simple_weather against `base_url` through gym-compile, with the given `retry:` flow mapping."""
     data = work / "rows.jsonl"
     data.write_text((json.dumps(ROW) + "\n") * rows)
@@ -64,21 +87,40 @@ def compile_plan(work: Path, base_url: str, rows: int, repeats: int, concurrency
     model.write_text(
         "policy_model:\n  responses_api_models:\n    openai_model:\n"
         f"      base_url: {base_url}\n      api_key: ${{oc.env:GYM_BENCH_KEY}}\n      model: bench\n"
-        f"      max_concurrent_requests: {concurrency}\n      retry: {retry}\n")
+        f"      max_concurrent_requests: {concurrency}\n      retry: {retry}\n"
+    )
     plan = work / "plan.json"
     proc = subprocess.run(
-        [PY, "-m", "gym_compile.cli", str(REPO / "examples/simple_weather/simple_weather.yaml"), str(model),
-         f"+input_jsonl_fpath={data}", f"+output_jsonl_fpath={work / 'rollouts.jsonl'}",
-         f"+num_repeats={repeats}", f"+num_samples_in_parallel={concurrency}", "-o", str(plan)],
-        env=ENV, capture_output=True, text=True)
+        [
+            PY,
+            "-m",
+            "gym_compile.cli",
+            str(REPO / "examples/simple_weather/simple_weather.yaml"),
+            str(model),
+            f"+input_jsonl_fpath={data}",
+            f"+output_jsonl_fpath={work / 'rollouts.jsonl'}",
+            f"+num_repeats={repeats}",
+            f"+num_samples_in_parallel={concurrency}",
+            "-o",
+            str(plan),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"gym-compile failed:\n{proc.stdout}{proc.stderr}")
     return plan
 
 
 def gym_run(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([PY, "-m", "runtime.cli", *args], env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [PY, "-m", "runtime.cli", *args],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def audit(path: Path, expected: int) -> dict[str, int]:
@@ -101,10 +143,15 @@ def audit(path: Path, expected: int) -> dict[str, int]:
         else:
             failed_ids.add(rid)
     ok_ids = len(ok_counter)
-    return {"lines": len(lines), "torn_last_line": torn, "unparsable_lines": bad, "ok_ids": ok_ids,
-            "duplicate_ok_records": sum(n - 1 for n in ok_counter.values()),
-            "failed_superseded": len(failed_ids & set(ok_counter)),
-            "missing": expected - ok_ids - len(failed_ids - set(ok_counter))}
+    return {
+        "lines": len(lines),
+        "torn_last_line": torn,
+        "unparsable_lines": bad,
+        "ok_ids": ok_ids,
+        "duplicate_ok_records": sum(n - 1 for n in ok_counter.values()),
+        "failed_superseded": len(failed_ids & set(ok_counter)),
+        "missing": expected - ok_ids - len(failed_ids - set(ok_counter)),
+    }
 
 
 def wait(proc: subprocess.Popen[str], timeout: float) -> tuple[int, str]:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from reliability_common import StandIn, audit, compile_plan, emit, gym_run, now, wait
 
-MAX_ATTEMPTS = 15  # 0.37 ** 15 * 4,000 calls: about a 0.1% chance that any call runs out of attempts
+MAX_ATTEMPTS = (
+    15  # 0.37 ** 15 * 4,000 calls: about a 0.1% chance that any call runs out of attempts
+)
 
 
 def main() -> int:
@@ -24,12 +26,28 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
     expected = args.rows * args.repeats
-    faults = ["--rate-limit", "0.3", "--server-error", "0.05", "--drop", "0.02", "--retry-after-ms", "20",
-              "--seed", "1"]
+    faults = [
+        "--rate-limit",
+        "0.3",
+        "--server-error",
+        "0.05",
+        "--drop",
+        "0.02",
+        "--retry-after-ms",
+        "20",
+        "--seed",
+        "1",
+    ]
     with tempfile.TemporaryDirectory() as tmp, StandIn(*faults) as standin:
         work = Path(tmp)
-        plan = compile_plan(work, standin.url, args.rows, args.repeats, args.concurrency,
-                            f"{{max_attempts: {MAX_ATTEMPTS}}}")
+        plan = compile_plan(
+            work,
+            standin.url,
+            args.rows,
+            args.repeats,
+            args.concurrency,
+            f"{{max_attempts: {MAX_ATTEMPTS}}}",
+        )
         started = now()
         code, output = wait(gym_run(str(plan), "-q"), timeout=170)
         wall = now() - started
@@ -50,8 +68,12 @@ def main() -> int:
     emit("max_attempts_allowed", MAX_ATTEMPTS)
     emit("wall_s", wall)
     emit("exit_code", code)
-    good = code == 0 and found["ok_ids"] == expected and found["duplicate_ok_records"] == 0 \
+    good = (
+        code == 0
+        and found["ok_ids"] == expected
+        and found["duplicate_ok_records"] == 0
         and 0 < calls.get("max_attempts", 0) <= MAX_ATTEMPTS
+    )
     if not good:
         print(output[-2000:], file=sys.stderr)
     return 0 if good else 1

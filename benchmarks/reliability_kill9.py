@@ -28,14 +28,29 @@ def main() -> int:
     rng = random.Random(args.seed)
     expected = args.rows * args.repeats
     # A little latency so a run lasts long enough to be killed, and some faults so retries are in flight too.
-    flags = ["--latency-ms", "20", "--rate-limit", "0.1", "--server-error", "0.02", "--retry-after-ms", "5"]
+    flags = [
+        "--latency-ms",
+        "20",
+        "--rate-limit",
+        "0.1",
+        "--server-error",
+        "0.02",
+        "--retry-after-ms",
+        "5",
+    ]
     torn_after_kill = killed_mid_run = 0
     started = now()
     with tempfile.TemporaryDirectory() as tmp, StandIn(*flags) as standin:
         work = Path(tmp)
         out = work / "rollouts.jsonl"
-        plan = compile_plan(work, standin.url, args.rows, args.repeats, 32,
-                            "{max_attempts: 20, initial_delay_s: 0.05}")
+        plan = compile_plan(
+            work,
+            standin.url,
+            args.rows,
+            args.repeats,
+            32,
+            "{max_attempts: 20, initial_delay_s: 0.05}",
+        )
         for _ in range(args.kills):
             proc = gym_run(str(plan), "--resume", "--retry-failed", "-q")
             time.sleep(rng.uniform(0.4, 1.2))  # interpreter start-up is part of the window
@@ -47,7 +62,9 @@ def main() -> int:
         before_final = audit(out, expected)
         code, output = wait(gym_run(str(plan), "--resume", "--retry-failed", "-q"), timeout=150)
         found = audit(out, expected)
-        export_code, export_out = wait(gym_run("export", str(plan), "-o", str(work / "final.jsonl")), timeout=60)
+        export_code, export_out = wait(
+            gym_run("export", str(plan), "-o", str(work / "final.jsonl")), timeout=60
+        )
         final = audit(work / "final.jsonl", expected) if export_code == 0 else {}
         counts = json.loads((work / "rollouts.metrics.json").read_text())["_gym"]["counts"]
     emit("rollouts", expected)
@@ -65,8 +82,13 @@ def main() -> int:
     emit("export_records", final.get("lines", -1))
     emit("export_duplicates", final.get("duplicate_ok_records", -1))
     emit("wall_s", now() - started)
-    good = code == 0 and found["ok_ids"] == expected and found["duplicate_ok_records"] == 0 \
-        and found["torn_last_line"] + found["unparsable_lines"] == 0 and final.get("lines") == expected
+    good = (
+        code == 0
+        and found["ok_ids"] == expected
+        and found["duplicate_ok_records"] == 0
+        and found["torn_last_line"] + found["unparsable_lines"] == 0
+        and final.get("lines") == expected
+    )
     if not good:
         print(output[-2000:], export_out[-500:], file=sys.stderr)
     return 0 if good else 1

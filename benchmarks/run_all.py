@@ -25,7 +25,9 @@ SUITE = {  # script -> arguments (full size, quick)
 
 
 def run(script: str, args: list[str]) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, str(HERE / script), *args], capture_output=True, text=True, cwd=HERE)
+    proc = subprocess.run(
+        [sys.executable, str(HERE / script), *args], capture_output=True, text=True, cwd=HERE
+    )
     if proc.returncode != 0:
         print(f"{script} failed:\n{proc.stdout}{proc.stderr}", file=sys.stderr)
         return {}
@@ -58,12 +60,20 @@ def main() -> None:
     for name, value in medians.items():
         delta = f"  (was {old[name]})" if name in old else ""
         print(f"{name}={value}{delta}")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=HERE).stdout.strip() or "unknown"
+    commit = (
+        subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip()
+        or "unknown"
+    )
     out = HERE / "results" / f"{commit}{'-quick' if args.quick else ''}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"commit": commit, "runs": args.runs, "quick": args.quick, "figures": medians},
-                              indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {"commit": commit, "runs": args.runs, "quick": args.quick, "figures": medians}, indent=2
+        )
+        + "\n"
+    )
     print(f"saved {out}", file=sys.stderr)
 
 

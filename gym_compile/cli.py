@@ -41,15 +41,23 @@ class _Main(DefaultGroup):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
-                SystemExit, KeyboardInterrupt):
+        except (
+            click.exceptions.ClickException,
+            click.exceptions.Exit,
+            click.exceptions.Abort,
+            SystemExit,
+            KeyboardInterrupt,
+        ):
             raise
         except Exception as exc:
             if os.environ.get("GYM_COMPILE_DEBUG"):
                 raise
-            click.echo(f"gym-compile: internal error: {type(exc).__name__}: {exc}\n"
-                       "  this is a bug in gym-compile, not in your config; set GYM_COMPILE_DEBUG=1 for the "
-                       "traceback and report it", err=True)
+            click.echo(
+                f"gym-compile: internal error: {type(exc).__name__}: {exc}\n"
+                "  this is a bug in gym-compile, not in your config; set GYM_COMPILE_DEBUG=1 for the "
+                "traceback and report it",
+                err=True,
+            )
             ctx.exit(EXIT_USAGE)
 
 
@@ -59,8 +67,9 @@ def main() -> None:
     """Compile NeMo Gym-style YAML configs into one checked run plan (gym-compile CONFIG... -o plan.json)."""
 
 
-def report(diagnostics: list[Diagnostic], fmt: str, *, verbose: bool, to_stderr: bool,
-           exit_code: int = 0) -> None:
+def report(
+    diagnostics: list[Diagnostic], fmt: str, *, verbose: bool, to_stderr: bool, exit_code: int = 0
+) -> None:
     """Text goes where the command keeps its human output; machine formats always to stdout."""
     if fmt == "json":
         click.echo(to_json(diagnostics))
@@ -69,18 +78,40 @@ def report(diagnostics: list[Diagnostic], fmt: str, *, verbose: bool, to_stderr:
     elif fmt == "sarif":
         click.echo(to_sarif_text(diagnostics, exit_code=exit_code))
     elif diagnostics:
-        click.echo(render_text(diagnostics, limit=None if verbose else DEFAULT_LIMIT), err=to_stderr)
+        click.echo(
+            render_text(diagnostics, limit=None if verbose else DEFAULT_LIMIT), err=to_stderr
+        )
 
 
 @main.command("compile", context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, required=True)
-@click.option("--env", "env_path", type=click.Path(path_type=Path), default=None,
-              help="env.yaml with secrets and shared variables (default: ./env.yaml if present).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("plan.json"), show_default=True,
-              help="Where to write the plan.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", help="Diagnostics format.")
-@click.option("-v", "--verbose", is_flag=True, help=f"Show every diagnostic, not only the first {DEFAULT_LIMIT}.")
-def compile_cmd(args: tuple[str, ...], env_path: Path | None, output: Path, fmt: str, verbose: bool) -> None:
+@click.option(
+    "--env",
+    "env_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="env.yaml with secrets and shared variables (default: ./env.yaml if present).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("plan.json"),
+    show_default=True,
+    help="Where to write the plan.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="text", help="Diagnostics format."
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help=f"Show every diagnostic, not only the first {DEFAULT_LIMIT}.",
+)
+def compile_cmd(
+    args: tuple[str, ...], env_path: Path | None, output: Path, fmt: str, verbose: bool
+) -> None:
     """CONFIG files and Hydra-style OVERRIDES (+key=value, "+config_paths=[a.yaml,b.yaml]", ~key), in any order."""
     configs = [Path(a) for a in args if not is_override(a)]
     overrides = [a for a in args if is_override(a)]
@@ -92,13 +123,17 @@ def compile_cmd(args: tuple[str, ...], env_path: Path | None, output: Path, fmt:
     try:
         write_plan(result.plan, output)
     except OSError as exc:
-        click.echo(f"gym-compile: cannot write the plan to {output}: {exc.strerror or exc}", err=True)
+        click.echo(
+            f"gym-compile: cannot write the plan to {output}: {exc.strerror or exc}", err=True
+        )
         sys.exit(EXIT_USAGE)
     job = result.plan["job"]
     what = f"{len(result.plan['servers'])} servers"
     if job:
-        what += (f"; job: agent {job['agent']}, {job['input']['rows']} rows x {job['num_repeats']} "
-                 f"-> {job['output']['path']}")
+        what += (
+            f"; job: agent {job['agent']}, {job['input']['rows']} rows x {job['num_repeats']} "
+            f"-> {job['output']['path']}"
+        )
     click.echo(f"wrote {output} ({what})", err=True)
     if job and job.get("estimate"):
         click.echo(estimate_line(job["estimate"], job.get("prices")), err=True)
@@ -106,21 +141,48 @@ def compile_cmd(args: tuple[str, ...], env_path: Path | None, output: Path, fmt:
 
 @main.command("lint", context_settings={"ignore_unknown_options": True})
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--env", "env_path", type=click.Path(path_type=Path), default=None,
-              help="An env.yaml (e.g. a committed env.example.yaml): top-level ${names} must be defined in it. "
-                   "Without it they are assumed to come from env.yaml at run time.")
-@click.option("--set", "as_set", is_flag=True,
-              help="Compile the files together as one config (as gym-compile would), with any OVERRIDES.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="Output format (default: github when GITHUB_ACTIONS=true, else text).")
+@click.option(
+    "--env",
+    "env_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="An env.yaml (e.g. a committed env.example.yaml): top-level ${names} must be defined in it. "
+    "Without it they are assumed to come from env.yaml at run time.",
+)
+@click.option(
+    "--set",
+    "as_set",
+    is_flag=True,
+    help="Compile the files together as one config (as gym-compile would), with any OVERRIDES.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Output format (default: github when GITHUB_ACTIONS=true, else text).",
+)
 @click.option("--strict", is_flag=True, help="Warnings fail the lint too.")
-@click.option("-v", "--verbose", is_flag=True, help=f"Show every diagnostic, not only the first {DEFAULT_LIMIT}.")
-def lint_cmd(paths: tuple[str, ...], env_path: Path | None, as_set: bool, fmt: str | None, strict: bool,
-             verbose: bool) -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help=f"Show every diagnostic, not only the first {DEFAULT_LIMIT}.",
+)
+def lint_cmd(
+    paths: tuple[str, ...],
+    env_path: Path | None,
+    as_set: bool,
+    fmt: str | None,
+    strict: bool,
+    verbose: bool,
+) -> None:
     """Check YAML config files, directories and globs for CI and pre-commit (see docs/lint.md)."""
     overrides = [p for p in paths if is_override(p) and not Path(p).exists()]
     if overrides and not as_set:
-        raise click.UsageError(f"overrides ({overrides[0]}) only apply to a set of files: add --set")
+        raise click.UsageError(
+            f"overrides ({overrides[0]}) only apply to a set of files: add --set"
+        )
     files = [p for p in paths if p not in overrides]
     if not files:
         raise click.UsageError("give at least one file, directory or glob to lint")
@@ -132,7 +194,9 @@ def lint_cmd(paths: tuple[str, ...], env_path: Path | None, as_set: bool, fmt: s
     report(result.diagnostics, fmt, verbose=verbose, to_stderr=False, exit_code=code)
     if fmt == "text":
         n = len(result.files)
-        click.echo(f"checked {n} file{'s' * (n != 1)}" + ("" if result.diagnostics else ": no problems"))
+        click.echo(
+            f"checked {n} file{'s' * (n != 1)}" + ("" if result.diagnostics else ": no problems")
+        )
     sys.exit(code)
 
 

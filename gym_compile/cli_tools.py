@@ -24,8 +24,13 @@ EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 @click.command("explain", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("args", nargs=-1, required=True)
-@click.option("--env", "env_path", type=click.Path(path_type=Path), default=None,
-              help="env.yaml (default: ./env.yaml if present).")
+@click.option(
+    "--env",
+    "env_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="env.yaml (default: ./env.yaml if present).",
+)
 def explain_cmd(key: str, args: tuple[str, ...], env_path: Path | None) -> None:
     """Where KEY's final value comes from: KEY CONFIG... [OVERRIDES]. Secrets show as ***."""
     configs = [Path(a) for a in args if not is_override(a)]
@@ -33,15 +38,20 @@ def explain_cmd(key: str, args: tuple[str, ...], env_path: Path | None) -> None:
     result = explain_key(key, configs, overrides, env=env_path)
     click.echo("\n".join(result.lines))
     prefix = json_path(parse_key(key))
-    mine = [d for d in result.diagnostics if d.path == prefix or d.path.startswith(prefix + ".")
-            or d.path.startswith(prefix + "[")]
+    mine = [
+        d
+        for d in result.diagnostics
+        if d.path == prefix or d.path.startswith(prefix + ".") or d.path.startswith(prefix + "[")
+    ]
     if not result.found and has_errors(result.diagnostics):
         click.echo(render_text(result.diagnostics), err=True)  # a file that did not load may be why
     elif mine:
         click.echo("problems with this key:\n" + render_text(mine), err=True)
     elif has_errors(result.diagnostics):
         n = sum(d.severity == "error" for d in result.diagnostics)
-        click.echo(f"note: the config has {n} other error(s); run gym-compile on it to see them", err=True)
+        click.echo(
+            f"note: the config has {n} other error(s); run gym-compile on it to see them", err=True
+        )
     sys.exit(EXIT_OK if result.found else EXIT_ERRORS)
 
 
@@ -60,8 +70,11 @@ def explain_code_cmd(code: str | None, markdown: bool) -> None:
     entry = codes.lookup(code)
     if entry is None:
         hints = did_you_mean(code.upper(), codes.CATALOGUE)
-        raise click.UsageError(f"unknown diagnostic code '{code}'" + (f"; {hints[0]}" if hints else "")
-                               + " (gym-compile explain-code lists them)")
+        raise click.UsageError(
+            f"unknown diagnostic code '{code}'"
+            + (f"; {hints[0]}" if hints else "")
+            + " (gym-compile explain-code lists them)"
+        )
     click.echo(codes.explain(entry), nl=False)
 
 
@@ -76,7 +89,10 @@ def show_cmd(plan: Path) -> None:
     try:
         click.echo(render_plan(loaded), nl=False)
     except TemplateError as exc:  # a plan that breaks its schema may lack what the template shows
-        click.echo("\n".join(f"error: {p}" for p in loaded.problems) + f"\nerror: cannot show it: {exc}", err=True)
+        click.echo(
+            "\n".join(f"error: {p}" for p in loaded.problems) + f"\nerror: cannot show it: {exc}",
+            err=True,
+        )
         sys.exit(EXIT_ERRORS)
     sys.exit(EXIT_ERRORS if loaded.problems else EXIT_OK)
 
@@ -100,13 +116,21 @@ def diff_cmd(old: Path, new: Path) -> None:
 
 
 @click.command("schema")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help=f"Directory to write {editor_schema.FILE_NAME} to (default: print it).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help=f"Directory to write {editor_schema.FILE_NAME} to (default: print it).",
+)
 def schema_cmd(out_dir: Path | None) -> None:
     """The JSON Schema of a whole config file, for editors (yaml-language-server)."""
     if out_dir is None:
         click.echo(json.dumps(editor_schema.build(), indent=2))
         return
     target = display_path(editor_schema.write(out_dir))
-    click.echo(f"wrote {target}\nfirst line of a config file to use it:\n"
-               f"# yaml-language-server: $schema={target}", err=True)
+    click.echo(
+        f"wrote {target}\nfirst line of a config file to use it:\n"
+        f"# yaml-language-server: $schema={target}",
+        err=True,
+    )

@@ -26,9 +26,16 @@ class Result:
         return self.plan is not None
 
 
-def compile_config(configs: list[Path], overrides: list[str], *, env: Path | None = None,
-                   env_required: bool = False, assume_env: bool = False, build: bool = True,
-                   default_env: bool = True) -> Result:
+def compile_config(
+    configs: list[Path],
+    overrides: list[str],
+    *,
+    env: Path | None = None,
+    env_required: bool = False,
+    assume_env: bool = False,
+    build: bool = True,
+    default_env: bool = True,
+) -> Result:
     """Every problem found in one run; a plan only when there are no errors.
 
     A file that cannot be read, or a malformed override, does not stop the run: the rest is still
@@ -38,8 +45,14 @@ def compile_config(configs: list[Path], overrides: list[str], *, env: Path | Non
     unless one is given (lint gives the same answer on a laptop with env.yaml and in CI without)."""
     parsed, problems = split_overrides(overrides)
     env_path = env if env is not None else (Path("env.yaml") if default_env else None)
-    merged = merge(configs, env_path, parsed, env_required=env_required, partial=True,
-                   malformed=tuple(d.location.label for d in problems if d.location))
+    merged = merge(
+        configs,
+        env_path,
+        parsed,
+        env_required=env_required,
+        partial=True,
+        malformed=tuple(d.location.label for d in problems if d.location),
+    )
     resolved = resolve(merged, external_roots=assume_env)
     validated = validate(resolved)
     linked = link(validated, options_for(validated))

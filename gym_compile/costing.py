@@ -38,14 +38,25 @@ class Costing:
         est = self.builder.result(num_repeats=num_repeats, price=price, model=self.model)
         for problem in check_budget(self.budget, est, model=self.model or "the policy model"):
             at = ("budget", problem.key)
-            hints = (f"raise budget.{problem.key}, lower +limit or +num_repeats, or set max_output_tokens "
-                     "in +responses_create_params (the high end assumes every call writes its maximum)",)
+            hints = (
+                f"raise budget.{problem.key}, lower +limit or +num_repeats, or set max_output_tokens "
+                "in +responses_create_params (the high end assumes every call writes its maximum)",
+            )
             if problem.severity == "warning":
-                hints = (f"add prices: {{models: {{{self.model}: {{input: ..., output: ...}}}}}} "
-                         "(USD per 1M tokens) to check max_usd",)
-            v.diagnostics.append(Diagnostic("GYM070" if problem.severity == "error" else "GYM071",
-                                            problem.message, v.location(at), json_path(at),
-                                            severity=problem.severity, hints=hints))
+                hints = (
+                    f"add prices: {{models: {{{self.model}: {{input: ..., output: ...}}}}}} "
+                    "(USD per 1M tokens) to check max_usd",
+                )
+            v.diagnostics.append(
+                Diagnostic(
+                    "GYM070" if problem.severity == "error" else "GYM071",
+                    problem.message,
+                    v.location(at),
+                    json_path(at),
+                    severity=problem.severity,
+                    hints=hints,
+                )
+            )
         return JobSpend(est, self.budget, self.prices)
 
 
@@ -64,8 +75,11 @@ def start_costing(v: Validated, agent: Server) -> Costing:
     if budget is not None:
         budget = {k: budget.get(k) for k in BUDGET_KEYS}
     max_steps = agent.config.get("max_steps")
-    builder = EstimateBuilder(limit=g.get("limit") or None, params_override=g.get("responses_create_params") or {},
-                              max_steps=max_steps if isinstance(max_steps, int) else None)
+    builder = EstimateBuilder(
+        limit=g.get("limit") or None,
+        params_override=g.get("responses_create_params") or {},
+        max_steps=max_steps if isinstance(max_steps, int) else None,
+    )
     return Costing(builder, model if isinstance(model, str) else None, table, prices, budget)
 
 
@@ -75,7 +89,11 @@ def estimate_line(est: dict[str, Any], prices: dict[str, Any] | None = None) -> 
     if est.get("usd_low") is not None and est.get("usd_high") is not None:
         usd = f"${est['usd_low']:,.4f} to ${est['usd_high']:,.4f}"
     elif est.get("model"):
-        usd = unpriced_message(est["model"], PriceTable.load(prices)).replace("cost: n/a", "cost n/a", 1)
+        usd = unpriced_message(est["model"], PriceTable.load(prices)).replace(
+            "cost: n/a", "cost n/a", 1
+        )
     upper = est["input_tokens_upper"] + est["output_tokens_upper"]
-    return (f"estimate ({est['method']}): {est['rollouts']:,} rollouts, {est['model_calls']:,} model calls, "
-            f"~{est['input_tokens']:,} input tokens, at most ~{upper:,} tokens in all; {usd}")
+    return (
+        f"estimate ({est['method']}): {est['rollouts']:,} rollouts, {est['model_calls']:,} model calls, "
+        f"~{est['input_tokens']:,} input tokens, at most ~{upper:,} tokens in all; {usd}"
+    )

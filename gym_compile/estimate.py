@@ -50,7 +50,9 @@ class Estimate:
 class BudgetProblem:
     """`key` names the budget field (max_usd / max_tokens) a located diagnostic points at."""
 
-    severity: str  # "error": the estimate's high end is over; "warning": the budget cannot be checked
+    severity: (
+        str  # "error": the estimate's high end is over; "warning": the budget cannot be checked
+    )
     key: str
     message: str
 
@@ -70,9 +72,16 @@ class EstimateBuilder:
     """The streaming half: `add` one row at a time (link's read_input calls it while it hashes
     and validates the input), then `result`. Holds sums only, never rows."""
 
-    def __init__(self, *, limit: int | None = None, params_override: Mapping[str, Any] | None = None,
-                 max_steps: int | None = None, calls_per_rollout: int | None = None,
-                 count_tokens: Callable[[str], int] | None = None, method: str = "chars/4") -> None:
+    def __init__(
+        self,
+        *,
+        limit: int | None = None,
+        params_override: Mapping[str, Any] | None = None,
+        max_steps: int | None = None,
+        calls_per_rollout: int | None = None,
+        count_tokens: Callable[[str], int] | None = None,
+        method: str = "chars/4",
+    ) -> None:
         self.limit, self.params_override, self.max_steps = limit, params_override, max_steps
         self.calls_per_rollout, self.method = calls_per_rollout, method
         self.count = count_tokens or chars_per_token
@@ -90,7 +99,9 @@ class EstimateBuilder:
         self.rows += 1
         params = {**(row.get("responses_create_params") or {}), **(self.params_override or {})}
         request = {k: params.get(k) for k in ("instructions", "input", "tools") if params.get(k)}
-        per_call = self.count(json.dumps(request, separators=(",", ":"), ensure_ascii=False))  # length only: no key sorting
+        per_call = self.count(
+            json.dumps(request, separators=(",", ":"), ensure_ascii=False)
+        )  # length only: no key sorting
         calls = self.calls_per_rollout or _calls(params, self.max_steps)
         max_out = params.get("max_output_tokens")
         if not isinstance(max_out, int) or isinstance(max_out, bool) or max_out <= 0:
@@ -100,11 +111,16 @@ class EstimateBuilder:
         self.regrowth += max_out * calls * (calls - 1) // 2
         self.tokens_out += max_out * calls
 
-    def result(self, *, num_repeats: int = 1, price: PriceLike | None = None, model: str | None = None) -> Estimate:
+    def result(
+        self, *, num_repeats: int = 1, price: PriceLike | None = None, model: str | None = None
+    ) -> Estimate:
         repeats = max(1, num_repeats)
-        calls_rule = (f"{self.calls_per_rollout} (given)" if self.calls_per_rollout else
-                      "2 when the row offers tools (one tool round, then the answer), else 1"
-                      + (f", at most max_steps={self.max_steps}" if self.max_steps else ""))
+        calls_rule = (
+            f"{self.calls_per_rollout} (given)"
+            if self.calls_per_rollout
+            else "2 when the row offers tools (one tool round, then the answer), else 1"
+            + (f", at most max_steps={self.max_steps}" if self.max_steps else "")
+        )
         assumptions = [
             f"input tokens = {self.method} of each row's serialized instructions + input + tools, per model call",
             f"model calls per rollout: {calls_rule}",
@@ -113,16 +129,32 @@ class EstimateBuilder:
             "only the agent's model is estimated: a judge's calls are not included",
         ]
         if self.unbounded:
-            assumptions.append(f"rows without max_output_tokens are assumed to write at most "
-                               f"{DEFAULT_MAX_OUTPUT_TOKENS} tokens per call (nothing enforces it)")
+            assumptions.append(
+                f"rows without max_output_tokens are assumed to write at most "
+                f"{DEFAULT_MAX_OUTPUT_TOKENS} tokens per call (nothing enforces it)"
+            )
         input_tokens = self.tokens_in * repeats
-        input_upper, output_upper = (self.tokens_in + self.regrowth) * repeats, self.tokens_out * repeats
+        input_upper, output_upper = (
+            (self.tokens_in + self.regrowth) * repeats,
+            self.tokens_out * repeats,
+        )
         usd_low = usd_high = None
         if price is not None:
             usd_low = input_tokens * price.input / 1e6
             usd_high = (input_upper * price.input + output_upper * price.output) / 1e6
-        return Estimate(self.method, self.rows, self.rows * repeats, self.calls * repeats, input_tokens,
-                        input_upper, output_upper, usd_low, usd_high, assumptions, model)
+        return Estimate(
+            self.method,
+            self.rows,
+            self.rows * repeats,
+            self.calls * repeats,
+            input_tokens,
+            input_upper,
+            output_upper,
+            usd_low,
+            usd_high,
+            assumptions,
+            model,
+        )
 
 
 def estimate(
@@ -144,8 +176,14 @@ def estimate(
     High end: also re-reads earlier outputs in later calls, and writes max_output_tokens per call
     (DEFAULT_MAX_OUTPUT_TOKENS where a row sets none).
     """
-    builder = EstimateBuilder(limit=limit, params_override=params_override, max_steps=max_steps,
-                              calls_per_rollout=calls_per_rollout, count_tokens=count_tokens, method=method)
+    builder = EstimateBuilder(
+        limit=limit,
+        params_override=params_override,
+        max_steps=max_steps,
+        calls_per_rollout=calls_per_rollout,
+        count_tokens=count_tokens,
+        method=method,
+    )
     for row in rows:
         if builder.full:
             break
@@ -153,29 +191,53 @@ def estimate(
     return builder.result(num_repeats=num_repeats, price=price)
 
 
-def check_budget(budget: Mapping[str, Any] | None, est: Estimate, *, model: str = "the policy model"
-                 ) -> list[BudgetProblem]:
+def check_budget(
+    budget: Mapping[str, Any] | None, est: Estimate, *, model: str = "the policy model"
+) -> list[BudgetProblem]:
     """Error when the estimate's upper bound is over a limit: a budget is a promise that the run
     cannot cost more, so "it might" is already too much. Warning when max_usd cannot be checked."""
     problems: list[BudgetProblem] = []
     budget = budget or {}
     max_tokens, max_usd = budget.get("max_tokens"), budget.get("max_usd")
     if max_tokens is not None:
-        problems += _over("max_tokens", max_tokens, est.input_tokens, est.tokens_upper,
-                          f"{est.input_tokens:,} tokens", f"{est.tokens_upper:,} tokens")
+        problems += _over(
+            "max_tokens",
+            max_tokens,
+            est.input_tokens,
+            est.tokens_upper,
+            f"{est.input_tokens:,} tokens",
+            f"{est.tokens_upper:,} tokens",
+        )
     if max_usd is not None:
         if est.usd_low is None or est.usd_high is None:
-            problems.append(BudgetProblem("warning", "max_usd",
-                                          f"cannot check max_usd={max_usd} before the run: {model} has no price "
-                                          "(add it under prices.models)"))
+            problems.append(
+                BudgetProblem(
+                    "warning",
+                    "max_usd",
+                    f"cannot check max_usd={max_usd} before the run: {model} has no price "
+                    "(add it under prices.models)",
+                )
+            )
         else:
-            problems += _over("max_usd", max_usd, est.usd_low, est.usd_high,
-                              f"${est.usd_low:,.4f}", f"${est.usd_high:,.4f}")
+            problems += _over(
+                "max_usd",
+                max_usd,
+                est.usd_low,
+                est.usd_high,
+                f"${est.usd_low:,.4f}",
+                f"${est.usd_high:,.4f}",
+            )
     return problems
 
 
-def _over(key: str, limit: float, low: float, high: float, low_s: str, high_s: str) -> list[BudgetProblem]:
+def _over(
+    key: str, limit: float, low: float, high: float, low_s: str, high_s: str
+) -> list[BudgetProblem]:
     if high <= limit:
         return []
     need = f"needs at least {low_s}" if low > limit else f"may need up to {high_s}"
-    return [BudgetProblem("error", key, f"the run {need} (estimate: {low_s} to {high_s}), over {key}={limit}")]
+    return [
+        BudgetProblem(
+            "error", key, f"the run {need} (estimate: {low_s} to {high_s}), over {key}={limit}"
+        )
+    ]

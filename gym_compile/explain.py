@@ -45,10 +45,17 @@ def parse_key(key: str) -> Path_:
     return tuple(out)
 
 
-def explain_key(key: str, configs: list[Path], overrides: list[str], *, env: Path | None = None) -> Explanation:
+def explain_key(
+    key: str, configs: list[Path], overrides: list[str], *, env: Path | None = None
+) -> Explanation:
     parsed, problems = split_overrides(overrides)
-    merged = merge(configs, env if env is not None else Path("env.yaml"), parsed,
-                   env_required=env is not None, partial=True)
+    merged = merge(
+        configs,
+        env if env is not None else Path("env.yaml"),
+        parsed,
+        env_required=env is not None,
+        partial=True,
+    )
     raw = copy.deepcopy(merged.data)
     resolved = resolve(merged)
     v = validate(resolved)
@@ -81,7 +88,9 @@ class _Explainer:
     def run(self, key: str, diagnostics: list[Diagnostic]) -> Explanation:
         written, final = self._written_path(), self._final()
         if final is _ABSENT:
-            return Explanation(False, [f"{key} is not set in this config"] + self._suggest(), diagnostics)
+            return Explanation(
+                False, [f"{key} is not set in this config"] + self._suggest(), diagnostics
+            )
         out = [f"{'.'.join(map(str, self.path))} = {self._show(final, self.path)}"]
         if isinstance(final, (dict, list)):
             out += self._leaves(final, self.path)
@@ -89,7 +98,11 @@ class _Explainer:
         loc = self.merged.source.at(written) if _get(self.raw, written) is not _ABSENT else None
         raw_value = _get(self.raw, written)
         if raw_value is _ABSENT:
-            impl = f"{self.server.type}/{self.server.implementation}" if self.server else "the settings"
+            impl = (
+                f"{self.server.type}/{self.server.implementation}"
+                if self.server
+                else "the settings"
+            )
             out.append(f"  from: default of {impl} (schema)")
         else:
             out.append(f"  from: {self._origin(loc)}")
@@ -104,14 +117,14 @@ class _Explainer:
         s = self.server
         if s is None or len(self.path) <= len(s.source_path):
             return self.path
-        rest = self.path[len(s.source_path):]
+        rest = self.path[len(s.source_path) :]
         first = s.renamed.get(rest[0], rest[0])
         return s.source_path + (first,) + rest[1:]
 
     def _final(self) -> Any:
         s = self.server
         if s is not None and len(self.path) > len(s.source_path):
-            rest = self.path[len(s.source_path):]
+            rest = self.path[len(s.source_path) :]
             aliases = catalog.server_schema(s.type, s.implementation).get("x-aliases", {})
             rest = (aliases.get(rest[0], rest[0]),) + rest[1:]
             value = _get(s.config, rest)
@@ -123,11 +136,17 @@ class _Explainer:
         if looks_secret(value) or any(secret_key_name(p) for p in path[-1:]):
             return True
         s = self.server
-        if s is not None and path[: len(s.source_path)] == s.source_path and len(path) > len(s.source_path):
+        if (
+            s is not None
+            and path[: len(s.source_path)] == s.source_path
+            and len(path) > len(s.source_path)
+        ):
             schema = catalog.server_schema(s.type, s.implementation)
-            rel = path[len(s.source_path):]
+            rel = path[len(s.source_path) :]
             rel = (catalog_canonical(schema, rel[0]),) + rel[1:]
-            return any(flag and r == rel for r, _, flag in catalog.marked(schema, s.config, "writeOnly"))
+            return any(
+                flag and r == rel for r, _, flag in catalog.marked(schema, s.config, "writeOnly")
+            )
         return False
 
     def _show(self, value: Any, path: Path_) -> str:
@@ -145,7 +164,9 @@ class _Explainer:
                 continue
             loc = self.merged.source.at(here) if _get(self.raw, here) is not _ABSENT else None
             where = self._origin(loc) if loc else "default (schema)"
-            out.append(f"  {'.'.join(map(str, here[len(self.path):]))} = {self._show(sub, here)}   ({where})")
+            out.append(
+                f"  {'.'.join(map(str, here[len(self.path) :]))} = {self._show(sub, here)}   ({where})"
+            )
         return out
 
     def _origin(self, loc: Any) -> str:
@@ -167,10 +188,15 @@ class _Explainer:
                 out += self._ref(part.raw, part.key, path, indent, depth)
             elif isinstance(part, Call) and part.name == "oc.env" and part.args:
                 var = "".join(p for p in part.args[0] if isinstance(p, str))
-                shown = MASK if secret_key_name(var) or looks_secret(os.environ.get(var)) else \
-                    json.dumps(os.environ.get(var))
-                out.append(f"{indent}{part.raw} -> environment variable {var} = "
-                           + (shown if var in os.environ else "(not set; the default applies)"))
+                shown = (
+                    MASK
+                    if secret_key_name(var) or looks_secret(os.environ.get(var))
+                    else json.dumps(os.environ.get(var))
+                )
+                out.append(
+                    f"{indent}{part.raw} -> environment variable {var} = "
+                    + (shown if var in os.environ else "(not set; the default applies)")
+                )
             elif isinstance(part, Call) and part.name == "oc.select" and part.args:
                 key = "".join(p for p in part.args[0] if isinstance(p, str))
                 out += self._ref(part.raw, key, path, indent, depth)
@@ -187,7 +213,9 @@ class _Explainer:
             return [f"{indent}{raw} -> {'.'.join(map(str, target))} is not defined"]
         final = _get(self.v.resolved.data, target)
         loc = self.merged.source.at(target)
-        out = [f"{indent}{raw} -> {'.'.join(map(str, target))} = {self._show(final, target)}   ({self._origin(loc)})"]
+        out = [
+            f"{indent}{raw} -> {'.'.join(map(str, target))} = {self._show(final, target)}   ({self._origin(loc)})"
+        ]
         if isinstance(raw_value, str) and "${" in raw_value:
             out += self._chain(raw_value, target, indent + "  ", depth + 1)
         return out
@@ -214,7 +242,9 @@ class _Explainer:
                     return [f"  hint: {where} is a value, not a mapping"]
                 keys = [str(k) for k in node]
                 hints = did_you_mean(str(part), keys)
-                return [f"  hint: {h}" for h in hints] + [f"  hint: keys at {where}: {', '.join(keys[:20])}"]
+                return [f"  hint: {h}" for h in hints] + [
+                    f"  hint: keys at {where}: {', '.join(keys[:20])}"
+                ]
             node = nxt
         return []
 

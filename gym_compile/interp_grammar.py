@@ -74,9 +74,11 @@ def _parse_interp(text: str, pos: int) -> tuple[Any, int]:
     if text[end_name] == "}":
         if not name:
             raise GrammarError("empty '${}'")
-        return Ref(name, text[start:end_name + 1]), end_name + 1
+        return Ref(name, text[start : end_name + 1]), end_name + 1
     if text[end_name] == "$":
-        raise GrammarError("nested '${' must follow a resolver name and ':' (e.g. ${oc.select:key,${other}})")
+        raise GrammarError(
+            "nested '${' must follow a resolver name and ':' (e.g. ${oc.select:key,${other}})"
+        )
     args: list[tuple[Any, ...]] = []
     pos = end_name + 1
     while True:
@@ -85,7 +87,7 @@ def _parse_interp(text: str, pos: int) -> tuple[Any, int]:
         if pos >= len(text):
             raise GrammarError("'${' is never closed with '}'")
         if text[pos] == "}":
-            return Call(name, tuple(args), text[start:pos + 1]), pos + 1
+            return Call(name, tuple(args), text[start : pos + 1]), pos + 1
         pos += 1  # ','
 
 
@@ -105,7 +107,11 @@ def roots(parts: Any) -> set[tuple[str]]:
         if isinstance(part, Call):
             for arg in part.args:
                 out |= roots(arg)
-            if part.name == "oc.select" and part.args and all(isinstance(p, str) for p in part.args[0]):
+            if (
+                part.name == "oc.select"
+                and part.args
+                and all(isinstance(p, str) for p in part.args[0])
+            ):
                 key = "".join(part.args[0])
         if key and not key.startswith("."):
             out.add((key.split(".")[0],))

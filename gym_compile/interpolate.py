@@ -46,7 +46,9 @@ class Resolved:
         return any(tuple(path[:n]) in self.failed for n in range(len(path) + 1))
 
 
-def resolve(merged: Merged, *, external_roots: bool = False, allow_missing: bool = False) -> Resolved:
+def resolve(
+    merged: Merged, *, external_roots: bool = False, allow_missing: bool = False
+) -> Resolved:
     """Resolves every string in place; failures are reported and left as written, so later
     stages can still check everything else.
 
@@ -114,9 +116,15 @@ class _Resolver:
         try:
             parts = parse(text)
         except _Syntax as exc:
-            self._report("GYM023", f"malformed interpolation in {text!r}: {exc}", path,
-                         hints=("write ${key.path}, ${oc.env:VAR,default} or ${oc.select:key,default}; "
-                                "escape a literal as \\${",))
+            self._report(
+                "GYM023",
+                f"malformed interpolation in {text!r}: {exc}",
+                path,
+                hints=(
+                    "write ${key.path}, ${oc.env:VAR,default} or ${oc.select:key,default}; "
+                    "escape a literal as \\${",
+                ),
+            )
             self.failed.add(path)
             return text
         self.referenced.update(_roots(parts))  # even those a failure stops before they are reached
@@ -160,8 +168,13 @@ class _Resolver:
             key = "".join(_to_text(self._eval(p, path, origins)) for p in part.args[0])
             default = self._arg(part.args[1], path, origins) if len(part.args) > 1 else None
             return self._lookup(key, path, origins, default=default)
-        self._report("GYM023", f"unknown resolver '{part.name}'", path,
-                     hints=did_you_mean(part.name, RESOLVERS) or (f"known resolvers: {', '.join(RESOLVERS)}",))
+        self._report(
+            "GYM023",
+            f"unknown resolver '{part.name}'",
+            path,
+            hints=did_you_mean(part.name, RESOLVERS)
+            or (f"known resolvers: {', '.join(RESOLVERS)}",),
+        )
         raise _Failed
 
     def _arg(self, parts: tuple[Any, ...], path: Path_, origins: list[Origin]) -> Any:
@@ -184,8 +197,14 @@ class _Resolver:
             return os.environ[var]
         if len(call.args) > 1:
             return self._arg(call.args[1], path, origins)
-        self._report("GYM024", f"environment variable {var} is not set", path,
-                     hints=(f"export {var}=... before compiling, or give a default: ${{oc.env:{var},default}}",))
+        self._report(
+            "GYM024",
+            f"environment variable {var} is not set",
+            path,
+            hints=(
+                f"export {var}=... before compiling, or give a default: ${{oc.env:{var},default}}",
+            ),
+        )
         raise _Failed
 
     def _lookup(self, key: str, path: Path_, origins: list[Origin], default: Any) -> Any:
@@ -196,7 +215,12 @@ class _Resolver:
         for i, part in enumerate(target):
             if isinstance(node, dict) and part in node:
                 node = node[part]
-            elif isinstance(node, list) and isinstance(part, str) and part.isdigit() and int(part) < len(node):
+            elif (
+                isinstance(node, list)
+                and isinstance(part, str)
+                and part.isdigit()
+                and int(part) < len(node)
+            ):
                 node = node[int(part)]
             else:
                 if default is not _NO_DEFAULT:
@@ -210,9 +234,13 @@ class _Resolver:
         if target in self.failed:
             if self._is_missing(target) and not self.allow_missing:
                 at = self.m.source.at(target)
-                self._report("GYM022", f"'${{{key}}}' refers to {'.'.join(map(str, target))}, "
-                             "which is ??? (not set)", path, hints=(_set_hint(target),),
-                             related=(Related(at, "left as ??? here"),) if at else ())
+                self._report(
+                    "GYM022",
+                    f"'${{{key}}}' refers to {'.'.join(map(str, target))}, which is ??? (not set)",
+                    path,
+                    hints=(_set_hint(target),),
+                    related=(Related(at, "left as ??? here"),) if at else (),
+                )
             raise _Failed
         loc = self.m.source.at(target)
         inherited = self.origins.get(target)
@@ -239,10 +267,19 @@ class _Resolver:
         return node == MISSING
 
     # -- diagnostics --------------------------------------------------------------------------
-    def _report(self, code: str, message: str, path: Path_, hints: tuple[str, ...] = (),
-                related: tuple[Related, ...] = ()) -> None:
-        self.problems.append(Diagnostic(code, message, self._where(path), json_path(path),
-                                        hints=hints, related=related))
+    def _report(
+        self,
+        code: str,
+        message: str,
+        path: Path_,
+        hints: tuple[str, ...] = (),
+        related: tuple[Related, ...] = (),
+    ) -> None:
+        self.problems.append(
+            Diagnostic(
+                code, message, self._where(path), json_path(path), hints=hints, related=related
+            )
+        )
 
     def _where(self, path: Path_) -> Location | None:
         """The value's location, narrowed to the ${...} being evaluated when it can be found."""
@@ -255,34 +292,55 @@ class _Resolver:
         parent: Any = self.m.data
         for part in target[:depth]:
             parent = parent[part] if isinstance(parent, dict) else parent[int(part)]
-        siblings = [str(k) for k, v in parent.items() if len(target) > 1 or not isinstance(v, dict)] \
-            if isinstance(parent, dict) else []
+        siblings = (
+            [str(k) for k, v in parent.items() if len(target) > 1 or not isinstance(v, dict)]
+            if isinstance(parent, dict)
+            else []
+        )
         hints = list(did_you_mean(target[depth], siblings))
         if len(target) == 1:
             env = _shown(self.m.env_path) if self.m.env_path else None
             if self.m.env is None and env is not None:
-                hints.append(f"not defined: env.yaml was looked for at {env} and not found; create it "
-                             f"with '{key}: ...' or pass --env PATH")
+                hints.append(
+                    f"not defined: env.yaml was looked for at {env} and not found; create it "
+                    f"with '{key}: ...' or pass --env PATH"
+                )
             elif env is not None:
-                hints.append(f"not defined in {env} nor in any config file: add '{key}: ...' to {env}")
+                hints.append(
+                    f"not defined in {env} nor in any config file: add '{key}: ...' to {env}"
+                )
             else:
                 hints.append(f"define '{key}' in env.yaml or a config file, or pass +{key}=VALUE")
         missing = ".".join(target[: depth + 1])
-        msg = f"undefined variable '${{{key}}}'" + ("" if missing == key else f" ({missing} does not exist)")
+        msg = f"undefined variable '${{{key}}}'" + (
+            "" if missing == key else f" ({missing} does not exist)"
+        )
         self._report("GYM020", msg, path, hints=tuple(hints))
 
     def _missing(self, path: Path_) -> None:
-        self._report("GYM022", f"mandatory value {'.'.join(map(str, path))} is not set (???)", path,
-                     hints=(_set_hint(path),))
+        self._report(
+            "GYM022",
+            f"mandatory value {'.'.join(map(str, path))} is not set (???)",
+            path,
+            hints=(_set_hint(path),),
+        )
 
     def _cycle(self, path: Path_) -> None:
         start = self.stack.index(path)
         chain = self.stack[start:] + [path]
         names = " -> ".join(".".join(map(str, p)) for p in chain)
-        related = tuple(Related(loc, f"{'.'.join(map(str, p))} uses {self.using.get(p, '')}".rstrip())
-                        for p in chain[1:-1] if (loc := self._where(p)) is not None)
-        self._report("GYM021", f"interpolation cycle: {names}", path, related=related,
-                     hints=("one of these values must be a literal",))
+        related = tuple(
+            Related(loc, f"{'.'.join(map(str, p))} uses {self.using.get(p, '')}".rstrip())
+            for p in chain[1:-1]
+            if (loc := self._where(p)) is not None
+        )
+        self._report(
+            "GYM021",
+            f"interpolation cycle: {names}",
+            path,
+            related=related,
+            hints=("one of these values must be a literal",),
+        )
         self.failed.update(chain)
 
 

@@ -41,8 +41,13 @@ class LintResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def lint(paths: list[str], *, env: Path | None = None, as_set: bool = False,
-         overrides: list[str] | None = None) -> LintResult:
+def lint(
+    paths: list[str],
+    *,
+    env: Path | None = None,
+    as_set: bool = False,
+    overrides: list[str] | None = None,
+) -> LintResult:
     files, problems = expand(paths)
     result = LintResult([display_path(f) for f in files], problems)
     configs: list[Path] = []
@@ -54,8 +59,15 @@ def lint(paths: list[str], *, env: Path | None = None, as_set: bool = False,
     if env is not None and not configs:
         result.diagnostics += load_yaml_lenient(env)[1]  # otherwise merging loads (and reports) it
     if as_set and configs:
-        compiled = compile_config(configs, list(overrides or []), env=env, env_required=env is not None,
-                                  assume_env=env is None, build=False, default_env=False)
+        compiled = compile_config(
+            configs,
+            list(overrides or []),
+            env=env,
+            env_required=env is not None,
+            assume_env=env is None,
+            build=False,
+            default_env=False,
+        )
         result.diagnostics += compiled.diagnostics
     elif configs:
         result.diagnostics += _each_alone(configs, env)
@@ -72,8 +84,14 @@ def expand(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
             matches = sorted(Path(m) for m in glob.glob(arg, recursive=True))
             matches = [m for m in matches if m.is_file() and m.suffix in (*YAML_SUFFIXES, ".jsonl")]
             if not matches:
-                problems.append(Diagnostic("GYM003", f"no YAML or JSONL file matches '{arg}'", Location(arg),
-                                           hints=("quote the pattern so gym-compile expands it ('**' recurses)",)))
+                problems.append(
+                    Diagnostic(
+                        "GYM003",
+                        f"no YAML or JSONL file matches '{arg}'",
+                        Location(arg),
+                        hints=("quote the pattern so gym-compile expands it ('**' recurses)",),
+                    )
+                )
             found += matches
         elif Path(arg).is_dir():
             found += _walk(Path(arg))
@@ -127,7 +145,11 @@ def _yaml_kind(path: Path, diagnostics: list[Diagnostic]) -> str:
 def _jsonl(path: Path) -> list[Diagnostic]:
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
-        return [Diagnostic("GYM050", f"input file {display_path(path)} {what}", Location(display_path(path)))]
+        return [
+            Diagnostic(
+                "GYM050", f"input file {display_path(path)} {what}", Location(display_path(path))
+            )
+        ]
     return read_input(path)[1]
 
 
@@ -148,10 +170,20 @@ def _each_alone(configs: list[Path], env: Path | None) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for validated, diagnostics in checked:
         unreadable = options_for(validated)  # names an include that failed to load may define
-        link(validated, LinkOptions(elsewhere=elsewhere, maybe_defined=unreadable.maybe_defined, job=False,
-                                    undefined_refs=unreadable.undefined_refs and "warning"))
-        out += diagnostics + [d for d in validated.diagnostics
-                              if not (d.code == "GYM038" and _top_key(d) in referenced)]
+        link(
+            validated,
+            LinkOptions(
+                elsewhere=elsewhere,
+                maybe_defined=unreadable.maybe_defined,
+                job=False,
+                undefined_refs=unreadable.undefined_refs and "warning",
+            ),
+        )
+        out += diagnostics + [
+            d
+            for d in validated.diagnostics
+            if not (d.code == "GYM038" and _top_key(d) in referenced)
+        ]
     return out
 
 

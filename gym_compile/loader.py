@@ -77,25 +77,49 @@ def read_text(path: Path, file: str) -> str:
     """Bytes -> text with located errors for the usual ways a file is not readable YAML text."""
     try:
         if path.is_dir():
-            raise CompileError([Diagnostic("GYM003", f"'{file}' is a directory, not a YAML file", Location(file))])
+            raise CompileError(
+                [Diagnostic("GYM003", f"'{file}' is a directory, not a YAML file", Location(file))]
+            )
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise CompileError([Diagnostic(
-                "GYM007", f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit", Location(file),
-                hints=("split it, or check it is the file you meant",))])
+            raise CompileError(
+                [
+                    Diagnostic(
+                        "GYM007",
+                        f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit",
+                        Location(file),
+                        hints=("split it, or check it is the file you meant",),
+                    )
+                ]
+            )
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise CompileError([Diagnostic("GYM003", f"file not found: {file}", Location(file))]) from None
+        raise CompileError(
+            [Diagnostic("GYM003", f"file not found: {file}", Location(file))]
+        ) from None
     except PermissionError:
-        raise CompileError([Diagnostic("GYM003", f"file is not readable (permission denied): {file}", Location(file))]) from None
+        raise CompileError(
+            [
+                Diagnostic(
+                    "GYM003", f"file is not readable (permission denied): {file}", Location(file)
+                )
+            ]
+        ) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise CompileError([Diagnostic(
-            "GYM001", f"file is not UTF-8 text (byte 0x{raw[exc.start]:02x})", Location(file, line, col),
-            hints=("save the file as UTF-8",))]) from None
+        raise CompileError(
+            [
+                Diagnostic(
+                    "GYM001",
+                    f"file is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+                    Location(file, line, col),
+                    hints=("save the file as UTF-8",),
+                )
+            ]
+        ) from None
 
 
 def load_yaml(path: Path, *, file: str | None = None, allow_empty: bool = True) -> Document:
@@ -106,8 +130,9 @@ def load_yaml(path: Path, *, file: str | None = None, allow_empty: bool = True) 
     return doc
 
 
-def load_yaml_lenient(path: Path, *, file: str | None = None,
-                      allow_empty: bool = True) -> tuple[Document | None, list[Diagnostic]]:
+def load_yaml_lenient(
+    path: Path, *, file: str | None = None, allow_empty: bool = True
+) -> tuple[Document | None, list[Diagnostic]]:
     """Like load_yaml, but gives the problems with whatever could be read (lint classifies files
     by their content even when they have problems)."""
     path = Path(path).resolve()
@@ -119,15 +144,18 @@ def load_yaml_lenient(path: Path, *, file: str | None = None,
     return parse_lenient(text, file=file, path=path, allow_empty=allow_empty)
 
 
-def parse_yaml(text: str, *, file: str, path: Path | None = None, allow_empty: bool = True) -> Document:
+def parse_yaml(
+    text: str, *, file: str, path: Path | None = None, allow_empty: bool = True
+) -> Document:
     doc, problems = parse_lenient(text, file=file, path=path, allow_empty=allow_empty)
     if problems or doc is None:
         raise CompileError(problems)
     return doc
 
 
-def parse_lenient(text: str, *, file: str, path: Path | None = None,
-                  allow_empty: bool = True) -> tuple[Document | None, list[Diagnostic]]:
+def parse_lenient(
+    text: str, *, file: str, path: Path | None = None, allow_empty: bool = True
+) -> tuple[Document | None, list[Diagnostic]]:
     """The document (None when the YAML does not parse) and every problem found in it."""
     deep = too_deep(text, file, _Loader) if nesting_bound(text) > COMPOSE_SAFE_DEPTH else None
     if deep is not None:
@@ -140,41 +168,71 @@ def parse_lenient(text: str, *, file: str, path: Path | None = None,
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
         if "nesting depth" in str(exc.problem):  # libyaml >= 0.2.5 stops at its own limit (1000)
-            return None, [too_deep(text, file, _Loader) or flow_too_deep(text, file) or _syntax_diagnostic(exc, file, text)]
+            return None, [
+                too_deep(text, file, _Loader)
+                or flow_too_deep(text, file)
+                or _syntax_diagnostic(exc, file, text)
+            ]
         return None, [_syntax_diagnostic(exc, file, text)]
     except yaml.reader.ReaderError as exc:  # a control character: located by its offset
         line = text.count("\n", 0, exc.position) + 1
         col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        return None, [Diagnostic(
-            "GYM001", f"the file holds a control character (#x{exc.character:04x}) that YAML does not allow"
-            if isinstance(exc.character, int) else f"YAML error: {exc.reason}", Location(file, line, col, span=1),
-            hints=("is it a text file? remove the character or save the file again as UTF-8 text",))]
+        return None, [
+            Diagnostic(
+                "GYM001",
+                f"the file holds a control character (#x{exc.character:04x}) that YAML does not allow"
+                if isinstance(exc.character, int)
+                else f"YAML error: {exc.reason}",
+                Location(file, line, col, span=1),
+                hints=(
+                    "is it a text file? remove the character or save the file again as UTF-8 text",
+                ),
+            )
+        ]
     except yaml.YAMLError as exc:
         return None, [Diagnostic("GYM001", f"YAML error: {exc}", Location(file))]
     except RecursionError:  # the pure-Python composer below COMPOSE_SAFE_DEPTH
-        return None, [too_deep(text, file, _Loader) or Diagnostic(
-            "GYM007", f"document nested deeper than {MAX_DEPTH} levels", Location(file))]
+        return None, [
+            too_deep(text, file, _Loader)
+            or Diagnostic(
+                "GYM007", f"document nested deeper than {MAX_DEPTH} levels", Location(file)
+            )
+        ]
     if root is None:
         empty = Document(file, path or Path(file), {}, SourceMap(), text)
         if not allow_empty:
-            return empty, [Diagnostic("GYM005", "file is empty; expected a mapping of keys", Location(file, 1, 1))]
+            return empty, [
+                Diagnostic(
+                    "GYM005", "file is empty; expected a mapping of keys", Location(file, 1, 1)
+                )
+            ]
         return empty, []
     try:
         size = expanded_size(root, {}, 0, file)
     except CompileError as exc:
         return None, exc.diagnostics
     if size > MAX_NODES:
-        return None, [Diagnostic(
-            "GYM007", f"document too large: {size} values once aliases are expanded (limit {MAX_NODES})",
-            _loc(file, root), hints=("check for aliases (*name) that repeat large anchors",))]
+        return None, [
+            Diagnostic(
+                "GYM007",
+                f"document too large: {size} values once aliases are expanded (limit {MAX_NODES})",
+                _loc(file, root),
+                hints=("check for aliases (*name) that repeat large anchors",),
+            )
+        ]
     builder = _Builder(file)
     data = builder.build(root, ())
     doc = Document(file, path or Path(file), data, builder.source, text)
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"a {type(data).__name__} value"
-        return doc, builder.diagnostics + [Diagnostic(
-            "GYM005", f"the top level is {kind}; expected a mapping of keys", _loc(file, root),
-            hints=("a config file is 'key: value' lines; server instances are top-level keys",))]
+        return doc, builder.diagnostics + [
+            Diagnostic(
+                "GYM005",
+                f"the top level is {kind}; expected a mapping of keys",
+                _loc(file, root),
+                hints=("a config file is 'key: value' lines; server instances are top-level keys",),
+            )
+        ]
     return doc, builder.diagnostics
 
 
@@ -191,9 +249,14 @@ def load_value(text: str) -> Any:
     rules as a file: nesting, alias expansion, plain tags, values their tags can read. Raises
     yaml.YAMLError (BadValue for our limits) instead of crashing on `[[[[...` or `!!int abc`."""
     where = "<value>"
-    if nesting_bound(text) > COMPOSE_SAFE_DEPTH and (deep := too_deep(text, where, _Loader)) is not None:
+    if (
+        nesting_bound(text) > COMPOSE_SAFE_DEPTH
+        and (deep := too_deep(text, where, _Loader)) is not None
+    ):
         raise BadValue(deep.message)
-    value_loader = yaml.SafeLoader(text)  # PyYAML's own, as yaml.safe_load: the same messages as before
+    value_loader = yaml.SafeLoader(
+        text
+    )  # PyYAML's own, as yaml.safe_load: the same messages as before
     try:
         root = value_loader.get_single_node()
     except RecursionError:
@@ -243,9 +306,15 @@ def _syntax_diagnostic(exc: yaml.MarkedYAMLError, file: str, text: str) -> Diagn
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or "syntax error"
     context = exc.context
-    if mark is not None and mark.line >= len(lines) and exc.context_mark is not None \
-            and exc.context_mark.line < len(lines):
-        mark = exc.context_mark  # the end of the file says little; where the open construct starts says more
+    if (
+        mark is not None
+        and mark.line >= len(lines)
+        and exc.context_mark is not None
+        and exc.context_mark.line < len(lines)
+    ):
+        mark = (
+            exc.context_mark
+        )  # the end of the file says little; where the open construct starts says more
         context = f"{context} that starts here" if context else None
     loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
     if mark is not None and mark.line >= len(lines) and lines:
@@ -262,9 +331,11 @@ def _syntax_diagnostic(exc: yaml.MarkedYAMLError, file: str, text: str) -> Diagn
         if context:
             problem = f"{problem} ({context})"
         if "${" in offending and re.search(r"[{\[][^}\]]*\$\{", offending):
-            hints = ("inside {...} or [...] a ${...} must be quoted: name: \"${var}\"",)
+            hints = ('inside {...} or [...] a ${...} must be quoted: name: "${var}"',)
         elif "another document" in problem:
-            hints = ("a config file is one YAML document: remove the second '---', or split the file",)
+            hints = (
+                "a config file is one YAML document: remove the second '---', or split the file",
+            )
     return Diagnostic("GYM001", f"YAML syntax error: {problem}", loc, hints=hints)
 
 
@@ -289,9 +360,15 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path_, depth: int = 0) -> Any:
         self.source.values[path] = _loc(self.file, node)
         if node.tag not in _STANDARD_TAGS:
-            self.diagnostics.append(Diagnostic(
-                "GYM006", f"unsupported YAML tag {node.tag!r}", _loc(self.file, node), json_path(path),
-                hints=("only plain YAML values are allowed (no !!python or custom tags)",)))
+            self.diagnostics.append(
+                Diagnostic(
+                    "GYM006",
+                    f"unsupported YAML tag {node.tag!r}",
+                    _loc(self.file, node),
+                    json_path(path),
+                    hints=("only plain YAML values are allowed (no !!python or custom tags)",),
+                )
+            )
             return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
@@ -307,9 +384,15 @@ class _Builder:
             return self.scalars.construct_object(node)
         except (yaml.YAMLError, ValueError, TypeError, LookupError, ArithmeticError):
             tag = node.tag.rsplit(":", 1)[-1]  # the value itself is not quoted: it may be a secret
-            self.diagnostics.append(Diagnostic(
-                "GYM006", f"the value is not a valid !!{tag}", _loc(self.file, node), json_path(path),
-                hints=("drop the tag, or quote the value to keep it as text",)))
+            self.diagnostics.append(
+                Diagnostic(
+                    "GYM006",
+                    f"the value is not a valid !!{tag}",
+                    _loc(self.file, node),
+                    json_path(path),
+                    hints=("drop the tag, or quote the value to keep it as text",),
+                )
+            )
             return None
 
     def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
@@ -320,21 +403,43 @@ class _Builder:
                 self._merge_key(value_node, out, path, depth)
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
-                self.diagnostics.append(Diagnostic(
-                    "GYM006", "a mapping key must be a plain scalar", _loc(self.file, key_node), json_path(path)))
+                self.diagnostics.append(
+                    Diagnostic(
+                        "GYM006",
+                        "a mapping key must be a plain scalar",
+                        _loc(self.file, key_node),
+                        json_path(path),
+                    )
+                )
                 continue
             key_loc = _loc(self.file, key_node)
             if key_node.tag not in _STANDARD_TAGS or key_node.tag.endswith(":merge"):
-                self.diagnostics.append(Diagnostic(
-                    "GYM006", f"unsupported YAML tag {key_node.tag!r} on a key", key_loc, json_path(path),
-                    hints=("only plain YAML values are allowed (no !!python or custom tags)",)))
+                self.diagnostics.append(
+                    Diagnostic(
+                        "GYM006",
+                        f"unsupported YAML tag {key_node.tag!r} on a key",
+                        key_loc,
+                        json_path(path),
+                        hints=("only plain YAML values are allowed (no !!python or custom tags)",),
+                    )
+                )
                 continue
-            key = key_node.value if key_node.tag.endswith(":str") else str(self._scalar(key_node, path))
+            key = (
+                key_node.value
+                if key_node.tag.endswith(":str")
+                else str(self._scalar(key_node, path))
+            )
             if key in seen:
-                self.diagnostics.append(Diagnostic(
-                    "GYM002", f"duplicate key '{key}'", key_loc, json_path(path + (key,)),
-                    hints=("YAML keeps only one of them: delete or rename one",),
-                    related=(Related(seen[key], "first defined here"),)))
+                self.diagnostics.append(
+                    Diagnostic(
+                        "GYM002",
+                        f"duplicate key '{key}'",
+                        key_loc,
+                        json_path(path + (key,)),
+                        hints=("YAML keeps only one of them: delete or rename one",),
+                        related=(Related(seen[key], "first defined here"),),
+                    )
+                )
                 continue
             seen[key] = key_loc
             self.source.keys[path + (key,)] = key_loc
@@ -347,8 +452,11 @@ class _Builder:
         for src in sources:
             value = self.build(src, path, depth + 1)
             if not isinstance(value, dict):
-                self.diagnostics.append(Diagnostic(
-                    "GYM006", "'<<' must merge a mapping", _loc(self.file, src), json_path(path)))
+                self.diagnostics.append(
+                    Diagnostic(
+                        "GYM006", "'<<' must merge a mapping", _loc(self.file, src), json_path(path)
+                    )
+                )
                 continue
             for k, v in value.items():
                 out.setdefault(k, v)

@@ -26,7 +26,9 @@ class Merged:
     env: Document | None = None
     env_path: Path | None = None  # where env.yaml was looked for
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    unknown: set[str] = field(default_factory=set)  # top-level names a file that failed to load may define
+    unknown: set[str] = field(
+        default_factory=set
+    )  # top-level names a file that failed to load may define
 
     @property
     def incomplete(self) -> bool:
@@ -45,8 +47,15 @@ class Merged:
         return None
 
 
-def merge(config_files: list[Path], env_path: Path | None, overrides: list[Override],
-          *, env_required: bool = False, partial: bool = False, malformed: tuple[str, ...] = ()) -> Merged:
+def merge(
+    config_files: list[Path],
+    env_path: Path | None,
+    overrides: list[Override],
+    *,
+    env_required: bool = False,
+    partial: bool = False,
+    malformed: tuple[str, ...] = (),
+) -> Merged:
     """Loads every file (all load errors are collected), then merges in precedence order.
     With partial, problems are returned in the result and whatever could be read is merged, so later
     stages still check it; `malformed` overrides (reported by the caller) are treated as unknown."""
@@ -57,25 +66,47 @@ def merge(config_files: list[Path], env_path: Path | None, overrides: list[Overr
     for o in cli_includes:
         paths = o.value if isinstance(o.value, list) else [o.value]
         if not all(isinstance(p, str) for p in paths):
-            problems.append(Diagnostic("GYM010", "config_paths must be a list of file paths", o.location,
-                                       hints=('write "+config_paths=[a.yaml,b.yaml]"',)))
+            problems.append(
+                Diagnostic(
+                    "GYM010",
+                    "config_paths must be a list of file paths",
+                    o.location,
+                    hints=('write "+config_paths=[a.yaml,b.yaml]"',),
+                )
+            )
             unknown.add(EVERYTHING)
             continue
         roots += [(Path(p), o.location) for p in paths]
     if not roots:
-        problems.append(Diagnostic("GYM003", "no config file given", None,
-                                   hints=("pass YAML files, or \"+config_paths=[a.yaml,b.yaml]\"",)))
+        problems.append(
+            Diagnostic(
+                "GYM003",
+                "no config file given",
+                None,
+                hints=('pass YAML files, or "+config_paths=[a.yaml,b.yaml]"',),
+            )
+        )
     docs = _load_all(roots, problems, unknown)
 
     env: Document | None = None
     if env_path is not None and (env_path.is_file() or env_required):
         env = _load(env_path, None, problems, unknown)
         if env is None and env_required and not env_path.exists():
-            problems[-1] = _with_hints(problems[-1], ("named by --env; relative to the working directory",))
+            problems[-1] = _with_hints(
+                problems[-1], ("named by --env; relative to the working directory",)
+            )
     if problems and not partial:
         raise CompileError(problems)
 
-    merged = Merged({}, SourceMap(), docs, env, env_path.resolve() if env_path else None, list(problems), unknown)
+    merged = Merged(
+        {},
+        SourceMap(),
+        docs,
+        env,
+        env_path.resolve() if env_path else None,
+        list(problems),
+        unknown,
+    )
     for doc in docs:
         data = {k: v for k, v in doc.data.items() if k != "config_paths"}
         _merge_into(merged, data, doc.source)
@@ -94,14 +125,18 @@ def guess_root(override: str) -> str:
     return re.split(r"[.=\[]", override.lstrip("+~").strip(), maxsplit=1)[0] or EVERYTHING
 
 
-def _load(path: Path, named_at: Location | None, problems: list[Diagnostic], unknown: set[str]) -> Document | None:
+def _load(
+    path: Path, named_at: Location | None, problems: list[Diagnostic], unknown: set[str]
+) -> Document | None:
     """A document whose data is usable even with problems (a duplicate key, an odd tag) is kept;
     one that does not parse adds the names it seems to define to `unknown`."""
     doc, found = load_yaml_lenient(path)
     for d in found:
         if d.code == "GYM003" and named_at is not None:
-            d = _with_hints(Diagnostic(d.code, d.message, named_at, d.path, d.severity, (), d.related),
-                            (f"looked for {display_path(path)}",) + _near(path) + _relative_hint(named_at))
+            d = _with_hints(
+                Diagnostic(d.code, d.message, named_at, d.path, d.severity, (), d.related),
+                (f"looked for {display_path(path)}",) + _near(path) + _relative_hint(named_at),
+            )
         problems.append(d)
     if doc is not None and isinstance(doc.data, dict):
         return doc
@@ -126,23 +161,37 @@ def _near(path: Path) -> tuple[str, ...]:
     except OSError:
         return ()
     close = closest(path.name, siblings)
-    return ("did you mean " + " or ".join(display_path(siblings[n]) for n in close) + "?",) if close else ()
+    return (
+        ("did you mean " + " or ".join(display_path(siblings[n]) for n in close) + "?",)
+        if close
+        else ()
+    )
 
 
-def _load_all(roots: list[tuple[Path, Location | None]], problems: list[Diagnostic],
-              unknown: set[str]) -> list[Document]:
+def _load_all(
+    roots: list[tuple[Path, Location | None]], problems: list[Diagnostic], unknown: set[str]
+) -> list[Document]:
     """Depth-first: a file's includes come before it (so it overrides them); each file once."""
     loaded: dict[Path, Document] = {}
     order: list[Document] = []
 
-    def visit(path: Path, named_at: Location | None, stack: list[tuple[Path, Location | None]]) -> None:
+    def visit(
+        path: Path, named_at: Location | None, stack: list[tuple[Path, Location | None]]
+    ) -> None:
         path = path.resolve()
         if any(p == path for p, _ in stack):
             chain = [display_path(p) for p, _ in stack] + [display_path(path)]
             start = next(i for i, (p, _) in enumerate(stack) if p == path)
-            problems.append(Diagnostic(
-                "GYM004", "config_paths include cycle: " + " -> ".join(chain[start:]), named_at,
-                related=tuple(Related(loc, "included here") for _, loc in stack[start + 1:] if loc)))
+            problems.append(
+                Diagnostic(
+                    "GYM004",
+                    "config_paths include cycle: " + " -> ".join(chain[start:]),
+                    named_at,
+                    related=tuple(
+                        Related(loc, "included here") for _, loc in stack[start + 1 :] if loc
+                    ),
+                )
+            )
             return
         if path in loaded:
             return
@@ -153,8 +202,14 @@ def _load_all(roots: list[tuple[Path, Location | None]], problems: list[Diagnost
         includes = doc.data.get("config_paths")
         if includes is not None:
             if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
-                problems.append(Diagnostic("GYM031", "config_paths must be a list of file paths",
-                                           doc.source.at(("config_paths",)), "$.config_paths"))
+                problems.append(
+                    Diagnostic(
+                        "GYM031",
+                        "config_paths must be a list of file paths",
+                        doc.source.at(("config_paths",)),
+                        "$.config_paths",
+                    )
+                )
             else:
                 for i, inc in enumerate(includes):
                     target = Path(inc) if Path(inc).is_absolute() else path.parent / inc
@@ -182,7 +237,9 @@ def _merge_into(merged: Merged, src: dict[str, Any], src_map: SourceMap) -> None
     merged.source.values.update({p: loc for p, loc in src_map.values.items() if p})
 
 
-def _deep_merge(dst: dict[str, Any], src: dict[str, Any], path: Path_, replaced: set[Path_]) -> None:
+def _deep_merge(
+    dst: dict[str, Any], src: dict[str, Any], path: Path_, replaced: set[Path_]
+) -> None:
     for key, value in src.items():
         here = path + (key,)
         if isinstance(value, dict) and isinstance(dst.get(key), dict):
@@ -208,16 +265,28 @@ def _apply(merged: Merged, o: Override) -> None:
             nxt = node[part] = {}
         if not isinstance(nxt, dict):
             what = "missing" if nxt is None else f"a {type(nxt).__name__}, not a mapping"
-            merged.diagnostics.append(Diagnostic(
-                "GYM011", f"cannot {'set' if o.op == 'set' else 'delete'} {'.'.join(o.path)}: "
-                f"{json_path(o.path[: i + 1])} is {what}", o.location, json_path(o.path)))
+            merged.diagnostics.append(
+                Diagnostic(
+                    "GYM011",
+                    f"cannot {'set' if o.op == 'set' else 'delete'} {'.'.join(o.path)}: "
+                    f"{json_path(o.path[: i + 1])} is {what}",
+                    o.location,
+                    json_path(o.path),
+                )
+            )
             return
         node = nxt
     last = o.path[-1]
     if o.op == "delete":
         if last not in node:
-            merged.diagnostics.append(Diagnostic(
-                "GYM011", f"cannot delete {'.'.join(o.path)}: no such key", o.location, json_path(o.path)))
+            merged.diagnostics.append(
+                Diagnostic(
+                    "GYM011",
+                    f"cannot delete {'.'.join(o.path)}: no such key",
+                    o.location,
+                    json_path(o.path),
+                )
+            )
             return
         del node[last]
     else:

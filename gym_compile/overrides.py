@@ -11,7 +11,10 @@ import yaml
 from .diagnostics import CMDLINE, CompileError, Diagnostic, Location
 from .loader import load_value
 
-_KEY = re.compile(r"^(?P<prefix>\+\+|\+|~)?(?P<key>[A-Za-z_][\w\-]*(?:\.[\w\-]+)*)(?:(?P<eq>=)(?P<value>.*))?$", re.S)
+_KEY = re.compile(
+    r"^(?P<prefix>\+\+|\+|~)?(?P<key>[A-Za-z_][\w\-]*(?:\.[\w\-]+)*)(?:(?P<eq>=)(?P<value>.*))?$",
+    re.S,
+)
 
 
 @dataclass(frozen=True)
@@ -55,17 +58,34 @@ def parse_override(text: str) -> Override:
     m = _KEY.match(text.strip())
     loc = Location(CMDLINE, label=text)
     if not m:
-        raise CompileError([Diagnostic(
-            "GYM010", f"malformed override '{text}'", loc,
-            hints=("write +key.subkey=value (e.g. +limit=10 or \"+config_paths=[a.yaml,b.yaml]\"); "
-                   "~key deletes a key",))])
+        raise CompileError(
+            [
+                Diagnostic(
+                    "GYM010",
+                    f"malformed override '{text}'",
+                    loc,
+                    hints=(
+                        'write +key.subkey=value (e.g. +limit=10 or "+config_paths=[a.yaml,b.yaml]"); '
+                        "~key deletes a key",
+                    ),
+                )
+            ]
+        )
     prefix, key, eq, raw = m.group("prefix"), m.group("key"), m.group("eq"), m.group("value")
     path = tuple(key.split("."))
     if prefix == "~":
         return Override("delete", path, None, text)
     if not eq:
-        raise CompileError([Diagnostic(
-            "GYM010", f"override '{text}' has no value", loc, hints=(f"write {prefix or '+'}{key}=VALUE",))])
+        raise CompileError(
+            [
+                Diagnostic(
+                    "GYM010",
+                    f"override '{text}' has no value",
+                    loc,
+                    hints=(f"write {prefix or '+'}{key}=VALUE",),
+                )
+            ]
+        )
     return Override("set", path, _parse_value(raw, loc), text)
 
 
@@ -73,15 +93,29 @@ def _parse_value(raw: str, loc: Location) -> Any:
     """Values read like YAML scalars and flow collections, as Hydra's do; '' stays a string."""
     if raw.strip() == "":
         return ""
-    if raw.startswith(("'", '"')) and raw.endswith(raw[0]) and len(raw) >= 2 and raw.count(raw[0]) == 2:
+    if (
+        raw.startswith(("'", '"'))
+        and raw.endswith(raw[0])
+        and len(raw) >= 2
+        and raw.count(raw[0]) == 2
+    ):
         return raw[1:-1]
     try:
         value = load_value(raw)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or "cannot parse the value"
-        raise CompileError([Diagnostic(
-            "GYM010", f"malformed override value: {problem}", loc,
-            hints=("lists are [a,b], maps are {k: v}; quote a value that has special characters",))]) from None
+        raise CompileError(
+            [
+                Diagnostic(
+                    "GYM010",
+                    f"malformed override value: {problem}",
+                    loc,
+                    hints=(
+                        "lists are [a,b], maps are {k: v}; quote a value that has special characters",
+                    ),
+                )
+            ]
+        ) from None
     if isinstance(value, str) and value != raw.strip() and "${" in raw:
         return raw.strip()
     return value

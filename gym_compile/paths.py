@@ -34,8 +34,11 @@ def check_paths(linked: Linked) -> None:
 
 def _server_paths(v: Validated, server: Server) -> None:
     schema = catalog.server_schema(server.type, server.implementation)
-    fields = [rel for rel, value, kind in catalog.marked(schema, server.config, "x-path")
-              if kind == "file" and isinstance(value, str) and value and "datasets" not in rel]
+    fields = [
+        rel
+        for rel, value, kind in catalog.marked(schema, server.config, "x-path")
+        if kind == "file" and isinstance(value, str) and value and "datasets" not in rel
+    ]
     for name in INLINE_OR_FILE.get((server.type, server.implementation), ()):
         value = server.config.get(name)
         if isinstance(value, str) and value and "\n" not in value and "{" not in value:
@@ -74,13 +77,28 @@ def _output_dir(v: Validated, output: Path) -> None:
         parent = parent.parent
     at = ("output_jsonl_fpath",)
     if not parent.is_dir():
-        _report(v, at, f"cannot create {display_path(output)}: {display_path(parent)} is a file, not a directory")
+        _report(
+            v,
+            at,
+            f"cannot create {display_path(output)}: {display_path(parent)} is a file, not a directory",
+        )
     elif not os.access(parent, os.W_OK | os.X_OK):
-        _report(v, at, f"cannot create {display_path(output)}: {display_path(parent)} is not writable")
+        _report(
+            v, at, f"cannot create {display_path(output)}: {display_path(parent)} is not writable"
+        )
 
 
 def _report(v: Validated, at: tuple[Any, ...], message: str) -> None:
-    v.diagnostics.append(Diagnostic(
-        "GYM003", message, v.location(at), json_path(at), related=v.related(at),
-        hints=("relative paths in a config file are resolved against that file; on the command line "
-               "against the working directory",)))
+    v.diagnostics.append(
+        Diagnostic(
+            "GYM003",
+            message,
+            v.location(at),
+            json_path(at),
+            related=v.related(at),
+            hints=(
+                "relative paths in a config file are resolved against that file; on the command line "
+                "against the working directory",
+            ),
+        )
+    )

@@ -23,11 +23,22 @@ def build_plan(linked: Linked) -> dict[str, Any]:
     v = linked.validated
     merged = v.resolved.merged
     secrets: dict[str, dict[str, str]] = {}
-    servers = {name: {"type": s.type, "implementation": s.implementation, "config": _redact(v, s, secrets)}
-               for name, s in sorted(v.servers.items())}
-    sources = [{"role": "config", "path": str(d.path), "sha256": file_sha256(str(d.path))} for d in merged.configs]
+    servers = {
+        name: {"type": s.type, "implementation": s.implementation, "config": _redact(v, s, secrets)}
+        for name, s in sorted(v.servers.items())
+    }
+    sources = [
+        {"role": "config", "path": str(d.path), "sha256": file_sha256(str(d.path))}
+        for d in merged.configs
+    ]
     if merged.env is not None:
-        sources.append({"role": "env", "path": str(merged.env.path), "sha256": file_sha256(str(merged.env.path))})
+        sources.append(
+            {
+                "role": "env",
+                "path": str(merged.env.path),
+                "sha256": file_sha256(str(merged.env.path)),
+            }
+        )
     job = None
     if linked.job is not None:
         j = linked.job
@@ -97,18 +108,31 @@ def _refuse_leaks(v: Validated, plan: dict[str, Any]) -> None:
     if has_errors(v.diagnostics):
         return  # the secret that failed was reported where it was written
     merged = v.resolved.merged
-    values = {str(val) for key, val in (merged.env.data.items() if merged.env else ())
-              if secret_key_name(key) and val is not None}
-    values |= {os.environ[o.key] for origins in v.resolved.origins.values() for o in origins
-               if o.source == "environment" and secret_key_name(o.key) and o.key in os.environ}
+    values = {
+        str(val)
+        for key, val in (merged.env.data.items() if merged.env else ())
+        if secret_key_name(key) and val is not None
+    }
+    values |= {
+        os.environ[o.key]
+        for origins in v.resolved.origins.values()
+        for o in origins
+        if o.source == "environment" and secret_key_name(o.key) and o.key in os.environ
+    }
     values = {val for val in values if len(val) >= 6}  # shorter ones would match innocent text
     if not values:
         return
     for rel, leaf in leaves(plan, ()):
         if isinstance(leaf, str) and any(val in leaf for val in values):
-            v.diagnostics.append(Diagnostic(
-                "GYM061", f"a secret value would be written into the plan at {json_path(rel)}", None,
-                json_path(rel), hints=("refer to the secret as a whole value: key: ${name}",)))
+            v.diagnostics.append(
+                Diagnostic(
+                    "GYM061",
+                    f"a secret value would be written into the plan at {json_path(rel)}",
+                    None,
+                    json_path(rel),
+                    hints=("refer to the secret as a whole value: key: ${name}",),
+                )
+            )
 
 
 def _flows_secret(v: Validated, path: tuple[Any, ...], value: Any) -> bool:
@@ -118,22 +142,40 @@ def _flows_secret(v: Validated, path: tuple[Any, ...], value: Any) -> bool:
     return any(o.source in ("env_file", "environment") and secret_key_name(o.key) for o in origins)
 
 
-def _secret_ref(v: Validated, path: tuple[Any, ...], value: Any) -> tuple[str, dict[str, str]] | None:
+def _secret_ref(
+    v: Validated, path: tuple[Any, ...], value: Any
+) -> tuple[str, dict[str, str]] | None:
     origins = v.resolved.origins.get(path, [])
     loc = v.location(path)
-    if origins and (len(origins) > 1 or not isinstance(value, str) or _embedded(v, origins[0], value)):
-        v.diagnostics.append(Diagnostic(
-            "GYM061", "a secret must be a whole value from one place: exactly one ${...} reference or one "
-            "literal (the plan cannot keep a secret that is part of a longer string)",
-            loc, json_path(path), hints=("write api_key: ${policy_api_key} and keep the value in env.yaml",)))
+    if origins and (
+        len(origins) > 1 or not isinstance(value, str) or _embedded(v, origins[0], value)
+    ):
+        v.diagnostics.append(
+            Diagnostic(
+                "GYM061",
+                "a secret must be a whole value from one place: exactly one ${...} reference or one "
+                "literal (the plan cannot keep a secret that is part of a longer string)",
+                loc,
+                json_path(path),
+                hints=("write api_key: ${policy_api_key} and keep the value in env.yaml",),
+            )
+        )
         return None
     if origins and origins[0].source in ("env_file", "environment"):
         return origins[0].key, {"source": origins[0].source, "key": origins[0].key}
     literal_at = origins[0].location if origins else loc
     if literal_at is None or literal_at.file == CMDLINE:
-        v.diagnostics.append(Diagnostic(
-            "GYM061", "a secret given on the command line cannot be kept out of the plan", loc, json_path(path),
-            hints=("put it in env.yaml (e.g. policy_api_key: ...) and refer to it as ${policy_api_key}",)))
+        v.diagnostics.append(
+            Diagnostic(
+                "GYM061",
+                "a secret given on the command line cannot be kept out of the plan",
+                loc,
+                json_path(path),
+                hints=(
+                    "put it in env.yaml (e.g. policy_api_key: ...) and refer to it as ${policy_api_key}",
+                ),
+            )
+        )
         return None
     # a literal in a config file works, and the validate stage has warned about it (GYM060)
     key = origins[0].key if origins else ".".join(map(str, path))

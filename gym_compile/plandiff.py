@@ -32,15 +32,21 @@ def _servers(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
             continue
         if old is None or new is None:
             s = new if old is None else old
-            out.append(f"  {'+' if old is None else '-'} {name} ({s.get('type')}/{s.get('implementation')})")
+            out.append(
+                f"  {'+' if old is None else '-'} {name} ({s.get('type')}/{s.get('implementation')})"
+            )
             continue
         kinds = [(old.get(k), new.get(k)) for k in ("type", "implementation")]
         if any(x != y for x, y in kinds):
-            out.append(f"  ~ {name}: {old.get('type')}/{old.get('implementation')} -> "
-                       f"{new.get('type')}/{new.get('implementation')}")
+            out.append(
+                f"  ~ {name}: {old.get('type')}/{old.get('implementation')} -> "
+                f"{new.get('type')}/{new.get('implementation')}"
+            )
         else:
             out.append(f"  ~ {name}")
-        out += _keyed_changes(flatten(old.get("config") or {}), flatten(new.get("config") or {}), "      ")
+        out += _keyed_changes(
+            flatten(old.get("config") or {}), flatten(new.get("config") or {}), "      "
+        )
     return out
 
 
@@ -62,13 +68,25 @@ def _sources(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[str]:
 def diff_plans(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """Sections with +/-/~ lines; empty when the plans describe the same run."""
     sections: list[tuple[str, list[str]]] = [
-        ("plan", _keyed_changes({k: a.get(k) for k in ("format_version", "env_file")},
-                                {k: b.get(k) for k in ("format_version", "env_file")}, "  ")
-         + _keyed_changes(flatten(a.get("compiler") or {}, "compiler"),
-                          flatten(b.get("compiler") or {}, "compiler"), "  ")),
+        (
+            "plan",
+            _keyed_changes(
+                {k: a.get(k) for k in ("format_version", "env_file")},
+                {k: b.get(k) for k in ("format_version", "env_file")},
+                "  ",
+            )
+            + _keyed_changes(
+                flatten(a.get("compiler") or {}, "compiler"),
+                flatten(b.get("compiler") or {}, "compiler"),
+                "  ",
+            ),
+        ),
         ("servers", _servers(a.get("servers") or {}, b.get("servers") or {})),
         ("job", _job(a.get("job"), b.get("job"))),
-        ("secrets", _keyed_changes(flatten(a.get("secrets") or {}), flatten(b.get("secrets") or {}), "  ")),
+        (
+            "secrets",
+            _keyed_changes(flatten(a.get("secrets") or {}), flatten(b.get("secrets") or {}), "  "),
+        ),
         ("sources", _sources(a.get("sources") or [], b.get("sources") or [])),
     ]
     out: list[str] = []

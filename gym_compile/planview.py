@@ -38,11 +38,15 @@ def load_plan(path: Path) -> LoadedPlan:
         return LoadedPlan(shown, None, [f"{shown}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}"])
     if not isinstance(plan, dict):
         return LoadedPlan(shown, None, [f"{shown}: not a plan (the top level is not an object)"])
-    problems = [f"{shown}: $.{'.'.join(map(str, e.absolute_path))}: {e.message[:200]}"
-                for e in catalog.validator("plan.schema.json").iter_errors(plan)]
+    problems = [
+        f"{shown}: $.{'.'.join(map(str, e.absolute_path))}: {e.message[:200]}"
+        for e in catalog.validator("plan.schema.json").iter_errors(plan)
+    ]
     loaded = LoadedPlan(shown, plan, problems)
     if "content_hash" in plan and not loaded.hash_ok:
-        loaded.problems.append(f"{shown}: content_hash does not match the contents (edited after compiling?)")
+        loaded.problems.append(
+            f"{shown}: content_hash does not match the contents (edited after compiling?)"
+        )
     return loaded
 
 
@@ -67,15 +71,27 @@ def _context(loaded: LoadedPlan) -> dict[str, Any]:
     servers = []
     for name, server in sorted((plan.get("servers") or {}).items()):
         config = server.get("config") or {}
-        servers.append({
-            "name": name, "type": server.get("type", "?"), "implementation": server.get("implementation", "?"),
-            "settings": [(k, show_value(v)) for k, v in flatten(config).items()],
-        })
+        servers.append(
+            {
+                "name": name,
+                "type": server.get("type", "?"),
+                "implementation": server.get("implementation", "?"),
+                "settings": [(k, show_value(v)) for k, v in flatten(config).items()],
+            }
+        )
     job = plan.get("job")
     return {
-        "path": loaded.path, "plan": plan, "servers": servers, "job": job,
-        "job_params": [(k, show_value(v)) for k, v in flatten(job.get("responses_create_params") or {}).items()
-                       if k] if job else [],
+        "path": loaded.path,
+        "plan": plan,
+        "servers": servers,
+        "job": job,
+        "job_params": [
+            (k, show_value(v))
+            for k, v in flatten(job.get("responses_create_params") or {}).items()
+            if k
+        ]
+        if job
+        else [],
         "job_spend": _spend(job) if job else [],
         "secrets": sorted((plan.get("secrets") or {}).items()),
         "sources": plan.get("sources") or [],
@@ -90,12 +106,19 @@ def _spend(job: dict[str, Any]) -> list[tuple[str, str]]:
 
     lines = []
     if job.get("estimate"):
-        lines.append(("estimate", estimate_line(job["estimate"], job.get("prices")).removeprefix("estimate ")))
+        lines.append(
+            (
+                "estimate",
+                estimate_line(job["estimate"], job.get("prices")).removeprefix("estimate "),
+            )
+        )
     budget = {k: v for k, v in (job.get("budget") or {}).items() if v is not None}
     if budget:
         lines.append(("budget", ", ".join(f"{k} {v}" for k, v in budget.items())))
     if job.get("prices"):
-        lines.append(("prices", ", ".join(sorted(job["prices"].get("models") or {})) + " (config overrides)"))
+        lines.append(
+            ("prices", ", ".join(sorted(job["prices"].get("models") or {})) + " (config overrides)")
+        )
     if job.get("response_cache"):
         lines.append(("cache", job["response_cache"]["path"]))
     return lines
@@ -103,7 +126,12 @@ def _spend(job: dict[str, Any]) -> list[tuple[str, str]]:
 
 def render_plan(loaded: LoadedPlan, template: str = "plan.txt.j2") -> str:
     """Sandboxed and strict: a template typo fails loudly instead of printing an empty field."""
-    env = SandboxedEnvironment(loader=FileSystemLoader(str(templates_dir())), undefined=StrictUndefined,
-                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                               autoescape=False)
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(str(templates_dir())),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
     return env.get_template(template).render(**_context(loaded))

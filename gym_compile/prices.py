@@ -38,15 +38,26 @@ class PriceTable:
         self.source: str | None = document.get("source")
         self._models: dict[str, Price | None] = {}
         for name, entry in (document.get("models") or {}).items():
-            self._models[name.lower()] = None if entry is None else Price(
-                model=name, input=float(entry["input"]), output=float(entry["output"]),
-                cached_input=None if entry.get("cached_input") is None else float(entry["cached_input"]),
-                as_of=entry.get("as_of", self.as_of), source=entry.get("source", self.source),
+            self._models[name.lower()] = (
+                None
+                if entry is None
+                else Price(
+                    model=name,
+                    input=float(entry["input"]),
+                    output=float(entry["output"]),
+                    cached_input=None
+                    if entry.get("cached_input") is None
+                    else float(entry["cached_input"]),
+                    as_of=entry.get("as_of", self.as_of),
+                    source=entry.get("source", self.source),
+                )
             )
         self._aliases = {k.lower(): v.lower() for k, v in (document.get("aliases") or {}).items()}
 
     @classmethod
-    def load(cls, overrides: Mapping[str, Any] | None = None, path: str | None = None) -> PriceTable:
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, path: str | None = None
+    ) -> PriceTable:
         """The built-in table with `overrides` (same shape) laid over it entry by entry.
 
         Raises ValueError naming every problem when `overrides` does not match prices.schema.json.
@@ -83,7 +94,9 @@ def price_problems(document: Any) -> list[str]:
     """Every way `document` breaks schemas/prices.schema.json, as `path: message` lines."""
     from .schema_catalog import validator
 
-    errors = sorted(validator("prices.schema.json").iter_errors(document), key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        validator("prices.schema.json").iter_errors(document), key=lambda e: list(e.absolute_path)
+    )
     return [f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors]
 
 
@@ -92,5 +105,7 @@ def unpriced_message(model: str, table: PriceTable, server: str | None = None) -
     if table.knows(model):
         return f"cost: n/a ({model} has no price)"
     where = f" for server {server!r}" if server else ""
-    return (f"cost: n/a{where}: no price for model {model!r} "
-            "(add it under prices.models in the config, USD per 1M tokens)")
+    return (
+        f"cost: n/a{where}: no price for model {model!r} "
+        "(add it under prices.models in the config, USD per 1M tokens)"
+    )

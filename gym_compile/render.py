@@ -33,7 +33,7 @@ def source_lines(file: str) -> tuple[str, ...]:
 
 def _guess_width(text: str, col: int) -> int:
     """Without a recorded span: a quoted scalar to its closing quote, else up to ': ', ' #' or the end."""
-    rest = text[col - 1:]
+    rest = text[col - 1 :]
     if rest[:1] in ("'", '"'):
         end = rest.find(rest[0], 1)
         return end + 1 if end > 0 else len(rest)
@@ -48,7 +48,10 @@ def snippet(loc: Location | None, indent: str = "") -> list[str]:
         return []
     if loc.file == CMDLINE:
         label = mask_text(loc.label)
-        return [f"{indent}      | {label}", f"{indent}      | " + "^" * max(1, min(len(label), MAX_CARET))]
+        return [
+            f"{indent}      | {label}",
+            f"{indent}      | " + "^" * max(1, min(len(label), MAX_CARET)),
+        ]
     lines = source_lines(loc.file)
     if not loc.line or loc.line > len(lines):
         return []
@@ -60,7 +63,9 @@ def snippet(loc: Location | None, indent: str = "") -> list[str]:
     return [f"{indent}{loc.line:5d} | {shown}", f"{indent}      | " + " " * (col - 1) + "^" * width]
 
 
-def render_text(diagnostics: Iterable[Diagnostic], *, limit: int | None = None, snippets: bool = True) -> str:
+def render_text(
+    diagnostics: Iterable[Diagnostic], *, limit: int | None = None, snippets: bool = True
+) -> str:
     """All diagnostics sorted by file and line; with a limit, the rest are counted."""
     items = sorted(diagnostics, key=Diagnostic.sort_key)
     shown = items if limit is None else items[:limit]

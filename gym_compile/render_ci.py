@@ -13,7 +13,12 @@ from .secretscan import mask_text
 
 def _loc_json(loc: Location | None) -> dict[str, Any]:
     if loc is None or loc.file == CMDLINE:
-        return {"file": None, "line": None, "column": None, "override": mask_text(loc.label) if loc else None}
+        return {
+            "file": None,
+            "line": None,
+            "column": None,
+            "override": mask_text(loc.label) if loc else None,
+        }
     return {"file": loc.file, "line": loc.line or None, "column": loc.col or None, "override": None}
 
 
@@ -21,14 +26,25 @@ def to_json(diagnostics: Iterable[Diagnostic]) -> str:
     """A list sorted like the text output; the shape is documented in docs/lint.md."""
     out = []
     for d in sorted(diagnostics, key=Diagnostic.sort_key):
-        out.append({
-            "code": d.code, "severity": d.severity, "message": mask_text(d.message), "path": d.path,
-            **_loc_json(d.location), "location": mask_text(str(d.location)) if d.location else None,
-            "hints": [mask_text(h) for h in d.hints],
-            "related": [{**_loc_json(r.location), "location": mask_text(str(r.location)),
-                         "message": mask_text(r.message)}
-                        for r in d.related],
-        })
+        out.append(
+            {
+                "code": d.code,
+                "severity": d.severity,
+                "message": mask_text(d.message),
+                "path": d.path,
+                **_loc_json(d.location),
+                "location": mask_text(str(d.location)) if d.location else None,
+                "hints": [mask_text(h) for h in d.hints],
+                "related": [
+                    {
+                        **_loc_json(r.location),
+                        "location": mask_text(str(r.location)),
+                        "message": mask_text(r.message),
+                    }
+                    for r in d.related
+                ],
+            }
+        )
     return json.dumps(out, indent=2)
 
 

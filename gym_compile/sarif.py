@@ -14,7 +14,9 @@ from .diagnostics import CMDLINE, Diagnostic, Location
 from .secretscan import mask_text
 
 SARIF_VERSION = "2.1.0"
-SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+SARIF_SCHEMA = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
 SRCROOT = "%SRCROOT%"
 
 
@@ -25,7 +27,10 @@ def _rule(code: Code) -> dict[str, Any]:
         "name": code.name,
         "shortDescription": {"text": code.title},
         "fullDescription": {"text": code.explanation},
-        "help": {"text": help_text, "markdown": f"{code.explanation}\n\nExample fix:\n\n```yaml\n{code.fix}\n```"},
+        "help": {
+            "text": help_text,
+            "markdown": f"{code.explanation}\n\nExample fix:\n\n```yaml\n{code.fix}\n```",
+        },
         "defaultConfiguration": {"level": code.severity},
     }
 
@@ -53,7 +58,7 @@ def _physical(loc: Location) -> dict[str, Any]:
 
 
 def _message(d: Diagnostic) -> str:
-    text = (f"{d.location}: " if d.location and d.location.file == CMDLINE else "")
+    text = f"{d.location}: " if d.location and d.location.file == CMDLINE else ""
     text += (f"{d.path}: " if d.path else "") + d.message
     text += "".join(f"\nhint: {h}" for h in d.hints)
     return mask_text(text)
@@ -72,8 +77,13 @@ def _result(d: Diagnostic, index: dict[str, int]) -> dict[str, Any]:
     related = [r for r in d.related if r.location.file and r.location.file != CMDLINE]
     if related:
         result["relatedLocations"] = [
-            {"id": i, "physicalLocation": _physical(r.location), "message": {"text": mask_text(r.message)}}
-            for i, r in enumerate(related)]
+            {
+                "id": i,
+                "physicalLocation": _physical(r.location),
+                "message": {"text": mask_text(r.message)},
+            }
+            for i, r in enumerate(related)
+        ]
     return result
 
 
@@ -84,14 +94,24 @@ def to_sarif(diagnostics: Iterable[Diagnostic], *, exit_code: int = 0) -> dict[s
     return {
         "$schema": SARIF_SCHEMA,
         "version": SARIF_VERSION,
-        "runs": [{
-            "tool": {"driver": {"name": "gym-compile", "version": __version__, "semanticVersion": __version__,
-                                "rules": [_rule(c) for c in codes]}},
-            "originalUriBaseIds": {SRCROOT: {"uri": Path.cwd().as_uri() + "/"}},
-            "columnKind": "unicodeCodePoints",
-            "invocations": [{"executionSuccessful": True, "exitCode": exit_code}],
-            "results": [_result(d, index) for d in sorted(diagnostics, key=Diagnostic.sort_key)],
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "gym-compile",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "rules": [_rule(c) for c in codes],
+                    }
+                },
+                "originalUriBaseIds": {SRCROOT: {"uri": Path.cwd().as_uri() + "/"}},
+                "columnKind": "unicodeCodePoints",
+                "invocations": [{"executionSuccessful": True, "exitCode": exit_code}],
+                "results": [
+                    _result(d, index) for d in sorted(diagnostics, key=Diagnostic.sort_key)
+                ],
+            }
+        ],
     }
 
 

@@ -20,7 +20,9 @@ def implementations() -> dict[str, tuple[str, ...]]:
     """server type -> implementation names, read from the schema files present."""
     root = schemas_dir() / "servers"
     return {
-        t: tuple(sorted(p.name.removesuffix(".schema.json") for p in (root / t).glob("*.schema.json")))
+        t: tuple(
+            sorted(p.name.removesuffix(".schema.json") for p in (root / t).glob("*.schema.json"))
+        )
         for t in SERVER_TYPES
     }
 
@@ -33,14 +35,18 @@ def server_schema(server_type: str, implementation: str) -> dict[str, Any]:
 def top_level_ids() -> dict[str, str]:
     """$id -> file of the schemas at the top of schemas/: what other schemas may $ref by id
     (globals refers to gym-compile:prices, so a config's `prices:` is checked by the same schema)."""
-    return {load_schema(p.name)["$id"]: p.name for p in sorted(schemas_dir().glob("*.schema.json"))
-            if "$id" in load_schema(p.name)}
+    return {
+        load_schema(p.name)["$id"]: p.name
+        for p in sorted(schemas_dir().glob("*.schema.json"))
+        if "$id" in load_schema(p.name)
+    }
 
 
 @cache
 def _registry() -> Registry:
     return Registry().with_resources(
-        (sid, Resource.from_contents(load_schema(name))) for sid, name in top_level_ids().items())
+        (sid, Resource.from_contents(load_schema(name))) for sid, name in top_level_ids().items()
+    )
 
 
 @cache
@@ -91,8 +97,13 @@ def _deref(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def marked(schema: dict[str, Any], instance: Any, marker: str,
-           path: tuple[Any, ...] = (), root: dict[str, Any] | None = None) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:
+def marked(
+    schema: dict[str, Any],
+    instance: Any,
+    marker: str,
+    path: tuple[Any, ...] = (),
+    root: dict[str, Any] | None = None,
+) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:
     """Yields (path, value, marker value) for each value of instance whose subschema has `marker`."""
     root = root if root is not None else schema
     schema = _deref(schema, root)
@@ -107,7 +118,9 @@ def marked(schema: dict[str, Any], instance: Any, marker: str,
             yield from marked(schema["items"], item, marker, path + (i,), root)
 
 
-def fill_defaults(schema: dict[str, Any], instance: dict[str, Any], root: dict[str, Any] | None = None) -> None:
+def fill_defaults(
+    schema: dict[str, Any], instance: dict[str, Any], root: dict[str, Any] | None = None
+) -> None:
     """Writes schema defaults into the instance so the plan states every value the runtime uses."""
     root = root if root is not None else schema
     for key, sub in schema.get("properties", {}).items():
@@ -115,7 +128,9 @@ def fill_defaults(schema: dict[str, Any], instance: dict[str, Any], root: dict[s
         if key not in instance:
             if "default" in sub:
                 instance[key] = sub["default"]
-            elif sub.get("type") == "object" and any("default" in s for s in sub.get("properties", {}).values()):
+            elif sub.get("type") == "object" and any(
+                "default" in s for s in sub.get("properties", {}).values()
+            ):
                 instance[key] = {}
         if isinstance(instance.get(key), dict) and "properties" in sub:
             fill_defaults(sub, instance[key], root)

@@ -17,16 +17,21 @@ if TYPE_CHECKING:  # validate imports this module; the type is only needed for h
 # and placeholders like "sk-..." do not match), NVIDIA (nvapi-), Hugging Face, GitHub, a pasted bearer token,
 # and a password in a URL (https://user:pass@proxy/v1).
 _EDGE = r"(?<![A-Za-z0-9_])"
-SECRET_PATTERNS = tuple(re.compile(_EDGE + p) for p in (
-    r"(?P<prefix>sk-)(?=[A-Za-z_\-]*\d)[A-Za-z0-9_\-]{20,}",
-    r"(?P<prefix>nvapi-)[A-Za-z0-9_\-]{20,}",
-    r"(?P<prefix>hf_)[A-Za-z0-9]{30,}",
-    r"(?P<prefix>ghp_|github_pat_)[A-Za-z0-9_]{30,}",
-    r"(?P<prefix>Bearer\s+)[A-Za-z0-9_\-.=+/~]{16,}",
-    r"(?P<prefix>[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*:)[^/\s@]{3,}(?=@)",  # a password in a URL
-))
+SECRET_PATTERNS = tuple(
+    re.compile(_EDGE + p)
+    for p in (
+        r"(?P<prefix>sk-)(?=[A-Za-z_\-]*\d)[A-Za-z0-9_\-]{20,}",
+        r"(?P<prefix>nvapi-)[A-Za-z0-9_\-]{20,}",
+        r"(?P<prefix>hf_)[A-Za-z0-9]{30,}",
+        r"(?P<prefix>ghp_|github_pat_)[A-Za-z0-9_]{30,}",
+        r"(?P<prefix>Bearer\s+)[A-Za-z0-9_\-.=+/~]{16,}",
+        r"(?P<prefix>[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*:)[^/\s@]{3,}(?=@)",  # a password in a URL
+    )
+)
 # whole name segments, so policy_api_key and hf_token match but max_output_tokens and keyboard do not
-SECRET_KEY = re.compile(r"(^|[_\-.])(key|apikey|token|secret|password|passwd)($|[_\-.])", re.IGNORECASE)
+SECRET_KEY = re.compile(
+    r"(^|[_\-.])(key|apikey|token|secret|password|passwd)($|[_\-.])", re.IGNORECASE
+)
 MASK = "***"
 
 
@@ -53,8 +58,12 @@ def mask_text(text: str) -> str:
 
 
 # `key: value` on a source line: a block mapping line, or a pair inside a flow mapping `{...}`.
-_BLOCK_PAIR = re.compile(r"^(?P<head>\s*(?:-\s+)?(?P<q>['\"]?)(?P<key>[^'\"#:{}\[\],\s][^'\"#:{}\[\],]*)(?P=q)\s*:\s+)(?P<value>\S.*)$")
-_FLOW_PAIR = re.compile(r"(?P<head>[{,]\s*(?P<q>['\"]?)(?P<key>[\w.\-]+)(?P=q)\s*:\s+)(?P<value>[^,}]+)")
+_BLOCK_PAIR = re.compile(
+    r"^(?P<head>\s*(?:-\s+)?(?P<q>['\"]?)(?P<key>[^'\"#:{}\[\],\s][^'\"#:{}\[\],]*)(?P=q)\s*:\s+)(?P<value>\S.*)$"
+)
+_FLOW_PAIR = re.compile(
+    r"(?P<head>[{,]\s*(?P<q>['\"]?)(?P<key>[\w.\-]+)(?P=q)\s*:\s+)(?P<value>[^,}]+)"
+)
 _ONLY_REFS = re.compile(r"^['\"]?(\$\{[^}]*\}\s*)+['\"]?$")
 
 
@@ -66,7 +75,11 @@ def mask_line(text: str) -> str:
 
     def masked(m: re.Match[str]) -> str:
         value = m.group("value").strip()
-        if secret_key_name(m.group("key").strip()) and not _ONLY_REFS.match(value) and find_secret(value) is None:
+        if (
+            secret_key_name(m.group("key").strip())
+            and not _ONLY_REFS.match(value)
+            and find_secret(value) is None
+        ):
             return m.group("head") + MASK
         return m.group(0)
 
@@ -84,8 +97,14 @@ def check_literals(v: Validated) -> None:
             if match is None or path[-1:] == ("entrypoint",):
                 continue
             loc = locate(doc.text, doc.source.at(path), match.group(0))
-            _warn(v, loc, path, f"a secret-looking value ({match.group('prefix').strip()}...) is written "
-                  "in a config file", seen)
+            _warn(
+                v,
+                loc,
+                path,
+                f"a secret-looking value ({match.group('prefix').strip()}...) is written "
+                "in a config file",
+                seen,
+            )
     for server in v.servers.values():
         schema = catalog.server_schema(server.type, server.implementation)
         for rel, value, flag in catalog.marked(schema, server.config, "writeOnly"):
@@ -94,7 +113,13 @@ def check_literals(v: Validated) -> None:
                 continue  # unresolved ${...}: reported elsewhere, or supplied at run time
             loc = _literal_at(v, path)
             if loc is not None:
-                _warn(v, loc, path, f"secret field '{path[-1]}' is written as a literal in a config file", seen)
+                _warn(
+                    v,
+                    loc,
+                    path,
+                    f"secret field '{path[-1]}' is written as a literal in a config file",
+                    seen,
+                )
 
 
 def _literal_at(v: Validated, path: tuple[Any, ...]) -> Location | None:
@@ -103,7 +128,11 @@ def _literal_at(v: Validated, path: tuple[Any, ...]) -> Location | None:
     origins = v.resolved.origins.get(path)
     if origins:
         o = origins[0]
-        return o.location if len(origins) == 1 and o.source == "config" and _in_config(v, o.location) else None
+        return (
+            o.location
+            if len(origins) == 1 and o.source == "config" and _in_config(v, o.location)
+            else None
+        )
     loc = v.location(path)
     return loc if _in_config(v, loc) else None
 
@@ -115,17 +144,31 @@ def _in_config(v: Validated, loc: Location | None) -> bool:
     return merged.env is None or loc.file != merged.env.file
 
 
-def _warn(v: Validated, loc: Location | None, path: tuple[Any, ...], message: str,
-          seen: set[tuple[str, int]]) -> None:
+def _warn(
+    v: Validated,
+    loc: Location | None,
+    path: tuple[Any, ...],
+    message: str,
+    seen: set[tuple[str, int]],
+) -> None:
     key = (loc.file, loc.line) if loc else ("", 0)
     if key in seen:
         return
     seen.add(key)
     name = (f"{path[0]}_{path[-1]}" if len(path) > 1 else str(path[0])).lower()
-    v.diagnostics.append(Diagnostic(
-        "GYM060", message, loc, json_path(path), severity="warning",
-        hints=(f"move it to env.yaml (e.g. {name}: ...) and write ${{{name}}} here: "
-               "config files get committed and shared",)))
+    v.diagnostics.append(
+        Diagnostic(
+            "GYM060",
+            message,
+            loc,
+            json_path(path),
+            severity="warning",
+            hints=(
+                f"move it to env.yaml (e.g. {name}: ...) and write ${{{name}}} here: "
+                "config files get committed and shared",
+            ),
+        )
+    )
 
 
 def leaves(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:

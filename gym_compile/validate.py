@@ -33,22 +33,29 @@ class Validated:
     servers: dict[str, Server]
     globals: dict[str, Any]
     diagnostics: list[Diagnostic]
-    broken: set[str] = field(default_factory=set)  # instances too malformed to validate (already reported)
+    broken: set[str] = field(
+        default_factory=set
+    )  # instances too malformed to validate (already reported)
 
     def location(self, path: Path_) -> Location | None:
         return self.resolved.merged.source.at(path)
 
     def related(self, path: Path_) -> tuple[Related, ...]:
         """Where an interpolated value was defined, so a bad value points at both places."""
-        return tuple(Related(o.location, f"value of '{o.key}' defined here")
-                     for o in self.resolved.origins.get(tuple(path), []) if o.location)
+        return tuple(
+            Related(o.location, f"value of '{o.key}' defined here")
+            for o in self.resolved.origins.get(tuple(path), [])
+            if o.location
+        )
 
 
 def validate(resolved: Resolved) -> Validated:
     out = Validated(resolved, {}, {}, [])
     settings = catalog.validator("globals.schema.json").schema["properties"]
     for name, value in resolved.data.items():
-        kind = None if name in settings else server_type_of(value)  # prices: {models: {m: {...}}} is a setting
+        kind = (
+            None if name in settings else server_type_of(value)
+        )  # prices: {models: {m: {...}}} is a setting
         if kind is None:
             out.globals[name] = value
         else:
@@ -73,57 +80,91 @@ def _unused_globals(out: Validated) -> None:
         if loc is None or loc.file == env_file:
             continue  # env.yaml holds variables that some configs use and others do not
         cmdline = loc.file == CMDLINE
-        out.diagnostics.append(Diagnostic(
-            "GYM011" if cmdline else "GYM038",
-            f"'{key}' is not a setting and nothing refers to it" + (" (set on the command line)" if cmdline else ""),
-            loc, json_path((key,)), severity="error" if cmdline else "warning",
-            hints=did_you_mean(key, list(known) + list(out.servers)) + (
-                f"settings: {', '.join(sorted(known))}; server instances: {', '.join(out.servers) or 'none'}",)))
+        out.diagnostics.append(
+            Diagnostic(
+                "GYM011" if cmdline else "GYM038",
+                f"'{key}' is not a setting and nothing refers to it"
+                + (" (set on the command line)" if cmdline else ""),
+                loc,
+                json_path((key,)),
+                severity="error" if cmdline else "warning",
+                hints=did_you_mean(key, list(known) + list(out.servers))
+                + (
+                    f"settings: {', '.join(sorted(known))}; server instances: {', '.join(out.servers) or 'none'}",
+                ),
+            )
+        )
 
 
 def server_type_of(value: Any) -> str | None:
     """A top-level mapping of one key that is (or looks like) a server type is a server instance."""
     if not isinstance(value, dict) or len(value) != 1:
         return None
-    (key, inner), = value.items()
+    ((key, inner),) = value.items()
     if key in catalog.SERVER_TYPES:
         return key
-    looks_nested = isinstance(inner, dict) and len(inner) == 1 and isinstance(next(iter(inner.values())), dict)
+    looks_nested = (
+        isinstance(inner, dict) and len(inner) == 1 and isinstance(next(iter(inner.values())), dict)
+    )
     if looks_nested or did_you_mean(key, catalog.SERVER_TYPES):
         return key
     return None
 
 
 def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
-    (stype, impls), = value.items()
+    ((stype, impls),) = value.items()
     loc = out.resolved.merged.source.key_at
     if stype not in catalog.SERVER_TYPES:
-        out.diagnostics.append(Diagnostic(
-            "GYM035", f"unknown server type '{stype}' in server instance '{name}'", loc((name, stype)),
-            json_path((name, stype)),
-            hints=did_you_mean(stype, catalog.SERVER_TYPES) + (f"server types: {', '.join(catalog.SERVER_TYPES)}",)))
+        out.diagnostics.append(
+            Diagnostic(
+                "GYM035",
+                f"unknown server type '{stype}' in server instance '{name}'",
+                loc((name, stype)),
+                json_path((name, stype)),
+                hints=did_you_mean(stype, catalog.SERVER_TYPES)
+                + (f"server types: {', '.join(catalog.SERVER_TYPES)}",),
+            )
+        )
         return
     known = catalog.implementations()[stype]
     if not isinstance(impls, dict) or len(impls) != 1:
         count = len(impls) if isinstance(impls, dict) else 0
-        out.diagnostics.append(Diagnostic(
-            "GYM037", f"server instance '{name}' must name exactly one {stype} implementation, found {count}",
-            loc((name, stype)), json_path((name, stype)),
-            hints=(f"write {name}: {{{stype}: {{<implementation>: {{...}}}}}}; known: {', '.join(known)}",)))
+        out.diagnostics.append(
+            Diagnostic(
+                "GYM037",
+                f"server instance '{name}' must name exactly one {stype} implementation, found {count}",
+                loc((name, stype)),
+                json_path((name, stype)),
+                hints=(
+                    f"write {name}: {{{stype}: {{<implementation>: {{...}}}}}}; known: {', '.join(known)}",
+                ),
+            )
+        )
         return
-    (impl, config), = impls.items()
+    ((impl, config),) = impls.items()
     path = (name, stype, impl)
     if impl not in known:
-        out.diagnostics.append(Diagnostic(
-            "GYM036", f"unknown {stype} implementation '{impl}'", loc(path), json_path(path),
-            hints=did_you_mean(impl, known) + (f"known {stype}: {', '.join(known)}",)))
+        out.diagnostics.append(
+            Diagnostic(
+                "GYM036",
+                f"unknown {stype} implementation '{impl}'",
+                loc(path),
+                json_path(path),
+                hints=did_you_mean(impl, known) + (f"known {stype}: {', '.join(known)}",),
+            )
+        )
         return
     if config is None:
         config = {}
     if not isinstance(config, dict):
-        out.diagnostics.append(Diagnostic(
-            "GYM031", f"the configuration of '{name}' must be a mapping, got {_kind(config)}", loc(path),
-            json_path(path)))
+        out.diagnostics.append(
+            Diagnostic(
+                "GYM031",
+                f"the configuration of '{name}' must be a mapping, got {_kind(config)}",
+                loc(path),
+                json_path(path),
+            )
+        )
         return
     schema = catalog.server_schema(stype, impl)
     config, renamed = _canonical(out, schema, copy.deepcopy(config), path)
@@ -134,20 +175,29 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
     out.servers[name] = Server(name, stype, impl, config, path, renamed, valid)
 
 
-def _canonical(out: Validated, schema: dict[str, Any], config: dict[str, Any],
-               path: Path_) -> tuple[dict[str, Any], dict[str, str]]:
+def _canonical(
+    out: Validated, schema: dict[str, Any], config: dict[str, Any], path: Path_
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Renames NeMo Gym spellings (openai_base_url ...) to the schema's canonical keys."""
     renamed: dict[str, str] = {}
     for alias, canonical in schema.get("x-aliases", {}).items():
         if alias not in config:
             continue
         if canonical in config:
-            out.diagnostics.append(Diagnostic(
-                "GYM034", f"both '{alias}' and '{canonical}' are set; they are the same setting",
-                out.location(path + (alias,)), json_path(path + (alias,)),
-                hints=(f"keep one of them (canonical: '{canonical}')",),
-                related=tuple(Related(loc, f"'{canonical}' set here")
-                              for loc in [out.location(path + (canonical,))] if loc)))
+            out.diagnostics.append(
+                Diagnostic(
+                    "GYM034",
+                    f"both '{alias}' and '{canonical}' are set; they are the same setting",
+                    out.location(path + (alias,)),
+                    json_path(path + (alias,)),
+                    hints=(f"keep one of them (canonical: '{canonical}')",),
+                    related=tuple(
+                        Related(loc, f"'{canonical}' set here")
+                        for loc in [out.location(path + (canonical,))]
+                        if loc
+                    ),
+                )
+            )
             del config[alias]  # reported once; not again as an unknown key
             continue
         config[canonical] = config.pop(alias)
@@ -155,17 +205,29 @@ def _canonical(out: Validated, schema: dict[str, Any], config: dict[str, Any],
     return config, renamed
 
 
-def _check(out: Validated, validator: Any, instance: Any, path: Path_, renamed: dict[str, str]) -> bool:
+def _check(
+    out: Validated, validator: Any, instance: Any, path: Path_, renamed: dict[str, str]
+) -> bool:
     ok = True
-    for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+    for error in sorted(
+        validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))
+    ):
         ok = False
-        out.diagnostics.extend(d for d in _diagnose(out, error, path, renamed, validator.schema)
-                               if d not in out.diagnostics)  # `required` names every missing key each time
+        out.diagnostics.extend(
+            d
+            for d in _diagnose(out, error, path, renamed, validator.schema)
+            if d not in out.diagnostics
+        )  # `required` names every missing key each time
     return ok
 
 
-def _diagnose(out: Validated, error: ValidationError, base: Path_, renamed: dict[str, str],
-              schema: dict[str, Any]) -> list[Diagnostic]:
+def _diagnose(
+    out: Validated,
+    error: ValidationError,
+    base: Path_,
+    renamed: dict[str, str],
+    schema: dict[str, Any],
+) -> list[Diagnostic]:
     rel = list(error.absolute_path)
     if rel and rel[0] in renamed:
         rel[0] = renamed[rel[0]]
@@ -180,39 +242,69 @@ def _diagnose(out: Validated, error: ValidationError, base: Path_, renamed: dict
         if not rel:
             allowed += list(schema.get("x-aliases", {}))
         extras = [k for k in error.instance if k not in error.schema.get("properties", {})]
-        return [Diagnostic("GYM030", f"unknown key '{k}'", out.resolved.merged.source.key_at(path + (k,)),
-                           json_path(path + (k,)),
-                           hints=did_you_mean(k, allowed) + _sampling_hint(k) +
-                           (f"allowed here: {', '.join(sorted(allowed))}",))
-                for k in extras]
+        return [
+            Diagnostic(
+                "GYM030",
+                f"unknown key '{k}'",
+                out.resolved.merged.source.key_at(path + (k,)),
+                json_path(path + (k,)),
+                hints=did_you_mean(k, allowed)
+                + _sampling_hint(k)
+                + (f"allowed here: {', '.join(sorted(allowed))}",),
+            )
+            for k in extras
+        ]
     if v == "required":
         missing = [k for k in error.validator_value if k not in error.instance]
         aliases = {c: a for a, c in schema.get("x-aliases", {}).items()} if not rel else {}
-        return [Diagnostic("GYM032", f"missing required key '{k}'"
-                           + (f" (or '{aliases[k]}')" if k in aliases else ""),
-                           out.resolved.merged.source.key_at(path), where,
-                           hints=(_describe(error.schema, k),) if _describe(error.schema, k) else ())
-                for k in missing]
+        return [
+            Diagnostic(
+                "GYM032",
+                f"missing required key '{k}'" + (f" (or '{aliases[k]}')" if k in aliases else ""),
+                out.resolved.merged.source.key_at(path),
+                where,
+                hints=(_describe(error.schema, k),) if _describe(error.schema, k) else (),
+            )
+            for k in missing
+        ]
     if v == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return [Diagnostic("GYM031", f"expected {expected}, got {_kind(error.instance)} ({_short(error.instance)})",
-                           out.location(path), where, related=related)]
+        return [
+            Diagnostic(
+                "GYM031",
+                f"expected {expected}, got {_kind(error.instance)} ({_short(error.instance)})",
+                out.location(path),
+                where,
+                related=related,
+            )
+        ]
     if v in ("enum", "const"):
         allowed = error.validator_value if v == "enum" else [error.validator_value]
-        return [Diagnostic("GYM033", f"{_short(error.instance)} is not one of: {', '.join(map(_short, allowed))}",
-                           out.location(path), where, related=related,
-                           hints=did_you_mean(str(error.instance), map(str, allowed)))]
+        return [
+            Diagnostic(
+                "GYM033",
+                f"{_short(error.instance)} is not one of: {', '.join(map(_short, allowed))}",
+                out.location(path),
+                where,
+                related=related,
+                hints=did_you_mean(str(error.instance), map(str, allowed)),
+            )
+        ]
     return [Diagnostic("GYM034", error.message, out.location(path), where, related=related)]
 
 
 def _sampling_hint(key: str) -> tuple[str, ...]:
     """temperature & co. are request parameters, not server settings: say where they go."""
-    params = catalog.validator("input_row.schema.json").schema["properties"]["responses_create_params"]
+    params = catalog.validator("input_row.schema.json").schema["properties"][
+        "responses_create_params"
+    ]
     if key not in params["properties"] or key in ("input", "model"):
         return ()
-    return (f"'{key}' is a request parameter: set it for the job with +responses_create_params.{key}=..."
-            " (or per row in the input JSONL)",)
+    return (
+        f"'{key}' is a request parameter: set it for the job with +responses_create_params.{key}=..."
+        " (or per row in the input JSONL)",
+    )
 
 
 def _describe(schema: dict[str, Any], key: str) -> str:
@@ -220,8 +312,15 @@ def _describe(schema: dict[str, Any], key: str) -> str:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _short(value: Any) -> str:

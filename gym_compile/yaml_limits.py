@@ -7,7 +7,9 @@ import yaml
 
 from .diagnostics import CompileError, Diagnostic, Location
 
-MAX_NODES = 1_000_000  # values once aliases are expanded: stops "billion laughs" before it costs anything
+MAX_NODES = (
+    1_000_000  # values once aliases are expanded: stops "billion laughs" before it costs anything
+)
 MAX_DEPTH = 200
 # Composing is recursive (libyaml's composer in C, PyYAML's in Python): 25,000 nested "[" overflow
 # the C stack (a segfault) and a few hundred exhaust Python's recursion limit. A document that could
@@ -20,19 +22,33 @@ def expanded_size(node: yaml.Node, memo: dict[int, int], depth: int, file: str) 
     """Counts values as if every alias were copied out, in time linear in the distinct nodes."""
     known = memo.get(id(node))
     if known == _IN_PROGRESS:
-        raise CompileError([Diagnostic(
-            "GYM007", "an alias refers to a collection that contains it (a cycle)", _loc(file, node),
-            hints=("an alias (*name) cannot be used inside its own anchor (&name)",))])
+        raise CompileError(
+            [
+                Diagnostic(
+                    "GYM007",
+                    "an alias refers to a collection that contains it (a cycle)",
+                    _loc(file, node),
+                    hints=("an alias (*name) cannot be used inside its own anchor (&name)",),
+                )
+            ]
+        )
     if known is not None:
         return known
     memo[id(node)] = _IN_PROGRESS
     if depth > MAX_DEPTH:
-        raise CompileError([Diagnostic(
-            "GYM007", f"document nested deeper than {MAX_DEPTH} levels", _loc(file, node))])
+        raise CompileError(
+            [
+                Diagnostic(
+                    "GYM007", f"document nested deeper than {MAX_DEPTH} levels", _loc(file, node)
+                )
+            ]
+        )
     size = 1
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            size += expanded_size(key, memo, depth + 1, file) + expanded_size(value, memo, depth + 1, file)
+            size += expanded_size(key, memo, depth + 1, file) + expanded_size(
+                value, memo, depth + 1, file
+            )
     elif isinstance(node, yaml.SequenceNode):
         for child in node.value:
             size += expanded_size(child, memo, depth + 1, file)
@@ -60,9 +76,12 @@ def too_deep(text: str, file: str, loader_cls: type) -> Diagnostic | None:
                 depth += 1
                 if depth > MAX_DEPTH:
                     mark = event.start_mark
-                    return Diagnostic("GYM007", f"document nested deeper than {MAX_DEPTH} levels",
-                                      Location(file, mark.line + 1, mark.column + 1),
-                                      hints=("a config needs a few levels; check for a runaway [ or {",))
+                    return Diagnostic(
+                        "GYM007",
+                        f"document nested deeper than {MAX_DEPTH} levels",
+                        Location(file, mark.line + 1, mark.column + 1),
+                        hints=("a config needs a few levels; check for a runaway [ or {",),
+                    )
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
     except yaml.YAMLError:
@@ -88,9 +107,12 @@ def flow_too_deep(text: str, file: str) -> Diagnostic | None:
         elif char in "[{":
             depth += 1
             if depth > MAX_DEPTH:
-                return Diagnostic("GYM007", f"document nested deeper than {MAX_DEPTH} levels",
-                                  Location(file, line, col),
-                                  hints=("a config needs a few levels; check for a runaway [ or {",))
+                return Diagnostic(
+                    "GYM007",
+                    f"document nested deeper than {MAX_DEPTH} levels",
+                    Location(file, line, col),
+                    hints=("a config needs a few levels; check for a runaway [ or {",),
+                )
         elif char in "]}":
             depth -= 1
     return None

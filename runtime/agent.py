@@ -47,7 +47,9 @@ class SimpleAgent:
         self.resources = resources
         self.max_steps = max_steps
 
-    async def run(self, row: dict[str, Any], params_override: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def run(
+        self, row: dict[str, Any], params_override: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """seed_session, the loop, verify; answers verify's result plus `_gym` run statistics."""
         started = time.perf_counter()
         row = merge_params(row, params_override)
@@ -61,7 +63,9 @@ class SimpleAgent:
             raise TypeError(f"{self.resources.name}/verify returned no numeric 'reward'")
         # Every model server's tokens apart (the judge's come from verify as `_judge_usage`);
         # `usage` is their sum, what the rollout consumed in all.
-        by_server = merge_usage_by_server({self.model.name: stats.usage}, result.pop("_judge_usage", None))
+        by_server = merge_usage_by_server(
+            {self.model.name: stats.usage}, result.pop("_judge_usage", None)
+        )
         result["_gym"] = {
             "usage": total_usage(by_server),
             "usage_by_server": by_server,
@@ -88,15 +92,20 @@ class SimpleAgent:
             stats.add_usage(response.get("usage"))
             output = response.get("output")
             if not isinstance(output, list):
-                raise ModelCallError(200, f"model {self.model.name!r} answered without an 'output' list")
+                raise ModelCallError(
+                    200, f"model {self.model.name!r} answered without an 'output' list"
+                )
             new_outputs.extend(output)
             incomplete = response.get("incomplete_details")
             if isinstance(incomplete, dict) and incomplete.get("reason") == "max_output_tokens":
                 break
             calls = [o for o in output if isinstance(o, dict) and o.get("type") == "function_call"]
             messages = [
-                o for o in output
-                if isinstance(o, dict) and o.get("type") == "message" and o.get("role") == "assistant"
+                o
+                for o in output
+                if isinstance(o, dict)
+                and o.get("type") == "message"
+                and o.get("role") == "assistant"
             ]
             if not calls and messages:
                 break
@@ -106,7 +115,9 @@ class SimpleAgent:
                 break
         return {**response, "output": new_outputs}, stats
 
-    async def _call_tool(self, call: dict[str, Any], stats: RunStats, offered: Any = None) -> dict[str, Any]:
+    async def _call_tool(
+        self, call: dict[str, Any], stats: RunStats, offered: Any = None
+    ) -> dict[str, Any]:
         """A tool's answer or error, as the function_call_output the model reads next.
 
         `offered` is the request's `tools` list (None: not checked): a model may only call a
@@ -115,17 +126,32 @@ class SimpleAgent:
         name = str(call.get("name", ""))
         raw = call.get("arguments") or "{}"
         if offered is not None:
-            names = [t.get("name") for t in offered if isinstance(t, dict) and t.get("type") == "function"] \
-                if isinstance(offered, list) else []
+            names = (
+                [
+                    t.get("name")
+                    for t in offered
+                    if isinstance(t, dict) and t.get("type") == "function"
+                ]
+                if isinstance(offered, list)
+                else []
+            )
             if name not in names:
                 listed = ", ".join(repr(n) for n in names if isinstance(n, str)) or "none"
-                output = error_body(f"tool {name!r} was not offered in this request (offered: {listed}); "
-                                    "it was not called")
-                return {"type": "function_call_output", "call_id": call.get("call_id"), "output": output}
+                output = error_body(
+                    f"tool {name!r} was not offered in this request (offered: {listed}); "
+                    "it was not called"
+                )
+                return {
+                    "type": "function_call_output",
+                    "call_id": call.get("call_id"),
+                    "output": output,
+                }
         try:
             args = json.loads(raw) if isinstance(raw, str) else raw
         except json.JSONDecodeError as exc:
-            output = error_body(f"arguments for {name} are not valid JSON ({exc.msg} at position {exc.pos})")
+            output = error_body(
+                f"arguments for {name} are not valid JSON ({exc.msg} at position {exc.pos})"
+            )
         else:
             if isinstance(args, dict):
                 stats.tool_calls += 1

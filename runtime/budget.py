@@ -26,17 +26,22 @@ class Budget:
     spent_tokens: int = 0
 
     @classmethod
-    def from_plan(cls, job: dict[str, Any], *, max_usd: float | None = None,
-                  max_tokens: int | None = None) -> Budget:
+    def from_plan(
+        cls, job: dict[str, Any], *, max_usd: float | None = None, max_tokens: int | None = None
+    ) -> Budget:
         planned = job.get("budget") or {}
-        return cls(max_usd if max_usd is not None else planned.get("max_usd"),
-                   max_tokens if max_tokens is not None else planned.get("max_tokens"))
+        return cls(
+            max_usd if max_usd is not None else planned.get("max_usd"),
+            max_tokens if max_tokens is not None else planned.get("max_tokens"),
+        )
 
     def charge(self, record: dict[str, Any]) -> None:
         """A priced record (runtime/pricing.price_record) adds what it cost."""
         gym = record.get("_gym") or {}
         if gym.get("status") == "ok":
-            self.spent_usd += sum(c for c in (gym.get("cost_by_server") or {}).values() if c is not None)
+            self.spent_usd += sum(
+                c for c in (gym.get("cost_by_server") or {}).values() if c is not None
+            )
             self.spent_tokens += sum(u["total_tokens"] for u in record_billed(gym).values())
 
     def check(self) -> str | None:
@@ -45,7 +50,10 @@ class Budget:
         if self.stopped:
             return None
         if self.max_usd is not None and spent_usd >= self.max_usd:
-            self.stopped_by, self.reason = "max_usd", f"spent ${spent_usd:,.4f} of max_usd {self.max_usd:g}"
+            self.stopped_by, self.reason = (
+                "max_usd",
+                f"spent ${spent_usd:,.4f} of max_usd {self.max_usd:g}",
+            )
         elif self.max_tokens is not None and spent_tokens >= self.max_tokens:
             self.stopped_by = "max_tokens"
             self.reason = f"spent {spent_tokens:,} tokens of max_tokens {self.max_tokens:,}"
@@ -61,5 +69,10 @@ class Budget:
         return f"--max-usd {(self.max_usd or 0) * 2:g}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"max_usd": self.max_usd, "max_tokens": self.max_tokens, "spent_usd": self.spent_usd,
-                "spent_tokens": self.spent_tokens, "stopped": self.stopped}
+        return {
+            "max_usd": self.max_usd,
+            "max_tokens": self.max_tokens,
+            "spent_usd": self.spent_usd,
+            "spent_tokens": self.spent_tokens,
+            "stopped": self.stopped,
+        }

@@ -51,10 +51,21 @@ def clean_base_url(base_url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc.lower(), parts.path.rstrip("/"), "", ""))
 
 
-def cache_key(model: str, base_url: str, body: Mapping[str, Any], *, extra: Mapping[str, Any] | None = None,
-              sample: int = 0) -> str:
-    material = {"model": model, "base_url": clean_base_url(base_url), "body": body,
-                "extra": dict(extra or {}), "sample": sample}
+def cache_key(
+    model: str,
+    base_url: str,
+    body: Mapping[str, Any],
+    *,
+    extra: Mapping[str, Any] | None = None,
+    sample: int = 0,
+) -> str:
+    material = {
+        "model": model,
+        "base_url": clean_base_url(base_url),
+        "body": body,
+        "extra": dict(extra or {}),
+        "sample": sample,
+    }
     return hashlib.sha256(_canonical(material)).hexdigest()
 
 
@@ -66,12 +77,16 @@ class ResponseCache:
         if os.path.dirname(self.path):
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+        self._db = sqlite3.connect(
+            self.path, check_same_thread=False, timeout=30, isolation_level=None
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
         self.hits = self.misses = self.stored = self.refused = 0
 
     def _run(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -80,7 +95,9 @@ class ResponseCache:
 
     def get_sync(self, key: str) -> dict[str, Any] | None:
         with self._lock:  # SELECT then UPDATE, not UPDATE ... RETURNING: that needs SQLite 3.35+
-            rows = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchall()
+            rows = self._db.execute(
+                "SELECT response FROM responses WHERE key = ?", (key,)
+            ).fetchall()
             if rows:
                 self._db.execute("UPDATE responses SET hits = hits + 1 WHERE key = ?", (key,))
         if not rows:
@@ -89,31 +106,46 @@ class ResponseCache:
         self.hits += 1
         return json.loads(rows[0][0])
 
-    def put_sync(self, key: str, response: Mapping[str, Any], *, model: str = "",
-                 secrets: Sequence[str] = ()) -> bool:
+    def put_sync(
+        self, key: str, response: Mapping[str, Any], *, model: str = "", secrets: Sequence[str] = ()
+    ) -> bool:
         """False (nothing written) when the response text contains any of `secrets`."""
         text = json.dumps(response, ensure_ascii=False, separators=(",", ":"))
         if any(s and (s in text or json.dumps(s)[1:-1] in text) for s in secrets):
             self.refused += 1
             return False
-        self._run("INSERT OR REPLACE INTO responses (key, model, response, created_at) VALUES (?, ?, ?, ?)",
-                  (key, model, text, time.time()))
+        self._run(
+            "INSERT OR REPLACE INTO responses (key, model, response, created_at) VALUES (?, ?, ?, ?)",
+            (key, model, text, time.time()),
+        )
         self.stored += 1
         return True
 
     async def get(self, key: str) -> dict[str, Any] | None:
         return await asyncio.to_thread(self.get_sync, key)
 
-    async def put(self, key: str, response: Mapping[str, Any], *, model: str = "",
-                  secrets: Sequence[str] = ()) -> bool:
+    async def put(
+        self, key: str, response: Mapping[str, Any], *, model: str = "", secrets: Sequence[str] = ()
+    ) -> bool:
         return await asyncio.to_thread(self.put_sync, key, response, model=model, secrets=secrets)
 
     def stats(self) -> dict[str, Any]:
-        by_model = dict(self._run("SELECT model, COUNT(*) FROM responses GROUP BY model ORDER BY model"))
+        by_model = dict(
+            self._run("SELECT model, COUNT(*) FROM responses GROUP BY model ORDER BY model")
+        )
         size = sum(os.path.getsize(p) for p in (self.path, self.path + "-wal") if os.path.exists(p))
-        return {"path": self.path, "entries": sum(by_model.values()), "by_model": by_model, "bytes": size,
-                "session": {"hits": self.hits, "misses": self.misses, "stored": self.stored,
-                            "refused": self.refused}}
+        return {
+            "path": self.path,
+            "entries": sum(by_model.values()),
+            "by_model": by_model,
+            "bytes": size,
+            "session": {
+                "hits": self.hits,
+                "misses": self.misses,
+                "stored": self.stored,
+                "refused": self.refused,
+            },
+        }
 
     def clear(self) -> int:
         """Deletes every entry and shrinks the file; returns how many there were."""
@@ -142,10 +174,16 @@ class CacheTally:
         return self.hits > 0 and self.misses == 0
 
     def as_record(self) -> dict[str, Any]:
-        return {"hits": self.hits, "misses": self.misses, "saved_usage_by_server": self.saved_usage_by_server}
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "saved_usage_by_server": self.saved_usage_by_server,
+        }
 
 
-_TALLY: contextvars.ContextVar[CacheTally | None] = contextvars.ContextVar("gym_cache_tally", default=None)
+_TALLY: contextvars.ContextVar[CacheTally | None] = contextvars.ContextVar(
+    "gym_cache_tally", default=None
+)
 
 
 @contextlib.contextmanager
@@ -162,9 +200,17 @@ def cache_scope(sample: int = 0) -> Iterator[CacheTally]:
 class CachingClient:
     """A ModelClient that answers from the cache and stores what `inner` answers."""
 
-    def __init__(self, inner: ModelClient, cache: ResponseCache, base_url: str, model: str, *,
-                 server: str = "", key_extra: Mapping[str, Any] | None = None,
-                 secrets: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        inner: ModelClient,
+        cache: ResponseCache,
+        base_url: str,
+        model: str,
+        *,
+        server: str = "",
+        key_extra: Mapping[str, Any] | None = None,
+        secrets: Sequence[str] = (),
+    ) -> None:
         self.inner, self.cache, self.base_url, self.model = inner, cache, base_url, model
         self.server = server or model
         self._extra = dict(key_extra or {})
@@ -177,12 +223,16 @@ class CachingClient:
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         tally = _TALLY.get()
-        key = cache_key(self.model, self.base_url, body, extra=self._extra, sample=tally.sample if tally else 0)
+        key = cache_key(
+            self.model, self.base_url, body, extra=self._extra, sample=tally.sample if tally else 0
+        )
         cached = await self.cache.get(key)
         if cached is not None:
             if tally is not None:
                 tally.hits += 1
-                add_usage(tally.saved_usage_by_server.setdefault(self.server, {}), cached.get("usage"))
+                add_usage(
+                    tally.saved_usage_by_server.setdefault(self.server, {}), cached.get("usage")
+                )
             return cached
         response = await self.inner.create(body)
         if tally is not None:

@@ -27,8 +27,10 @@ def cache_path(target: str) -> str:
     job = load_plan(target).get("job") or {}
     spec = job.get("response_cache")
     if not spec:
-        raise GymRunError(f"{target} has no response cache: add `response_cache: {{}}` to the config and "
-                          "recompile")
+        raise GymRunError(
+            f"{target} has no response cache: add `response_cache: {{}}` to the config and "
+            "recompile"
+        )
     return str(spec["path"])
 
 

@@ -26,15 +26,21 @@ class CheckLine:
         return f"{self.name}: {'OK' if self.ok else 'FAILED'}: {self.text}"
 
 
-async def check_plan(plan: dict[str, Any], environ: Mapping[str, str] | None = None) -> list[CheckLine]:
+async def check_plan(
+    plan: dict[str, Any], environ: Mapping[str, str] | None = None
+) -> list[CheckLine]:
     """Probes every responses_api_models server of the plan concurrently (one attempt each)."""
-    specs = {n: s for n, s in server_specs(plan, environ).items() if s["type"] == "responses_api_models"}
+    specs = {
+        n: s for n, s in server_specs(plan, environ).items() if s["type"] == "responses_api_models"
+    }
     if not specs:
         return []
     async with make_session(len(specs) + 4) as session:
         servers = await build_servers(specs, session)
         try:
-            return list(await asyncio.gather(*(_check(plan, name, servers[name]) for name in sorted(specs))))
+            return list(
+                await asyncio.gather(*(_check(plan, name, servers[name]) for name in sorted(specs)))
+            )
         finally:
             await servers.close()
 
@@ -46,25 +52,39 @@ async def _check(plan: dict[str, Any], name: str, server: Any) -> CheckLine:
     return describe(plan, name, client, await client.probe())
 
 
-def describe(plan: dict[str, Any], name: str, client: OpenAIClient, result: ProbeResult) -> CheckLine:
+def describe(
+    plan: dict[str, Any], name: str, client: OpenAIClient, result: ProbeResult
+) -> CheckLine:
     """The one line a user reads: what is wrong and which setting to look at."""
     url, model, err = client.base_url, client.model, result.error
     if err is None:
-        return CheckLine(name, True, f"model {model!r} at {url} answered in {result.latency_s * 1000:.0f} ms")
+        return CheckLine(
+            name, True, f"model {model!r} at {url} answered in {result.latency_s * 1000:.0f} ms"
+        )
     said = _said(err)
     if err.status is None:
         return CheckLine(name, False, f"{err.message} (check base_url)")
     if err.status in (401, 403):
-        return CheckLine(name, False, f"key rejected by {url} ({said}): check {secret_source(plan, name)}")
+        return CheckLine(
+            name, False, f"key rejected by {url} ({said}): check {secret_source(plan, name)}"
+        )
     if err.status == 429:
         if "quota" in f"{err.error_type} {err.message}".lower():
             return CheckLine(name, False, f"{url} says the account has no quota left ({said})")
-        return CheckLine(name, True, f"model {model!r} at {url} is rate-limiting right now ({said}); "
-                                     "runs will retry and pace themselves")
+        return CheckLine(
+            name,
+            True,
+            f"model {model!r} at {url} is rate-limiting right now ({said}); "
+            "runs will retry and pace themselves",
+        )
     if err.status in (400, 404) and _about_model(err, model):
-        return CheckLine(name, False, f"model {model!r} not found at {url} ({said}): check the model name")
+        return CheckLine(
+            name, False, f"model {model!r} not found at {url} ({said}): check the model name"
+        )
     if err.status == 404:
-        return CheckLine(name, False, f"no Responses API at {url}/responses ({said}): check base_url")
+        return CheckLine(
+            name, False, f"no Responses API at {url}/responses ({said}): check base_url"
+        )
     return CheckLine(name, False, f"{url} rejected a minimal request ({said})")
 
 

@@ -56,11 +56,15 @@ class Timeouts:
         )
 
     def client_timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=self.total, sock_connect=self.connect, sock_read=self.read)
+        return aiohttp.ClientTimeout(
+            total=self.total, sock_connect=self.connect, sock_read=self.read
+        )
 
     def capped(self, limit: float) -> Timeouts:
         """The same limits, none longer than `limit` (a preflight probe must answer quickly)."""
-        return Timeouts(*(limit if v is None else min(v, limit) for v in (self.connect, self.read, self.total)))
+        return Timeouts(
+            *(limit if v is None else min(v, limit) for v in (self.connect, self.read, self.total))
+        )
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,11 @@ class OpenAIClient:
             "Content-Type": "application/json",
         }
         # Whatever we send may be echoed back; none of it may reach a record or a log.
-        sent = [v for k, v in self._headers.items() if k.lower() != "content-type" and isinstance(v, str)]
+        sent = [
+            v
+            for k, v in self._headers.items()
+            if k.lower() != "content-type" and isinstance(v, str)
+        ]
         self._redactor = Redactor([api_key, *sent])
         self.max_response_bytes = max_response_bytes
         self._extra_body = dict(extra_body or {})
@@ -131,7 +139,9 @@ class OpenAIClient:
 
     async def create_once(self, body: dict[str, Any]) -> dict[str, Any]:
         payload = {**self._extra_body, **body, "model": self.model}
-        return await self._call("/responses", payload, RetryPolicy.none(), self.timeouts.capped(PROBE_TIMEOUT_S))
+        return await self._call(
+            "/responses", payload, RetryPolicy.none(), self.timeouts.capped(PROBE_TIMEOUT_S)
+        )
 
     async def _call(
         self, path: str, payload: dict[str, Any], policy: RetryPolicy, timeouts: Timeouts
@@ -149,10 +159,15 @@ class OpenAIClient:
                 answer = await self._attempt(url, data, estimate, timeout)
             except _AttemptFailed as exc:
                 failure = exc.failure
-                if failure.kind in ("too_large", "unsendable"):  # the same request would fail the same way
+                if failure.kind in (
+                    "too_large",
+                    "unsendable",
+                ):  # the same request would fail the same way
                     wait, why = None, ""
                 else:
-                    wait, why = policy.decide(failure, attempts, time.monotonic() - started, self._rng)
+                    wait, why = policy.decide(
+                        failure, attempts, time.monotonic() - started, self._rng
+                    )
                 if wait is None:
                     self._finish(attempts, failed=True)
                     message = f"{failure.message}; {why}" if why else failure.message
@@ -178,38 +193,58 @@ class OpenAIClient:
         async with self.gate.slot(estimate) as outcome:
             self.stats.requests += 1
             try:
-                async with self._session.post(url, data=data, headers=self._headers, timeout=timeout) as resp:
+                async with self._session.post(
+                    url, data=data, headers=self._headers, timeout=timeout
+                ) as resp:
                     status, headers = resp.status, resp.headers
                     reason = resp.reason
                     text = await self._read(resp)
             except asyncio.TimeoutError:
-                raise _AttemptFailed(Failure("timeout", f"timed out waiting for {self._where}")) from None
+                raise _AttemptFailed(
+                    Failure("timeout", f"timed out waiting for {self._where}")
+                ) from None
             except ValueError as exc:  # aiohttp refuses to build it: a line break in a header, user:pass@ in the URL
                 reason = _cut(self._redact(str(exc)), 200)
-                raise _AttemptFailed(Failure(
-                    "unsendable", f"cannot send a request to {self._where}: {reason} (check api_key "
-                    "and default_headers for line breaks, and base_url for user:password@)")) from None
+                raise _AttemptFailed(
+                    Failure(
+                        "unsendable",
+                        f"cannot send a request to {self._where}: {reason} (check api_key "
+                        "and default_headers for line breaks, and base_url for user:password@)",
+                    )
+                ) from None
             except aiohttp.ClientResponseError as exc:  # an answer aiohttp cannot parse as HTTP
                 reason = _cut(self._redact(exc.message or type(exc).__name__), 200)
-                raise _AttemptFailed(Failure("connection", f"{self._where} answered with broken HTTP: {reason}")) from None
+                raise _AttemptFailed(
+                    Failure("connection", f"{self._where} answered with broken HTTP: {reason}")
+                ) from None
             except aiohttp.ClientError as exc:
                 reason = _cut(self._redact(str(exc) or type(exc).__name__), 200)
-                raise _AttemptFailed(Failure("connection", f"cannot reach {self._where}: {reason}")) from None
+                raise _AttemptFailed(
+                    Failure("connection", f"cannot reach {self._where}: {reason}")
+                ) from None
             request_id = headers.get("x-request-id")
             if not 200 <= status < 300:
                 outcome.rate_limited = status == 429
                 self.stats.rate_limited += status == 429
                 message, error_type = _error_from_body(self._redact(text), reason)
                 raise _AttemptFailed(
-                    Failure("status", self._redact(message), status, headers, request_id, error_type)
+                    Failure(
+                        "status", self._redact(message), status, headers, request_id, error_type
+                    )
                 )
             parsed = _json_object(text)
             if parsed is None:
                 snippet = self._redact(text)[:200]  # masked before it is cut: no half a key
-                raise _AttemptFailed(Failure(
-                    "malformed", f"{self._where} answered {status} with a body that is not a JSON object: "
-                    f"{snippet!r}", status, headers, request_id,
-                ))
+                raise _AttemptFailed(
+                    Failure(
+                        "malformed",
+                        f"{self._where} answered {status} with a body that is not a JSON object: "
+                        f"{snippet!r}",
+                        status,
+                        headers,
+                        request_id,
+                    )
+                )
             outcome.ok = True
             usage = parsed.get("usage")
             if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
@@ -236,10 +271,17 @@ class OpenAIClient:
             return raw.decode("utf-8", errors="replace")
 
     def _too_large(self, resp: aiohttp.ClientResponse, what: str) -> _AttemptFailed:
-        return _AttemptFailed(Failure(
-            "too_large", f"{self._where} answered {resp.status} with a body that {what}, over the "
-            f"{self.max_response_bytes}-byte limit of gym-run (not retried)", resp.status, resp.headers,
-            resp.headers.get("x-request-id"), "response_too_large"))
+        return _AttemptFailed(
+            Failure(
+                "too_large",
+                f"{self._where} answered {resp.status} with a body that {what}, over the "
+                f"{self.max_response_bytes}-byte limit of gym-run (not retried)",
+                resp.status,
+                resp.headers,
+                resp.headers.get("x-request-id"),
+                "response_too_large",
+            )
+        )
 
     def _redact(self, text: str) -> str:
         """Some endpoints echo the key or headers they were sent; they must not reach a log or rollout."""
@@ -260,7 +302,9 @@ def _error_from_body(text: str, reason: str | None) -> tuple[str, str | None]:
     if body is not None:
         err = body.get("error")
         if isinstance(err, dict) and err.get("message"):
-            return _cut(str(err["message"])), (_cut(str(err["type"]), 100) if err.get("type") else None)
+            return _cut(str(err["message"])), (
+                _cut(str(err["type"]), 100) if err.get("type") else None
+            )
         if isinstance(err, str) and err:
             return _cut(err), None
         if isinstance(body.get("message"), str):

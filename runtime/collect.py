@@ -21,7 +21,9 @@ Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Agent(Protocol):
-    async def run(self, row: dict[str, Any], params_override: dict[str, Any] | None = None) -> dict[str, Any]: ...
+    async def run(
+        self, row: dict[str, Any], params_override: dict[str, Any] | None = None
+    ) -> dict[str, Any]: ...
 
 
 def iter_rows(
@@ -44,15 +46,21 @@ def iter_rows(
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise PlanError(f"{path}:{lineno}: not JSON ({exc.msg}); fix the file and recompile") from None
+                raise PlanError(
+                    f"{path}:{lineno}: not JSON ({exc.msg}); fix the file and recompile"
+                ) from None
             if not isinstance(row, dict):
-                raise PlanError(f"{path}:{lineno}: a row must be a JSON object; fix the file and recompile")
+                raise PlanError(
+                    f"{path}:{lineno}: a row must be a JSON object; fix the file and recompile"
+                )
             yield index, row
             index += 1
 
 
 def iter_items(
-    rows: Iterator[tuple[int, dict[str, Any]]], num_repeats: int, skip: Callable[[int, int], bool] | None = None
+    rows: Iterator[tuple[int, dict[str, Any]]],
+    num_repeats: int,
+    skip: Callable[[int, int], bool] | None = None,
 ) -> Iterator[Item]:
     """NeMo Gym's order aabbcc: (task 0, rollout 0), (task 0, rollout 1), (task 1, rollout 0), ..."""
     for task, row in rows:
@@ -134,7 +142,10 @@ class Collector:
 
     async def _one(self, item: Item) -> None:
         record = await run_one(
-            self.agent, item, plan_hash=self.plan_hash, params_override=self.params_override,
+            self.agent,
+            item,
+            plan_hash=self.plan_hash,
+            params_override=self.params_override,
             rollout_timeout_s=self.rollout_timeout_s,
         )
         await self.sink(record)
@@ -160,9 +171,22 @@ async def run_one(
             else:
                 result = await agent.run(row, params_override)
     except Exception as exc:
-        if isinstance(exc, asyncio.TimeoutError) and rollout_timeout_s and \
-                time.monotonic() - started >= rollout_timeout_s:
-            exc = RolloutTimeout(f"the rollout took longer than rollout_timeout_s={rollout_timeout_s:g}")
-        return failed_record(merge_params(row, params_override), exc, plan_hash=plan_hash, task=task,
-                             rollout=rollout, retries=trace.retries)
-    return ok_record(result, plan_hash=plan_hash, task=task, rollout=rollout, retries=trace.retries, cache=tally)
+        if (
+            isinstance(exc, asyncio.TimeoutError)
+            and rollout_timeout_s
+            and time.monotonic() - started >= rollout_timeout_s
+        ):
+            exc = RolloutTimeout(
+                f"the rollout took longer than rollout_timeout_s={rollout_timeout_s:g}"
+            )
+        return failed_record(
+            merge_params(row, params_override),
+            exc,
+            plan_hash=plan_hash,
+            task=task,
+            rollout=rollout,
+            retries=trace.retries,
+        )
+    return ok_record(
+        result, plan_hash=plan_hash, task=task, rollout=rollout, retries=trace.retries, cache=tally
+    )

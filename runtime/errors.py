@@ -1,12 +1,12 @@
 """The runtime's exception tree; each user-facing error carries the exit code `gym-run` returns.
 
-    GymRunError            a user mistake: printed as one line, never a traceback (exit 1)
-    ├── PlanError          bad, stale or unsuitable plan (exit 4)
-    ├── SecretError        a secret the plan refers to cannot be found (exit 4)
-    ├── OutputExistsError  the rollouts file holds data and no --resume/--overwrite, or another plan's (exit 2)
-    └── ServerStartError   a server of the plan could not listen (exit 1)
-    ModelCallError         one model call failed (after its retries); recorded in the rollout, not fatal
-    RolloutTimeout         a rollout ran past its deadline (rollout_timeout_s); recorded, not fatal
+GymRunError            a user mistake: printed as one line, never a traceback (exit 1)
+├── PlanError          bad, stale or unsuitable plan (exit 4)
+├── SecretError        a secret the plan refers to cannot be found (exit 4)
+├── OutputExistsError  the rollouts file holds data and no --resume/--overwrite, or another plan's (exit 2)
+└── ServerStartError   a server of the plan could not listen (exit 1)
+ModelCallError         one model call failed (after its retries); recorded in the rollout, not fatal
+RolloutTimeout         a rollout ran past its deadline (rollout_timeout_s); recorded, not fatal
 """
 
 from __future__ import annotations

@@ -37,7 +37,11 @@ def message_text(item: Any) -> str:
 def last_text(items: Any, role: str) -> str | None:
     """The last message of `role` (assistant: the final answer; user: the question)."""
     for item in reversed(items if isinstance(items, list) else []):
-        if isinstance(item, dict) and item.get("role") == role and item.get("type", "message") == "message":
+        if (
+            isinstance(item, dict)
+            and item.get("role") == role
+            and item.get("type", "message") == "message"
+        ):
             return message_text(item).strip()
     return None
 
@@ -53,7 +57,10 @@ def extract(text: str, pattern: str | None) -> str:
     if not matches:
         return text
     last = matches[-1]
-    return next((g.strip() for g in last.groups() if isinstance(g, str) and g.strip()), last.group(0).strip())
+    return next(
+        (g.strip() for g in last.groups() if isinstance(g, str) and g.strip()),
+        last.group(0).strip(),
+    )
 
 
 def parse_verdict(text: str, equal_label: str, not_equal_label: str) -> str | None:
@@ -84,7 +91,9 @@ class EquivalenceLLMJudge(ResourcesServer):
         self.equal_label = config.get("judge_equal_label") or "[[A=B]]"
         self.not_equal_label = config.get("judge_not_equal_label") or "[[A!=B]]"
         if self.equal_label == self.not_equal_label:
-            raise PlanError(f"server {name!r}: judge_equal_label and judge_not_equal_label are the same")
+            raise PlanError(
+                f"server {name!r}: judge_equal_label and judge_not_equal_label are the same"
+            )
         self.template: PromptTemplate = _template(name, config)
         limit = config.get("judge_endpoint_max_concurrency")
         self._slots = asyncio.Semaphore(limit) if limit else None
@@ -98,10 +107,18 @@ class EquivalenceLLMJudge(ResourcesServer):
             raise ValueError(f"{self.name}: the row has no 'expected_answer' to judge against")
         expected = str(expected)
         params = body.get("responses_create_params") or {}
-        question = extract(last_text(params.get("input"), "user") or "", self.config.get("question_extract_regex"))
+        question = extract(
+            last_text(params.get("input"), "user") or "", self.config.get("question_extract_regex")
+        )
         answer = last_text((body.get("response") or {}).get("output"), "assistant")
-        result = {**body, "expected_answer": expected, "judge_evaluations": [], "judge_verdict": None,
-                  "judge_unparseable": False, "_judge_usage": {}}
+        result = {
+            **body,
+            "expected_answer": expected,
+            "judge_evaluations": [],
+            "judge_verdict": None,
+            "judge_unparseable": False,
+            "_judge_usage": {},
+        }
         if not answer:  # nothing to judge: no judge call is paid for
             self.counts["no_answer"] += 1
             return {**result, "reward": 0.0}
@@ -109,10 +126,16 @@ class EquivalenceLLMJudge(ResourcesServer):
         evaluation, usage = await self._ask(question, expected, answer)
         verdict = evaluation["verdict_label"]
         self.counts["unparseable" if verdict is None else verdict] += 1
-        return {**result, "reward": 1.0 if verdict == self.equal_label else 0.0,
-                "judge_evaluations": [evaluation], "judge_unparseable": verdict is None,
-                "judge_verdict": None if verdict is None else ("equal" if verdict == self.equal_label else "not_equal"),
-                "_judge_usage": {self.judge.name: usage}}
+        return {
+            **result,
+            "reward": 1.0 if verdict == self.equal_label else 0.0,
+            "judge_evaluations": [evaluation],
+            "judge_unparseable": verdict is None,
+            "judge_verdict": None
+            if verdict is None
+            else ("equal" if verdict == self.equal_label else "not_equal"),
+            "_judge_usage": {self.judge.name: usage},
+        }
 
     def _answer_regex(self, body: dict[str, Any], expected: str) -> str | None:
         """NeMo Gym's per-row `template_metadata.output_regex` wins, unless the answer is long."""
@@ -122,28 +145,46 @@ class EquivalenceLLMJudge(ResourcesServer):
             return None if threshold is not None and len(expected) > threshold else per_row
         return self.config.get("response_extract_regex")
 
-    async def _ask(self, question: str, expected: str, answer: str) -> tuple[dict[str, Any], dict[str, int]]:
-        prompt = self.template.render(question=question, expected_answer=expected, generated_answer=answer,
-                                      equal_label=self.equal_label, not_equal_label=self.not_equal_label)
+    async def _ask(
+        self, question: str, expected: str, answer: str
+    ) -> tuple[dict[str, Any], dict[str, int]]:
+        prompt = self.template.render(
+            question=question,
+            expected_answer=expected,
+            generated_answer=answer,
+            equal_label=self.equal_label,
+            not_equal_label=self.not_equal_label,
+        )
         messages = [{"role": "user", "content": prompt}]
         if self.config.get("judge_system_message"):
             messages.insert(0, {"role": "system", "content": self.config["judge_system_message"]})
         params = {**(self.config.get("judge_responses_create_params") or {}), "input": messages}
         async with self._slots if self._slots else contextlib.nullcontext():
             response = await self.judge.responses(params)
-        text = "\n".join(message_text(o) for o in response.get("output") or []
-                         if isinstance(o, dict) and o.get("type") == "message")
+        text = "\n".join(
+            message_text(o)
+            for o in response.get("output") or []
+            if isinstance(o, dict) and o.get("type") == "message"
+        )
         verdict = parse_verdict(text, self.equal_label, self.not_equal_label)
         usage = add_usage({}, response.get("usage"))
-        return {"responses_create_params": params, "response": response, "verdict_label": verdict}, usage
+        return {
+            "responses_create_params": params,
+            "response": response,
+            "verdict_label": verdict,
+        }, usage
 
 
 def _template(name: str, config: dict[str, Any]) -> PromptTemplate:
     inline, fpath = config.get("judge_prompt_template"), config.get("judge_prompt_template_fpath")
     if inline and fpath:
-        raise PlanError(f"server {name!r}: give judge_prompt_template or judge_prompt_template_fpath, not both")
+        raise PlanError(
+            f"server {name!r}: give judge_prompt_template or judge_prompt_template_fpath, not both"
+        )
     try:
         return load_prompt_template(fpath or inline or DEFAULT_TEMPLATE, path_only=bool(fpath))
     except FileNotFoundError as exc:
-        raise PlanError(f"server {name!r}: judge prompt template {Path(str(exc.filename)).name!r} "
-                        f"not found (looked in {exc.strerror})") from None
+        raise PlanError(
+            f"server {name!r}: judge prompt template {Path(str(exc.filename)).name!r} "
+            f"not found (looked in {exc.strerror})"
+        ) from None

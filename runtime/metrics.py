@@ -49,13 +49,23 @@ class Metrics:
         self.billed_tokens += sum(u["total_tokens"] for u in record_billed(gym).values())
         self._add_cost(gym)
         if "judge_verdict" in record:
-            self.judge[record["judge_verdict"] or ("unparseable" if record.get("judge_unparseable") else "no_answer")] += 1
+            self.judge[
+                record["judge_verdict"]
+                or ("unparseable" if record.get("judge_unparseable") else "no_answer")
+            ] += 1
         if "cache_hit" in gym:
             self.cache = self.cache if self.cache is not None else Counter()
-            self.cache.update(rollouts_replayed=bool(gym["cache_hit"]), hits=(gym.get("cache") or {}).get("hits", 0),
-                              misses=(gym.get("cache") or {}).get("misses", 0))
+            self.cache.update(
+                rollouts_replayed=bool(gym["cache_hit"]),
+                hits=(gym.get("cache") or {}).get("hits", 0),
+                misses=(gym.get("cache") or {}).get("misses", 0),
+            )
         for key, value in record.items():
-            if key.startswith("_") or isinstance(value, bool) or not isinstance(value, (int, float)):
+            if (
+                key.startswith("_")
+                or isinstance(value, bool)
+                or not isinstance(value, (int, float))
+            ):
                 continue
             self._sums[key] = self._sums.get(key, 0.0) + value
             self._counts[key] = self._counts.get(key, 0) + 1
@@ -89,9 +99,14 @@ class Metrics:
 
     def cost(self, warnings: list[str] | None = None) -> dict[str, Any]:
         total = self.total_usd
-        return {"total_usd": total, "mean_usd": None if total is None or not self.ok else total / self.ok,
-                "priced_usd": self.priced_usd, "unpriced_rollouts": self.unpriced,
-                "by_server": dict(sorted(self.cost_by_server.items())), "warnings": list(warnings or [])}
+        return {
+            "total_usd": total,
+            "mean_usd": None if total is None or not self.ok else total / self.ok,
+            "priced_usd": self.priced_usd,
+            "unpriced_rollouts": self.unpriced,
+            "by_server": dict(sorted(self.cost_by_server.items())),
+            "warnings": list(warnings or []),
+        }
 
     def document(
         self,
@@ -110,8 +125,13 @@ class Metrics:
         new = (run or {}).get("new", self.rollouts)
         gym: dict[str, Any] = {
             "plan": plan_hash,
-            "counts": {"planned": planned, "rollouts": self.rollouts, "ok": self.ok, "failed": self.failed,
-                       "missing": max(0, planned - self.rollouts)},
+            "counts": {
+                "planned": planned,
+                "rollouts": self.rollouts,
+                "ok": self.ok,
+                "failed": self.failed,
+                "missing": max(0, planned - self.rollouts),
+            },
             "usage": dict(self.usage),
             "usage_by_server": dict(sorted(self.usage_by_server.items())),
             "tokens_per_rollout": self.usage["total_tokens"] / self.ok if self.ok else None,
@@ -120,7 +140,12 @@ class Metrics:
             "rollouts_per_s": round(new / wall_time_s, 3) if wall_time_s > 0 else None,
         }
         if self.judge:
-            gym["judge"] = {"equal": 0, "not_equal": 0, "unparseable": 0, **dict(sorted(self.judge.items()))}
+            gym["judge"] = {
+                "equal": 0,
+                "not_equal": 0,
+                "unparseable": 0,
+                **dict(sorted(self.judge.items())),
+            }
         if self.cache is not None:
             gym["cache"] = {k: self.cache[k] for k in ("rollouts_replayed", "hits", "misses")}
         if budget is not None:

@@ -48,18 +48,36 @@ def call_options(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def cached(name: str, client: OpenAIClient, cache: ResponseCache | None, *, key_url: str | None = None,
-           key_extra: dict[str, Any] | None = None, secrets: tuple[str, ...] = ()) -> ModelClient:
+def cached(
+    name: str,
+    client: OpenAIClient,
+    cache: ResponseCache | None,
+    *,
+    key_url: str | None = None,
+    key_extra: dict[str, Any] | None = None,
+    secrets: tuple[str, ...] = (),
+) -> ModelClient:
     """`client` behind the response cache when there is one. `key_url` stands for the base URL in
     the key (the stand-in's loopback port changes every run; its answers do not)."""
     if cache is None:
         return client
-    return CachingClient(client, cache, key_url or client.base_url, client.model, server=name,
-                         key_extra=key_extra, secrets=secrets)
+    return CachingClient(
+        client,
+        cache,
+        key_url or client.base_url,
+        client.model,
+        server=name,
+        key_extra=key_extra,
+        secrets=secrets,
+    )
 
 
-def openai_model(name: str, config: dict[str, Any], session: aiohttp.ClientSession,
-                 cache: ResponseCache | None = None) -> ModelServer:
+def openai_model(
+    name: str,
+    config: dict[str, Any],
+    session: aiohttp.ClientSession,
+    cache: ResponseCache | None = None,
+) -> ModelServer:
     """`openai_model`: the config is already canonical (renamed spellings, secrets resolved)."""
     client = OpenAIClient(
         session,
@@ -73,11 +91,17 @@ def openai_model(name: str, config: dict[str, Any], session: aiohttp.ClientSessi
     # extra_body changes the answer, so it is key material; headers (credentials) never are
     headers = [str(v) for v in (config.get("default_headers") or {}).values() if len(str(v)) >= 12]
     secrets = (str(config.get("api_key") or ""), *headers)
-    return ModelServer(name, cached(name, client, cache, key_extra=config.get("extra_body"), secrets=secrets))
+    return ModelServer(
+        name, cached(name, client, cache, key_extra=config.get("extra_body"), secrets=secrets)
+    )
 
 
 async def stand_in_model(
-    name: str, config: dict[str, Any], session: aiohttp.ClientSession, *, bind: bool = True,
+    name: str,
+    config: dict[str, Any],
+    session: aiohttp.ClientSession,
+    *,
+    bind: bool = True,
     cache: ResponseCache | None = None,
 ) -> ModelServer:
     """The stand-in app on a loopback port, reached with the same client as a real endpoint.
@@ -96,8 +120,16 @@ async def stand_in_model(
     except (TypeError, ValueError) as exc:
         raise PlanError(f"server {name!r}: faults: {exc}") from None
     standin = await start_standin(
-        host, port, model=model, latency_ms=config.get("latency_ms", 0.0), api_key=STAND_IN_API_KEY,
+        host,
+        port,
+        model=model,
+        latency_ms=config.get("latency_ms", 0.0),
+        api_key=STAND_IN_API_KEY,
         faults=faults,
     )
-    client = OpenAIClient(session, base_url=standin.url, api_key=STAND_IN_API_KEY, model=model, **call_options(config))
-    return ModelServer(name, cached(name, client, cache, key_url=f"stand-in://{model}"), on_close=standin.close)
+    client = OpenAIClient(
+        session, base_url=standin.url, api_key=STAND_IN_API_KEY, model=model, **call_options(config)
+    )
+    return ModelServer(
+        name, cached(name, client, cache, key_url=f"stand-in://{model}"), on_close=standin.close
+    )

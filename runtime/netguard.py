@@ -44,12 +44,17 @@ def is_loopback(host: str) -> bool:
 def refuse_remote(host: str, what: str) -> None:
     """PermissionError (an OSError, so callers word it like a taken port) for a non-loopback host."""
     if not is_loopback(host):
-        raise PermissionError(errno.EACCES, f"refusing to serve {what} on {host!r}, which other machines can reach")
+        raise PermissionError(
+            errno.EACCES, f"refusing to serve {what} on {host!r}, which other machines can reach"
+        )
 
 
 def bind_hosts(plan: Mapping[str, Any], host: str | None = None) -> dict[str, str]:
     """Where each server will listen: `host` (the --host flag) for all, else each config's host."""
-    return {name: host or spec["config"].get("host") or "127.0.0.1" for name, spec in plan["servers"].items()}
+    return {
+        name: host or spec["config"].get("host") or "127.0.0.1"
+        for name, spec in plan["servers"].items()
+    }
 
 
 def check_binding(hosts: Mapping[str, str], *, allow_remote: bool) -> None:
@@ -60,7 +65,8 @@ def check_binding(hosts: Mapping[str, str], *, allow_remote: bool) -> None:
         raise RemoteBindRefused(
             f"refusing to listen beyond this machine ({where}): pass --allow-remote to do that; every "
             f"request must then carry 'Authorization: Bearer <token>' (the token is printed once, or "
-            f"set {TOKEN_ENV})")
+            f"set {TOKEN_ENV})"
+        )
 
 
 def serve_token(environ: Mapping[str, str] | None = None) -> tuple[str, bool]:
@@ -77,9 +83,15 @@ def guard(token: str | None) -> Handler:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if token is not None:
             scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-                denied = error_response(401, "this server needs 'Authorization: Bearer <token>' (the token "
-                                        "gym-run serve printed, or GYM_SERVE_TOKEN)", "invalid_request_error")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), token.encode()
+            ):
+                denied = error_response(
+                    401,
+                    "this server needs 'Authorization: Bearer <token>' (the token "
+                    "gym-run serve printed, or GYM_SERVE_TOKEN)",
+                    "invalid_request_error",
+                )
                 denied.headers["WWW-Authenticate"] = "Bearer"
                 return denied
         try:
@@ -102,7 +114,9 @@ def _http_message(exc: web.HTTPException, request: web.Request) -> str:
     return exc.reason
 
 
-def error_response(status: int, message: str, error_type: str = "invalid_request_error") -> web.Response:
+def error_response(
+    status: int, message: str, error_type: str = "invalid_request_error"
+) -> web.Response:
     """The official error shape, so OpenAI clients pointed at us read our errors."""
     body = {"error": {"message": message, "type": error_type, "param": None, "code": None}}
     return web.json_response(body, status=status)

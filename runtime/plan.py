@@ -25,7 +25,9 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(load_schema("plan.schema.json"))
 
 
-def load_plan(path: str | os.PathLike[str], *, warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+def load_plan(
+    path: str | os.PathLike[str], *, warn: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Reads and verifies a plan; every refusal says what to do next.
 
     Refused: not a plan, a newer or older format, a schema error, an edited plan (hash), an input
@@ -57,14 +59,21 @@ def stale_sources(plan: dict[str, Any]) -> list[str]:
         try:
             actual = file_sha256(where)
         except OSError as exc:
-            notes.append(f"{role} file {where} cannot be read any more ({exc.strerror}); the plan still "
-                         "holds what it said at compile time")
+            notes.append(
+                f"{role} file {where} cannot be read any more ({exc.strerror}); the plan still "
+                "holds what it said at compile time"
+            )
             continue
         if actual != source.get("sha256"):
-            what = ("secrets are read from it now; other values are as compiled" if role == "env"
-                    else "this run uses the plan as compiled; recompile to pick up the change")
-            notes.append(f"{role} file {where} changed since compile (sha256 {str(source.get('sha256'))[:12]}… "
-                         f"-> {actual[:12]}…): {what}")
+            what = (
+                "secrets are read from it now; other values are as compiled"
+                if role == "env"
+                else "this run uses the plan as compiled; recompile to pick up the change"
+            )
+            notes.append(
+                f"{role} file {where} changed since compile (sha256 {str(source.get('sha256'))[:12]}… "
+                f"-> {actual[:12]}…): {what}"
+            )
     return notes
 
 
@@ -89,16 +98,20 @@ def _check_format(plan: Any, path: str) -> None:
         raise PlanError(f"{path} is not a gym-compile plan (expected a JSON object)")
     version = plan.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise PlanError(f"{path} has no integer format_version, so it is not a gym-compile plan; "
-                        "pass the plan.json written by gym-compile")
+        raise PlanError(
+            f"{path} has no integer format_version, so it is not a gym-compile plan; "
+            "pass the plan.json written by gym-compile"
+        )
     if version > FORMAT_VERSION:
         raise PlanError(
             f"this plan was made by a newer gym-compile (format {version}); upgrade gym-run "
             f"(it reads format {FORMAT_VERSION})"
         )
     if version < FORMAT_VERSION:
-        raise PlanError(f"{path} is in plan format {version}, older than the format {FORMAT_VERSION} this "
-                        "gym-run reads; recompile it with gym-compile")
+        raise PlanError(
+            f"{path} is in plan format {version}, older than the format {FORMAT_VERSION} this "
+            "gym-run reads; recompile it with gym-compile"
+        )
 
 
 def _check_schema(plan: dict[str, Any], path: str) -> None:
@@ -133,7 +146,9 @@ def _check_input(plan: dict[str, Any]) -> None:
     try:
         actual = file_sha256(source["path"])
     except OSError as exc:
-        raise PlanError(f"input {source['path']} cannot be read ({exc.strerror}); recompile") from None
+        raise PlanError(
+            f"input {source['path']} cannot be read ({exc.strerror}); recompile"
+        ) from None
     if actual != source["sha256"]:
         raise PlanError(
             f"input {source['path']} changed since compile "

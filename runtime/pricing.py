@@ -21,8 +21,21 @@ from runtime.usage import (
     record_billed,
 )
 
-__all__ = ["USAGE_KEYS", "CostMeter", "Price", "PriceTable", "RolloutCost", "add_usage", "billed_usage",
-           "cost_usd", "merge_usage_by_server", "normalise_usage", "price_problems", "price_record", "server_models"]
+__all__ = [
+    "USAGE_KEYS",
+    "CostMeter",
+    "Price",
+    "PriceTable",
+    "RolloutCost",
+    "add_usage",
+    "billed_usage",
+    "cost_usd",
+    "merge_usage_by_server",
+    "normalise_usage",
+    "price_problems",
+    "price_record",
+    "server_models",
+]
 
 _PER_TOKEN = 1e-6
 
@@ -33,7 +46,9 @@ def cost_usd(usage: Mapping[str, Any], price: Price) -> float:
     cached = min(u["cached_input_tokens"], u["input_tokens"])
     cached_rate = price.input if price.cached_input is None else price.cached_input
     return _PER_TOKEN * (
-        (u["input_tokens"] - cached) * price.input + cached * cached_rate + u["output_tokens"] * price.output
+        (u["input_tokens"] - cached) * price.input
+        + cached * cached_rate
+        + u["output_tokens"] * price.output
     )
 
 
@@ -42,7 +57,8 @@ def server_models(servers: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     return {
         name: spec["config"]["model"]
         for name, spec in servers.items()
-        if spec.get("type") == "responses_api_models" and isinstance((spec.get("config") or {}).get("model"), str)
+        if spec.get("type") == "responses_api_models"
+        and isinstance((spec.get("config") or {}).get("model"), str)
     }
 
 

@@ -29,7 +29,9 @@ class PromptTemplate:
 
     def __init__(self, text: str, origin: str, names: tuple[str, ...]) -> None:
         self.origin = origin
-        self.jinja = any(mark in text for mark in _JINJA_MARKS) or origin.endswith((".j2", ".jinja"))
+        self.jinja = any(mark in text for mark in _JINJA_MARKS) or origin.endswith(
+            (".j2", ".jinja")
+        )
         self._text = text
         try:
             self._template = _ENV.from_string(text) if self.jinja else None
@@ -49,8 +51,16 @@ class PromptTemplate:
 
 
 def load_prompt_template(
-    spec: str, *, path_only: bool = False,
-    names: tuple[str, ...] = ("question", "expected_answer", "generated_answer", "equal_label", "not_equal_label"),
+    spec: str,
+    *,
+    path_only: bool = False,
+    names: tuple[str, ...] = (
+        "question",
+        "expected_answer",
+        "generated_answer",
+        "equal_label",
+        "not_equal_label",
+    ),
 ) -> PromptTemplate:
     """Inline when `spec` has a newline or a brace (unless path_only); else a file, looked up as
     given (relative to the working directory) and then among the packaged templates."""

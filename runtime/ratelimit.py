@@ -63,7 +63,9 @@ class AdaptiveLimit:
         self.floor = floor
         self.limit = float(ceiling)
         self.in_flight = 0
-        self._epoch = 0  # bumped on each decrease; a 429 from an older round does not decrease again
+        self._epoch = (
+            0  # bumped on each decrease; a 429 from an older round does not decrease again
+        )
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     def _cap(self) -> int:

@@ -18,7 +18,12 @@ def rollout_id(plan_hash: str, task: int, rollout: int) -> str:
 
 
 def ok_record(
-    result: dict[str, Any], *, plan_hash: str, task: int, rollout: int, retries: int | None = None,
+    result: dict[str, Any],
+    *,
+    plan_hash: str,
+    task: int,
+    rollout: int,
+    retries: int | None = None,
     cache: CacheTally | None = None,
 ) -> dict[str, Any]:
     """Verify's answer (row + response + reward + extras) with the indices and the `_gym` block.
@@ -73,4 +78,10 @@ def error_info(exc: BaseException) -> dict[str, Any]:
         }
     # Not an HTTP failure (a verifier bug, a deadline): no status, no attempts to report.
     message = str(exc) or repr(exc)
-    return {"class": type(exc).__name__, "status": None, "message": message, "attempts": None, "request_id": None}
+    return {
+        "class": type(exc).__name__,
+        "status": None,
+        "message": message,
+        "attempts": None,
+        "request_id": None,
+    }

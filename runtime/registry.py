@@ -33,7 +33,9 @@ class BuildContext:
     def ref(self, owner: str, ref: dict[str, Any], kind: type) -> Any:
         server = self.built.get(ref.get("name", ""))
         if not isinstance(server, kind):
-            raise PlanError(f"server {owner!r} refers to {ref.get('name')!r}, which is not a {ref.get('type')} server")
+            raise PlanError(
+                f"server {owner!r} refers to {ref.get('name')!r}, which is not a {ref.get('type')} server"
+            )
         return server
 
 
@@ -45,16 +47,21 @@ async def _openai_model(name: str, config: dict[str, Any], ctx: BuildContext) ->
 
 
 async def _stand_in_model(name: str, config: dict[str, Any], ctx: BuildContext) -> ModelServer:
-    return await stand_in_model(name, config, ctx.session, bind=ctx.bind,
-                                cache=ctx.cache if ctx.cache_stand_in else None)
+    return await stand_in_model(
+        name, config, ctx.session, bind=ctx.bind, cache=ctx.cache if ctx.cache_stand_in else None
+    )
 
 
 async def _simple_weather(name: str, config: dict[str, Any], ctx: BuildContext) -> ResourcesServer:
     return SimpleWeather(name, config)
 
 
-async def _equivalence_llm_judge(name: str, config: dict[str, Any], ctx: BuildContext) -> ResourcesServer:
-    return EquivalenceLLMJudge(name, config, ctx.ref(name, config["judge_model_server"], ModelServer))
+async def _equivalence_llm_judge(
+    name: str, config: dict[str, Any], ctx: BuildContext
+) -> ResourcesServer:
+    return EquivalenceLLMJudge(
+        name, config, ctx.ref(name, config["judge_model_server"], ModelServer)
+    )
 
 
 async def _answer_match(name: str, config: dict[str, Any], ctx: BuildContext) -> ResourcesServer:
@@ -101,8 +108,12 @@ class Servers:
 
 
 async def build_servers(
-    specs: dict[str, dict[str, Any]], session: aiohttp.ClientSession, *, bind: bool = True,
-    cache: ResponseCache | None = None, cache_stand_in: bool = False,
+    specs: dict[str, dict[str, Any]],
+    session: aiohttp.ClientSession,
+    *,
+    bind: bool = True,
+    cache: ResponseCache | None = None,
+    cache_stand_in: bool = False,
 ) -> Servers:
     """`specs` is the plan's `servers` with secrets substituted; on failure nothing is left running."""
     ctx = BuildContext(session=session, bind=bind, cache=cache, cache_stand_in=cache_stand_in)
@@ -121,7 +132,9 @@ async def build_servers(
                 ctx.built[name] = await factory(name, spec["config"], ctx)
             except OSError as exc:
                 await Servers(specs, ctx.built).close()
-                raise ServerStartError(f"server {name!r} could not start: {exc.strerror or exc}") from None
+                raise ServerStartError(
+                    f"server {name!r} could not start: {exc.strerror or exc}"
+                ) from None
             except BaseException:
                 await Servers(specs, ctx.built).close()
                 raise

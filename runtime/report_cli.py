@@ -28,7 +28,9 @@ def _load(path: str, what: str) -> Any:
             return load_yaml(Path(path)).data
         except CompileError as exc:
             first = exc.diagnostics[0]
-            raise click.ClickException(f"cannot read {what}: {first.location}: {first.message}") from None
+            raise click.ClickException(
+                f"cannot read {what}: {first.location}: {first.message}"
+            ) from None
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
@@ -38,21 +40,46 @@ def _load(path: str, what: str) -> Any:
 
 @click.command("report")
 @click.argument("rollouts", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="HTML file to write (default: ROLLOUTS with .report.html).")
-@click.option("--metrics", type=click.Path(dir_okay=False),
-              help="The run's metrics.json (default: the one gym-run wrote beside ROLLOUTS, if any).")
-@click.option("--prices", type=click.Path(exists=True, dir_okay=False),
-              help="Re-price every rollout with this table (JSON or YAML, the shape of schemas/prices.json) "
-                   "laid over the built-in one; default: the cost gym-run recorded.")
-@click.option("--max-rows", type=click.IntRange(min=0), default=2000, show_default=True,
-              help="Rollouts listed in the table; aggregates always cover all of them.")
-@click.option("--text", "text_only", is_flag=True, help="Print the text summary only; write no HTML.")
-def report_command(rollouts: str, output: str | None, metrics: str | None, prices: str | None,
-                   max_rows: int, text_only: bool) -> None:
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="HTML file to write (default: ROLLOUTS with .report.html).",
+)
+@click.option(
+    "--metrics",
+    type=click.Path(dir_okay=False),
+    help="The run's metrics.json (default: the one gym-run wrote beside ROLLOUTS, if any).",
+)
+@click.option(
+    "--prices",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Re-price every rollout with this table (JSON or YAML, the shape of schemas/prices.json) "
+    "laid over the built-in one; default: the cost gym-run recorded.",
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=0),
+    default=2000,
+    show_default=True,
+    help="Rollouts listed in the table; aggregates always cover all of them.",
+)
+@click.option(
+    "--text", "text_only", is_flag=True, help="Print the text summary only; write no HTML."
+)
+def report_command(
+    rollouts: str,
+    output: str | None,
+    metrics: str | None,
+    prices: str | None,
+    max_rows: int,
+    text_only: bool,
+) -> None:
     """Summarise a rollouts file: a self-contained HTML report and a text summary."""
     metrics_path = metrics or default_metrics_path(rollouts)
-    metrics_doc = _load(metrics_path, "metrics") if metrics or os.path.isfile(metrics_path) else None
+    metrics_doc = (
+        _load(metrics_path, "metrics") if metrics or os.path.isfile(metrics_path) else None
+    )
     overrides = _load(prices, "price table") if prices else None
     if overrides is not None and not isinstance(overrides, dict):
         raise click.ClickException(f"price table {prices} must be a mapping with a 'models' key")

@@ -25,14 +25,20 @@ def _models(record: dict[str, Any]) -> dict[str, str]:
     gym = record.get("_gym") or {}
     policy = (record.get("response") or {}).get("model") or "unknown model"
     known = gym.get("model_by_server") or {}
-    return {server: known.get(server, policy) for server in gym.get("usage_by_server") or {"?": None}}
+    return {
+        server: known.get(server, policy) for server in gym.get("usage_by_server") or {"?": None}
+    }
 
 
 def usage_by_model(record: dict[str, Any], *, billed: bool = False) -> dict[str, dict[str, int]]:
     """{model: usage} of one rollout over every model server (policy and judge); `billed` leaves
     out what the response cache replayed."""
     gym = record.get("_gym") or {}
-    by_server = record_billed(gym) if billed else (gym.get("usage_by_server") or {"?": gym.get("usage") or {}})
+    by_server = (
+        record_billed(gym)
+        if billed
+        else (gym.get("usage_by_server") or {"?": gym.get("usage") or {}})
+    )
     models = _models(record)
     return merge_usage_by_server(*({models.get(s, s): u} for s, u in by_server.items()))
 
@@ -76,7 +82,9 @@ class ReportData:
         return self.reward_sum / sum(self.rewards.values()) if self.rewards else None
 
 
-def collect_report(path: str, *, prices: PriceTable | None = None, max_rows: int = 2000) -> ReportData:
+def collect_report(
+    path: str, *, prices: PriceTable | None = None, max_rows: int = 2000
+) -> ReportData:
     """`prices` re-prices every rollout from its usage; without it, the cost gym-run recorded is shown."""
     data = ReportData(path=path, max_rows=max_rows)
     meter = CostMeter(prices or PriceTable.load(), {})
@@ -86,16 +94,24 @@ def collect_report(path: str, *, prices: PriceTable | None = None, max_rows: int
         data.bad_lines += 1
 
     for record in final_records(path, skipped):
-        _add(data, record, meter if prices is not None or "cost_usd" not in (record.get("_gym") or {}) else None,
-             sampler)
+        _add(
+            data,
+            record,
+            meter if prices is not None or "cost_usd" not in (record.get("_gym") or {}) else None,
+            sampler,
+        )
     data.warnings = [*meter.warnings]
     if data.bad_lines:
-        data.warnings.append(f"{data.bad_lines} line(s) of {path} are not JSON objects (or not rollout "
-                             "records of this run) and were skipped")
+        data.warnings.append(
+            f"{data.bad_lines} line(s) of {path} are not JSON objects (or not rollout "
+            "records of this run) and were skipped"
+        )
     return data
 
 
-def _add(data: ReportData, record: dict[str, Any], meter: CostMeter | None, sampler: random.Random) -> None:
+def _add(
+    data: ReportData, record: dict[str, Any], meter: CostMeter | None, sampler: random.Random
+) -> None:
     """`meter` None: the record's own cost (priced by gym-run with the plan's prices)."""
     data.rollouts += 1
     gym = record.get("_gym") or {}
@@ -117,8 +133,10 @@ def _add(data: ReportData, record: dict[str, Any], meter: CostMeter | None, samp
         data.tool_calls += gym.get("tool_calls") or 0
         cost = _cost(data, record, meter)
         if "judge_verdict" in record:
-            data.verdicts[record["judge_verdict"] or ("unparseable" if record.get("judge_unparseable")
-                                                      else "no_answer")] += 1
+            data.verdicts[
+                record["judge_verdict"]
+                or ("unparseable" if record.get("judge_unparseable") else "no_answer")
+            ] += 1
         if gym.get("cache_hit"):
             data.cache_hits += 1
         _sample_latency(data, gym.get("latency_s"), sampler)
@@ -135,7 +153,11 @@ def _cost(data: ReportData, record: dict[str, Any], meter: CostMeter | None) -> 
         by_model: dict[str, float | None] = {}
         for server, c in (gym.get("cost_by_server") or {}).items():
             model = models.get(server, server)
-            by_model[model] = None if c is None or by_model.get(model, 0.0) is None else by_model.get(model, 0.0) + c
+            by_model[model] = (
+                None
+                if c is None or by_model.get(model, 0.0) is None
+                else by_model.get(model, 0.0) + c
+            )
         cost = gym["cost_usd"]
     else:
         priced = meter.rollout(usage_by_model(record, billed=True))

@@ -52,7 +52,9 @@ class Ledger:
         if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
             raise ValueError(f"no rollout id (_gym.id) in {str(rid)[:40]!r}")
         if parts[0] != self.prefix:
-            raise LookupError(f"rollout id {rid} belongs to another plan (this plan's ids start with {self.prefix})")
+            raise LookupError(
+                f"rollout id {rid} belongs to another plan (this plan's ids start with {self.prefix})"
+            )
         task, rollout = int(parts[1]), int(parts[2])
         i = task * self.num_repeats + rollout
         if rollout >= self.num_repeats or i >= self.total:
@@ -139,7 +141,8 @@ def _refusal(exc: Exception, path: str, lineno: int) -> GymRunError:
     if isinstance(exc, LookupError):
         return OutputExistsError(
             f"{path}:{lineno}: {exc}; gym-run does not mix plans in one file: pass --overwrite "
-            "to replace it, or compile with another +output_jsonl_fpath")
+            "to replace it, or compile with another +output_jsonl_fpath"
+        )
     return _not_a_record(path, lineno, str(exc))
 
 
@@ -205,9 +208,13 @@ def export_final(
     if not os.path.exists(rollouts):
         raise GymRunError(f"there are no rollouts at {rollouts} yet; run the plan first")
     if os.path.exists(dest) and os.path.exists(rollouts) and os.path.samefile(dest, rollouts):
-        raise OutputExistsError(f"export would overwrite the rollouts file itself ({dest}); pass another -o")
+        raise OutputExistsError(
+            f"export would overwrite the rollouts file itself ({dest}); pass another -o"
+        )
     if not overwrite and os.path.exists(dest) and os.path.getsize(dest) > 0:
-        raise OutputExistsError(f"{dest} already exists and is not empty; pass --overwrite to replace it")
+        raise OutputExistsError(
+            f"{dest} already exists and is not empty; pass --overwrite to replace it"
+        )
     scan(rollouts, ledger, Metrics())
     report = ExportReport(dest, ok=ledger.ok, failed=ledger.failed)
     with open(rollouts, "rb") as src, atomic_file(dest, "wb") as out:
@@ -235,14 +242,21 @@ def default_export_path(rollouts: str) -> str:
     return stem + ".final.jsonl"
 
 
-def export_plan(plan: dict[str, Any], dest: str | None, *, ok_only: bool = False, overwrite: bool = False) -> ExportReport:
+def export_plan(
+    plan: dict[str, Any], dest: str | None, *, ok_only: bool = False, overwrite: bool = False
+) -> ExportReport:
     """`gym-run export`: the plan's rollouts file, de-duplicated, in input order."""
     job = plan["job"]
     total = planned_total(job["input"]["rows"], job["limit"], job["num_repeats"])
     ledger = Ledger(plan["content_hash"], job["num_repeats"], total)
     try:
         rollouts = job["output"]["path"]
-        return export_final(rollouts, dest or default_export_path(rollouts), ledger, ok_only=ok_only,
-                            overwrite=overwrite)
+        return export_final(
+            rollouts,
+            dest or default_export_path(rollouts),
+            ledger,
+            ok_only=ok_only,
+            overwrite=overwrite,
+        )
     finally:
         ledger.close()

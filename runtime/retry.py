@@ -60,7 +60,9 @@ class RetryPolicy:
         return cls(max_attempts=1)
 
     def retryable_status(self, status: int) -> bool:
-        return any(status == s if isinstance(s, int) else f"{status // 100}xx" == s for s in self.statuses)
+        return any(
+            status == s if isinstance(s, int) else f"{status // 100}xx" == s for s in self.statuses
+        )
 
     def decide(
         self, failure: Failure, attempts: int, elapsed_s: float, rng: random.Random | None = None
@@ -69,7 +71,11 @@ class RetryPolicy:
         should = _header(failure.headers, "x-should-retry")
         if should == "false":
             return None, "the endpoint said not to retry (x-should-retry: false)"
-        if should != "true" and failure.kind == "status" and not self.retryable_status(failure.status or 0):
+        if (
+            should != "true"
+            and failure.kind == "status"
+            and not self.retryable_status(failure.status or 0)
+        ):
             return None, ""  # a client error (400, 401, 403, 404, 422, ...): fail fast, no note
         if attempts >= self.max_attempts:
             return None, f"gave up after {attempts} attempts (retry.max_attempts)"
@@ -81,7 +87,10 @@ class RetryPolicy:
             )
         wait = asked if asked is not None else self.backoff(attempts - 1, rng)
         if self.max_total_s is not None and elapsed_s + wait > self.max_total_s:
-            return None, f"gave up after {attempts} attempts in {elapsed_s:.1f} s (retry.max_total_s)"
+            return (
+                None,
+                f"gave up after {attempts} attempts in {elapsed_s:.1f} s (retry.max_total_s)",
+            )
         return wait, ""
 
     def backoff(self, retry: int, rng: random.Random | None = None) -> float:
@@ -123,4 +132,3 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
     if value is None:
         value = next((v for k, v in headers.items() if k.lower() == name), None)
     return value.strip().lower() if isinstance(value, str) else None
-

@@ -51,7 +51,9 @@ def make_session(limit: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
 
 
-def server_specs(plan: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def server_specs(
+    plan: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The plan's servers with secret references replaced by values (fails before anything starts)."""
     return substitute_secrets(plan["servers"], resolve_secrets(plan, environ))
 
@@ -86,11 +88,18 @@ async def run_job(
     if not job:
         raise PlanError("this plan has no collection job (compile with +agent_name=...)")
     specs = server_specs(plan, environ)
-    state = _Job(plan, notice=notice, resume_hint=resume_hint, grace_s=grace_s,
-                 budget=Budget.from_plan(job, max_usd=max_usd, max_tokens=max_tokens))
+    state = _Job(
+        plan,
+        notice=notice,
+        resume_hint=resume_hint,
+        grace_s=grace_s,
+        budget=Budget.from_plan(job, max_usd=max_usd, max_tokens=max_tokens),
+    )
     state.cache_spec = job.get("response_cache") if use_cache else None
     try:
-        state.writer = RolloutWriter(job["output"]["path"], existing=existing, on_durable=state.on_durable)
+        state.writer = RolloutWriter(
+            job["output"]["path"], existing=existing, on_durable=state.on_durable
+        )
     except BaseException:
         state.ledger.close()
         raise
@@ -98,8 +107,12 @@ async def run_job(
         if existing == "append":
             state.resume()
         state.progress = Progress(
-            state.total, stream=progress_stream, enabled=show_progress, live=state.live,
-            already_done=state.ledger.ok + state.ledger.failed, already_failed=state.ledger.failed,
+            state.total,
+            stream=progress_stream,
+            enabled=show_progress,
+            live=state.live,
+            already_done=state.ledger.ok + state.ledger.failed,
+            already_failed=state.ledger.failed,
         )
         await state.collect(specs, retry_failed=retry_failed, handle_signals=handle_signals)
     finally:
@@ -115,8 +128,15 @@ async def run_job(
 class _Job:
     """The state one run shares between the writer's callback, the progress line and the signals."""
 
-    def __init__(self, plan: dict[str, Any], *, notice: Callable[[str], None], resume_hint: str, grace_s: float,
-                 budget: Budget) -> None:
+    def __init__(
+        self,
+        plan: dict[str, Any],
+        *,
+        notice: Callable[[str], None],
+        resume_hint: str,
+        grace_s: float,
+        budget: Budget,
+    ) -> None:
         self.plan, self.job = plan, plan["job"]
         self.notice, self.resume_hint, self.grace_s = notice, resume_hint, grace_s
         try:
@@ -127,8 +147,10 @@ class _Job:
         self.budget = budget
         unpriced = sorted({m for m in self.meter.models.values() if prices.price_for(m) is None})
         if budget.max_usd is not None and unpriced:
-            notice(f"gym-run: max_usd counts priced models only; no price for {', '.join(unpriced)} "
-                   "(add it under prices.models, or use --max-tokens)")
+            notice(
+                f"gym-run: max_usd counts priced models only; no price for {', '.join(unpriced)} "
+                "(add it under prices.models, or use --max-tokens)"
+            )
         self.cache_spec: dict[str, Any] | None = None
         self.repeats = self.job["num_repeats"]
         self.total = planned_total(self.job["input"]["rows"], self.job["limit"], self.repeats)
@@ -140,8 +162,14 @@ class _Job:
         self.clients: list[CallStats] = []
         self.first_error: str | None = None
         self.started = time.monotonic()
-        self.run = {"resumed": False, "from_before": 0, "new": 0, "superseded": 0, "torn_bytes_removed": 0,
-                    "interrupted": False}
+        self.run = {
+            "resumed": False,
+            "from_before": 0,
+            "new": 0,
+            "superseded": 0,
+            "torn_bytes_removed": 0,
+            "interrupted": False,
+        }
 
     def resume(self) -> None:
         """Reads what is already there; cuts a torn last line so appends start on a fresh one."""
@@ -149,7 +177,9 @@ class _Job:
         if report.torn_bytes:
             self.writer.truncate(report.size)
             self.run["torn_bytes_removed"] = report.torn_bytes
-            self.notice(f"gym-run: removed a torn last line ({report.torn_bytes} bytes) left by an interrupted run")
+            self.notice(
+                f"gym-run: removed a torn last line ({report.torn_bytes} bytes) left by an interrupted run"
+            )
         self.run["resumed"] = True
         self.run["from_before"] = self.ledger.ok + self.ledger.failed
 
@@ -180,8 +210,10 @@ class _Job:
         in_flight = max(0, self.collector.in_flight - writing) if self.collector is not None else 0
         if self.collector is not None:
             self.collector.stop()
-        self.notice(f"gym-run: budget reached ({reason}): no new rollouts"
-                    + (f"; {in_flight} in flight will finish" if in_flight else ""))
+        self.notice(
+            f"gym-run: budget reached ({reason}): no new rollouts"
+            + (f"; {in_flight} in flight will finish" if in_flight else "")
+        )
 
     async def accept(self, record: dict[str, Any]) -> None:
         """The collector's sink: priced, charged to the budget, then written."""
@@ -190,20 +222,33 @@ class _Job:
         self.check_budget(writing=1)
         await self.writer.write(record)
 
-    async def collect(self, specs: dict[str, Any], *, retry_failed: bool, handle_signals: bool) -> None:
+    async def collect(
+        self, specs: dict[str, Any], *, retry_failed: bool, handle_signals: bool
+    ) -> None:
         """Servers up, the rollouts that are not done yet through the collector, servers down."""
         job, repeats = self.job, self.repeats
 
         def skip(task: int, rollout: int) -> bool:
             return self.ledger.done(task * repeats + rollout, retry_failed=retry_failed)
 
-        items = iter_items(iter_rows(job["input"]["path"], job["limit"],
-                                     lambda task: all(skip(task, r) for r in range(repeats))), repeats, skip)
+        items = iter_items(
+            iter_rows(
+                job["input"]["path"],
+                job["limit"],
+                lambda task: all(skip(task, r) for r in range(repeats)),
+            ),
+            repeats,
+            skip,
+        )
         cache = open_cache(self.cache_spec["path"]) if self.cache_spec else None
         try:
             async with make_session(job["concurrency"] + 8) as session:
-                servers = await build_servers(specs, session, cache=cache,
-                                              cache_stand_in=bool(self.cache_spec and self.cache_spec["stand_in"]))
+                servers = await build_servers(
+                    specs,
+                    session,
+                    cache=cache,
+                    cache_stand_in=bool(self.cache_spec and self.cache_spec["stand_in"]),
+                )
                 try:
                     await self._run_collector(servers, items, handle_signals=handle_signals)
                 finally:
@@ -212,23 +257,39 @@ class _Job:
             if cache is not None:
                 cache.close()
 
-    async def _run_collector(self, servers: Servers, items: Iterator[Item], *, handle_signals: bool) -> None:
+    async def _run_collector(
+        self, servers: Servers, items: Iterator[Item], *, handle_signals: bool
+    ) -> None:
         job = self.job
-        self.clients = [s.client.stats for s in servers.built.values()
-                        if isinstance(s, ModelServer) and isinstance(getattr(s.client, "stats", None), CallStats)]
+        self.clients = [
+            s.client.stats
+            for s in servers.built.values()
+            if isinstance(s, ModelServer)
+            and isinstance(getattr(s.client, "stats", None), CallStats)
+        ]
         agent_config = self.plan["servers"].get(job["agent"], {}).get("config", {})
         self.collector = Collector(
-            servers.agent(job["agent"]), plan_hash=self.plan["content_hash"],
-            params_override=job["responses_create_params"], concurrency=job["concurrency"],
-            sink=self.accept, rollout_timeout_s=agent_config.get("rollout_timeout_s"),
+            servers.agent(job["agent"]),
+            plan_hash=self.plan["content_hash"],
+            params_override=job["responses_create_params"],
+            concurrency=job["concurrency"],
+            sink=self.accept,
+            rollout_timeout_s=agent_config.get("rollout_timeout_s"),
         )
         # what the file holds already (a resume) counts against the budget, and may exhaust it
-        self.budget.spent_usd, self.budget.spent_tokens = self.metrics.priced_usd, self.metrics.billed_tokens
+        self.budget.spent_usd, self.budget.spent_tokens = (
+            self.metrics.priced_usd,
+            self.metrics.billed_tokens,
+        )
         self.check_budget()
         interrupts = Interrupts(first=self.stop, again=self.quit)
         if handle_signals:
             interrupts.install()
-        ticker = asyncio.create_task(_tick(self.progress)) if self.progress and self.progress.enabled else None
+        ticker = (
+            asyncio.create_task(_tick(self.progress))
+            if self.progress and self.progress.enabled
+            else None
+        )
         try:
             await self.collector.run(items)
         finally:
@@ -242,8 +303,10 @@ class _Job:
         self.run["interrupted"] = True
         self.collector.stop()
         asyncio.get_running_loop().call_later(self.grace_s, self.collector.cancel)
-        self.notice(f"\ngym-run: stopping: no new rollouts; waiting up to {self.grace_s:g} s for "
-                    f"{self.collector.in_flight} in flight (press Ctrl-C again to quit now)")
+        self.notice(
+            f"\ngym-run: stopping: no new rollouts; waiting up to {self.grace_s:g} s for "
+            f"{self.collector.in_flight} in flight (press Ctrl-C again to quit now)"
+        )
 
     def quit(self) -> None:
         """Second Ctrl-C: out now, but after the line being written, if any."""
@@ -256,14 +319,25 @@ class _Job:
             if cost is None:  # also for records from before a resume: one warning per model
                 self.meter.note_unpriced(server)
         document = self.metrics.document(
-            wall_time_s=time.monotonic() - self.started, plan_hash=self.plan["content_hash"],
-            planned=self.total, run=self.run, calls=calls.as_dict(), warnings=self.meter.warnings,
+            wall_time_s=time.monotonic() - self.started,
+            plan_hash=self.plan["content_hash"],
+            planned=self.total,
+            run=self.run,
+            calls=calls.as_dict(),
+            warnings=self.meter.warnings,
             budget=self.budget.as_dict(),
         )
         out = self.job["output"]
         write_json_atomic(out["metrics_path"], document)
-        return JobResult(document, out["path"], out["metrics_path"], self.first_error, self.run["interrupted"],
-                         self.run, self.budget)
+        return JobResult(
+            document,
+            out["path"],
+            out["metrics_path"],
+            self.first_error,
+            self.run["interrupted"],
+            self.run,
+            self.budget,
+        )
 
 
 def open_cache(path: str) -> ResponseCache:
@@ -271,8 +345,9 @@ def open_cache(path: str) -> ResponseCache:
     try:
         return ResponseCache(path)
     except (OSError, sqlite3.Error) as exc:
-        raise GymRunError(f"response cache {path} cannot be opened ({exc}); fix the path or run with "
-                          "--no-cache") from None
+        raise GymRunError(
+            f"response cache {path} cannot be opened ({exc}); fix the path or run with --no-cache"
+        ) from None
 
 
 async def _tick(progress: Progress) -> None:

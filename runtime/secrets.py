@@ -88,7 +88,9 @@ def resolve_secrets(
     for name in wanted:
         ref = plan["secrets"].get(name)
         if ref is None:
-            problems.append(f"secret {name!r} is used by a server but the plan does not say where to read it; recompile")
+            problems.append(
+                f"secret {name!r} is used by a server but the plan does not say where to read it; recompile"
+            )
             continue
         try:
             values[name] = _resolve_one(name, ref, plan.get("env_file"), environ, reader)
@@ -147,9 +149,7 @@ def _resolve_one(
         found, why = reader.lookup(env_file, key)
         if found is not None:
             return found
-        raise SecretError(
-            f"secret {name!r}: environment variable {var} is not set and {why}"
-        )
+        raise SecretError(f"secret {name!r}: environment variable {var} is not set and {why}")
     if source == "config":
         file = ref.get("file")
         if not file:

@@ -32,6 +32,7 @@ from runtime.secrets import REDACT
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+
 @dataclass(frozen=True)
 class ServedServer:
     name: str
@@ -58,7 +59,9 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except web.HTTPRequestEntityTooLarge:
-        raise _Reject(error_response(413, f"request body too large: at most {MAX_REQUEST_BYTES} bytes")) from None
+        raise _Reject(
+            error_response(413, f"request body too large: at most {MAX_REQUEST_BYTES} bytes")
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise _Reject(error_response(400, f"request body is not JSON: {exc}")) from None
     if not isinstance(body, dict):
@@ -72,7 +75,9 @@ class _Reject(Exception):
         self.response = response
 
 
-def _endpoint(fn: Callable[[dict[str, Any], web.Request], Awaitable[web.StreamResponse]]) -> Handler:
+def _endpoint(
+    fn: Callable[[dict[str, Any], web.Request], Awaitable[web.StreamResponse]],
+) -> Handler:
     """Parses the body and turns failures into official error bodies instead of HTML 500 pages."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -124,7 +129,11 @@ def agent_app(agent: SimpleAgent, plan_hash: str, token: str | None = None) -> w
     async def run(body: dict[str, Any], _request: web.Request) -> web.Response:
         task = body.get("_ng_task_index", 0)
         rollout = body.get("_ng_rollout_index", 0)
-        row = {k: v for k, v in body.items() if k not in ("_ng_task_index", "_ng_rollout_index", "_gym")}
+        row = {
+            k: v
+            for k, v in body.items()
+            if k not in ("_ng_task_index", "_ng_rollout_index", "_gym")
+        }
         if not isinstance(row.get("responses_create_params"), dict):
             return error_response(400, "an input row needs a 'responses_create_params' object")
         result = await agent.run(row)
@@ -151,8 +160,12 @@ def _app_for(server: Any, plan_hash: str, token: str | None) -> web.Application:
 
 
 async def start_serving(
-    plan: dict[str, Any], *, environ: Mapping[str, str] | None = None, host: str | None = None,
-    allow_remote: bool = False, token: str | None = None,
+    plan: dict[str, Any],
+    *,
+    environ: Mapping[str, str] | None = None,
+    host: str | None = None,
+    allow_remote: bool = False,
+    token: str | None = None,
 ) -> Served:
     """Starts every server of the plan on its host/port (port null/0: a free one); returns the table.
 
@@ -178,17 +191,23 @@ async def start_serving(
     try:
         servers = await build_servers(specs, session, bind=False)
         for name, spec in specs.items():
-            runner = web.AppRunner(_app_for(servers[name], plan["content_hash"], token), access_log=None)
+            runner = web.AppRunner(
+                _app_for(servers[name], plan["content_hash"], token), access_log=None
+            )
             await runner.setup()
             runners.append(runner)
             where, port = hosts[name], spec["config"].get("port") or 0
             try:
                 await web.TCPSite(runner, where, port).start()
             except OSError as exc:
-                raise ServerStartError(f"server {name!r} cannot listen on {where}:{port}: {exc.strerror or exc}") from None
+                raise ServerStartError(
+                    f"server {name!r} cannot listen on {where}:{port}: {exc.strerror or exc}"
+                ) from None
             port = runner.addresses[0][1]
             shown = f"[{where}]" if ":" in where else where
-            table.append(ServedServer(name, spec["type"], spec["implementation"], f"http://{shown}:{port}"))
+            table.append(
+                ServedServer(name, spec["type"], spec["implementation"], f"http://{shown}:{port}")
+            )
     except BaseException:
         await close()
         raise
@@ -200,12 +219,19 @@ def format_table(table: list[ServedServer]) -> str:
         (s.name, s.type, s.implementation, s.url) for s in table
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
 
 
 async def serve_forever(
-    plan: dict[str, Any], *, echo: Callable[[str], None] = print, host: str | None = None,
-    allow_remote: bool = False, require_token: bool = False, environ: Mapping[str, str] | None = None,
+    plan: dict[str, Any],
+    *,
+    echo: Callable[[str], None] = print,
+    host: str | None = None,
+    allow_remote: bool = False,
+    require_token: bool = False,
+    environ: Mapping[str, str] | None = None,
 ) -> None:
     """Until cancelled (Ctrl-C): asyncio.run cancels this task and the finally stops the servers.
 
@@ -216,9 +242,14 @@ async def serve_forever(
     token = None
     if allow_remote or require_token:
         token, generated = serve_token(environ)
-        echo(f"bearer token (send 'Authorization: Bearer <token>' with every request): {token}"
-             if generated else f"bearer token: the value of {TOKEN_ENV}")
-    served = await start_serving(plan, environ=environ, host=host, allow_remote=allow_remote, token=token)
+        echo(
+            f"bearer token (send 'Authorization: Bearer <token>' with every request): {token}"
+            if generated
+            else f"bearer token: the value of {TOKEN_ENV}"
+        )
+    served = await start_serving(
+        plan, environ=environ, host=host, allow_remote=allow_remote, token=token
+    )
     try:
         echo(format_table(served.table))
         echo("serving; press Ctrl-C to stop")

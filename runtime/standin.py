@@ -120,7 +120,9 @@ def _tool_output_text(output: Any) -> str:
 
 _JUDGE_EXPECTED = re.compile(r"<expected_answer>\n(.*?)\n</expected_answer>", re.DOTALL)
 _JUDGE_GENERATED = re.compile(r"<generated_answer>\n(.*)\n</generated_answer>", re.DOTALL)
-_JUDGE_EQUAL = re.compile(r"^(.+?) if the generated answer is equivalent to the expected answer$", re.MULTILINE)
+_JUDGE_EQUAL = re.compile(
+    r"^(.+?) if the generated answer is equivalent to the expected answer$", re.MULTILINE
+)
 _JUDGE_NOT_EQUAL = re.compile(r"^(.+?) if it is not$", re.MULTILINE)
 _ARTICLES = {"a", "an", "the"}
 
@@ -141,13 +143,13 @@ def _judge_answer(text: str) -> str | None:
     expected, generated = _JUDGE_EXPECTED.search(text), _JUDGE_GENERATED.search(text)
     if expected is None or generated is None:
         return None
-    tail = text[generated.end():]
+    tail = text[generated.end() :]
     equal, not_equal = _JUDGE_EQUAL.findall(tail), _JUDGE_NOT_EQUAL.findall(tail)
     if not equal or not not_equal:
         return None
     want, got = _judge_words(expected.group(1)), _judge_words(generated.group(1))
     n = len(want)
-    same = any(got[i:i + n] == want for i in range(len(got) - n + 1)) if n else not got
+    same = any(got[i : i + n] == want for i in range(len(got) - n + 1)) if n else not got
     return equal[-1].strip() if same else not_equal[-1].strip()
 
 
@@ -190,8 +192,14 @@ def respond(body: dict[str, Any]) -> dict[str, Any]:
         params = params if isinstance(params, dict) else {"type": "object", "properties": {}}
         gen = ArgGen(params, _hint_from_text(user_text), tool.get("strict") is True)
         arguments = json.dumps(gen.value(params), ensure_ascii=False, separators=(",", ":"))
-        output = {"type": "function_call", "id": make_id("fc_"), "call_id": make_id("call_"),
-                  "name": str(tool.get("name", "")), "arguments": arguments, "status": "completed"}
+        output = {
+            "type": "function_call",
+            "id": make_id("fc_"),
+            "call_id": make_id("call_"),
+            "name": str(tool.get("name", "")),
+            "arguments": arguments,
+            "status": "completed",
+        }
         out_text = output["name"] + arguments
     else:
         calls = [i for i in items if i.get("type") == "function_call_output"]
@@ -200,8 +208,13 @@ def respond(body: dict[str, Any]) -> dict[str, Any]:
         if text is None:
             text = " ".join(o for o in outputs if o) or f"You said: {user_text}".rstrip()
         part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-        output = {"type": "message", "id": make_id("msg_"), "role": "assistant",
-                  "status": "completed", "content": [part]}
+        output = {
+            "type": "message",
+            "id": make_id("msg_"),
+            "role": "assistant",
+            "status": "completed",
+            "content": [part],
+        }
         out_text = text
     in_tokens, out_tokens = _tokens(_input_text(body, items)), _tokens(out_text)
     now = int(time.time())
@@ -209,18 +222,31 @@ def respond(body: dict[str, Any]) -> dict[str, Any]:
     def given(key: str, default: Any) -> Any:
         return default if body.get(key) is None else body[key]
 
-    usage = {"input_tokens": in_tokens,
-             "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-             "output_tokens": out_tokens, "output_tokens_details": {"reasoning_tokens": 0},
-             "total_tokens": in_tokens + out_tokens}
+    usage = {
+        "input_tokens": in_tokens,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": out_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": in_tokens + out_tokens,
+    }
     return {
-        "id": make_id("resp_"), "object": "response", "created_at": now, "completed_at": now,
-        "status": "completed", "error": None, "incomplete_details": None,
-        "instructions": body.get("instructions"), "model": body.get("model") or "stand-in-1",
-        "output": [output], "parallel_tool_calls": given("parallel_tool_calls", True),
-        "tools": _normalised_tools(body), "tool_choice": given("tool_choice", "auto"),
-        "metadata": given("metadata", {}), "temperature": given("temperature", 1.0),
-        "top_p": given("top_p", 1.0), "usage": usage,
+        "id": make_id("resp_"),
+        "object": "response",
+        "created_at": now,
+        "completed_at": now,
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "instructions": body.get("instructions"),
+        "model": body.get("model") or "stand-in-1",
+        "output": [output],
+        "parallel_tool_calls": given("parallel_tool_calls", True),
+        "tools": _normalised_tools(body),
+        "tool_choice": given("tool_choice", "auto"),
+        "metadata": given("metadata", {}),
+        "temperature": given("temperature", 1.0),
+        "top_p": given("top_p", 1.0),
+        "usage": usage,
     }
 
 
@@ -280,8 +306,10 @@ def build_app(
         if (denied := unauthorized(request, api_key)) is not None:
             return denied
         names = known_models if known_models is not None else [model]
-        data = [{"id": n, "object": "model", "created": created, "owned_by": "gym-compile"}
-                for n in names]
+        data = [
+            {"id": n, "object": "model", "created": created, "owned_by": "gym-compile"}
+            for n in names
+        ]
         return web.json_response({"object": "list", "data": data})
 
     for prefix in ("/v1", ""):
@@ -304,8 +332,9 @@ class StandIn:
         await self.runner.cleanup()
 
 
-async def start_standin(host: str = "127.0.0.1", port: int = 0, *, allow_remote: bool = False,
-                        **build_app_kwargs: Any) -> StandIn:
+async def start_standin(
+    host: str = "127.0.0.1", port: int = 0, *, allow_remote: bool = False, **build_app_kwargs: Any
+) -> StandIn:
     """Serves build_app(**build_app_kwargs) in the running loop; port 0 picks a free port.
 
     Loopback only unless allow_remote (gym-run stand-in with --api-key: the key is the token).

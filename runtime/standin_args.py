@@ -10,9 +10,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-_FORMATS = {"date-time": "2025-01-01T00:00:00Z", "date": "2025-01-01", "time": "00:00:00Z",
-            "email": "user@example.com", "uri": "https://example.com", "hostname": "example.com",
-            "uuid": "00000000-0000-4000-8000-000000000000", "ipv4": "127.0.0.1"}
+_FORMATS = {
+    "date-time": "2025-01-01T00:00:00Z",
+    "date": "2025-01-01",
+    "time": "00:00:00Z",
+    "email": "user@example.com",
+    "uri": "https://example.com",
+    "hostname": "example.com",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "ipv4": "127.0.0.1",
+}
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,9 @@ def cost_lines(cost: dict[str, Any]) -> list[str]:
     if cost.get("total_usd") is not None:
         parts = ", ".join(f"{s} {usd(c)}" for s, c in by_server.items() if c is not None)
         mean = f"; {usd(cost['mean_usd'])} per rollout" if cost.get("mean_usd") is not None else ""
-        return [f"cost: {usd(cost['total_usd'])}" + (f" ({parts})" if len(by_server) > 1 else "") + mean]
+        return [
+            f"cost: {usd(cost['total_usd'])}" + (f" ({parts})" if len(by_server) > 1 else "") + mean
+        ]
     warnings = list(cost.get("warnings") or []) or ["cost: n/a"]
     if cost.get("priced_usd"):
         warnings[0] += f"; the priced part: {usd(cost['priced_usd'])}"
@@ -25,13 +27,22 @@ def cost_lines(cost: dict[str, Any]) -> list[str]:
 def summary_lines(metrics: dict[str, Any], *, first_error: str | None = None) -> list[str]:
     """Counts, budget stop, reward, tokens (per server when there are several), cost, judge, cache."""
     gym = metrics["_gym"]
-    counts, usage, run, calls = gym["counts"], gym["usage"], gym.get("run", {}), gym.get("calls", {})
+    counts, usage, run, calls = (
+        gym["counts"],
+        gym["usage"],
+        gym.get("run", {}),
+        gym.get("calls", {}),
+    )
     reward = metrics.get("reward")
     missing = f", {counts['missing']} missing" if counts.get("missing") else ""
-    lines = [f"rollouts: {counts['ok']} ok, {counts['failed']} failed (of {counts['planned']}){missing}"]
+    lines = [
+        f"rollouts: {counts['ok']} ok, {counts['failed']} failed (of {counts['planned']}){missing}"
+    ]
     if run.get("resumed"):
         superseded = f", {run['superseded']} failed ones re-run" if run.get("superseded") else ""
-        lines.append(f"resumed: {run['from_before']} from before, {run['new']} written now{superseded}")
+        lines.append(
+            f"resumed: {run['from_before']} from before, {run['new']} written now{superseded}"
+        )
     if first_error:
         lines.append(f"first failure: {first_error}")
     lines += [
@@ -41,17 +52,26 @@ def summary_lines(metrics: dict[str, Any], *, first_error: str | None = None) ->
     ]
     by_server = gym.get("usage_by_server") or {}
     if len(by_server) > 1:
-        lines.append("tokens by server: " + ", ".join(f"{s} {u['total_tokens']}" for s, u in by_server.items()))
+        lines.append(
+            "tokens by server: "
+            + ", ".join(f"{s} {u['total_tokens']}" for s, u in by_server.items())
+        )
     if gym.get("cost"):
         lines += cost_lines(gym["cost"])
     if gym.get("judge"):
         lines.append("judge: " + ", ".join(f"{k} {n}" for k, n in gym["judge"].items()))
     if gym.get("cache"):
         c = gym["cache"]
-        lines.append(f"cache: {c['rollouts_replayed']} of {counts['ok']} rollouts replayed "
-                     f"({c['hits']} calls from the cache, {c['misses']} sent)")
+        lines.append(
+            f"cache: {c['rollouts_replayed']} of {counts['ok']} rollouts replayed "
+            f"({c['hits']} calls from the cache, {c['misses']} sent)"
+        )
     if calls.get("retries"):
-        lines.append(f"retries: {calls['retries']} ({calls['rate_limited']} after 429), "
-                     f"at most {calls['max_attempts']} attempts for one call")
-    lines.append(f"wall time: {gym['wall_time_s']:.2f} s ({gym['rollouts_per_s'] or 0:.1f} rollouts/s)")
+        lines.append(
+            f"retries: {calls['retries']} ({calls['rate_limited']} after 429), "
+            f"at most {calls['max_attempts']} attempts for one call"
+        )
+    lines.append(
+        f"wall time: {gym['wall_time_s']:.2f} s ({gym['rollouts_per_s'] or 0:.1f} rollouts/s)"
+    )
     return lines

@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-USAGE_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
+USAGE_KEYS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+)
 
 
 def empty_usage() -> dict[str, int]:
@@ -31,7 +37,10 @@ def normalise_usage(usage: Mapping[str, Any] | None) -> dict[str, int]:
         "reasoning_tokens": usage.get("reasoning_tokens", details_out.get("reasoning_tokens")),
         "total_tokens": usage.get("total_tokens"),
     }
-    return {k: v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0 for k, v in raw.items()}
+    return {
+        k: v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+        for k, v in raw.items()
+    }
 
 
 def add_usage(into: dict[str, int], usage: Mapping[str, Any] | None) -> dict[str, int]:
@@ -41,7 +50,9 @@ def add_usage(into: dict[str, int], usage: Mapping[str, Any] | None) -> dict[str
     return into
 
 
-def merge_usage_by_server(*parts: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, int]]:
+def merge_usage_by_server(
+    *parts: Mapping[str, Mapping[str, Any]] | None,
+) -> dict[str, dict[str, int]]:
     """{server: usage} maps summed server by server (policy + judge on one server add up)."""
     merged: dict[str, dict[str, int]] = {}
     for part in parts:
@@ -58,8 +69,10 @@ def total_usage(by_server: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
     return total
 
 
-def billed_usage(usage_by_server: Mapping[str, Mapping[str, Any]],
-                 replayed_by_server: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, int]]:
+def billed_usage(
+    usage_by_server: Mapping[str, Mapping[str, Any]],
+    replayed_by_server: Mapping[str, Mapping[str, Any]] | None,
+) -> dict[str, dict[str, int]]:
     """What was paid for: usage minus what the response cache replayed (never below zero)."""
     billed = merge_usage_by_server(usage_by_server)
     for server, replayed in (replayed_by_server or {}).items():

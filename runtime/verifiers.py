@@ -53,14 +53,18 @@ def choice_letter(text: str, choices: str) -> str | None:
     """
     letters = re.escape(choices.upper())
     text = unicodedata.normalize("NFKC", text)
-    marked = re.findall(rf"(?i:answer)\s*(?:is|:|=)?\s*[:\-]?\s*[\(\[*\s]*\**([{letters}])(?![\w])", text)
+    marked = re.findall(
+        rf"(?i:answer)\s*(?:is|:|=)?\s*[:\-]?\s*[\(\[*\s]*\**([{letters}])(?![\w])", text
+    )
     boxed = re.findall(rf"\\boxed\{{\s*\(?([{letters}])\)?\s*\}}", text)
     if marked or boxed:
         return (boxed or marked)[-1]
     bare = re.fullmatch(rf"\s*[\(\[*]*([{letters}])[\)\]*.:]*\s*", text)
     if bare:
         return bare.group(1)
-    standalone = set(re.findall(rf"(?:\*\*([{letters}])\*\*|\(([{letters}])\)|\[([{letters}])\])", text))
+    standalone = set(
+        re.findall(rf"(?:\*\*([{letters}])\*\*|\(([{letters}])\)|\[([{letters}])\])", text)
+    )
     picked = {a or b or c for a, b, c in standalone}
     return picked.pop() if len(picked) == 1 else None
 
@@ -85,5 +89,9 @@ class AnswerMatch(ResourcesServer):
         got_text = final_answer(text) if text else ""
         got = normalise(got_text, case_sensitive=case)
         wanted_set = {normalise(a, case_sensitive=case) for a in accepted}
-        reward = 1.0 if text and (got in wanted_set or normalise(text, case_sensitive=case) in wanted_set) else 0.0
+        reward = (
+            1.0
+            if text and (got in wanted_set or normalise(text, case_sensitive=case) in wanted_set)
+            else 0.0
+        )
         return {**body, "reward": reward, "extracted_answer": got_text.strip() if text else None}

@@ -69,13 +69,17 @@ class RolloutWriter:
                 os.makedirs(parent, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         except OSError as exc:
-            raise GymRunError(f"cannot write rollouts to {self.path}: {exc.strerror or exc}") from None
+            raise GymRunError(
+                f"cannot write rollouts to {self.path}: {exc.strerror or exc}"
+            ) from None
         try:
             if fcntl is not None:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    raise OutputExistsError(f"another gym-run is writing to {self.path}; wait for it or stop it") from None
+                    raise OutputExistsError(
+                        f"another gym-run is writing to {self.path}; wait for it or stop it"
+                    ) from None
             if existing == "refuse" and os.fstat(fd).st_size > 0:
                 raise OutputExistsError(
                     f"{self.path} already holds rollouts; pass --resume to finish the missing ones "
@@ -125,7 +129,9 @@ class RolloutWriter:
                         done.set_result(None)
             except Exception as exc:  # the disk is full, or a bug: every waiting writer hears of it
                 if isinstance(exc, OSError):
-                    exc = GymRunError(f"cannot write rollouts to {self.path}: {exc.strerror or exc}")
+                    exc = GymRunError(
+                        f"cannot write rollouts to {self.path}: {exc.strerror or exc}"
+                    )
                 self._broken = exc
                 for _, _, done in batch + self._pending:
                     if not done.done():

@@ -49,7 +49,13 @@ def stand_in_spec(**config: Any) -> dict[str, Any]:
     return {
         "type": "responses_api_models",
         "implementation": "stand_in_model",
-        "config": {"model": "stand-in-1", "latency_ms": 0, "host": "127.0.0.1", "port": None, **config},
+        "config": {
+            "model": "stand-in-1",
+            "latency_ms": 0,
+            "host": "127.0.0.1",
+            "port": None,
+            **config,
+        },
     }
 
 
@@ -94,7 +100,9 @@ def weather_plan(
     rollout_timeout_s: float | None = None,
 ) -> dict[str, Any]:
     """A sealed simple_weather plan (stand-in model unless `model` is given)."""
-    rows = rows if rows is not None else [weather_row(), weather_row("how's the weather in new york?")]
+    rows = (
+        rows if rows is not None else [weather_row(), weather_row("how's the weather in new york?")]
+    )
     input_path = write_jsonl(tmp_path / "data" / "input.jsonl", rows)
     sha = file_sha256(str(input_path))
     plan: dict[str, Any] = {
@@ -114,7 +122,10 @@ def weather_plan(
                 "type": "responses_api_agents",
                 "implementation": "simple_agent",
                 "config": {
-                    "resources_server": {"type": "resources_servers", "name": "example_simple_weather"},
+                    "resources_server": {
+                        "type": "resources_servers",
+                        "name": "example_simple_weather",
+                    },
                     "model_server": {"type": "responses_api_models", "name": "policy_model"},
                     "max_steps": max_steps,
                     "rollout_timeout_s": rollout_timeout_s,
@@ -164,27 +175,58 @@ FAST_RETRY = {"max_attempts": 3, "initial_delay_s": 0.001, "max_delay_s": 0.01}
 
 
 def function_call(name: str, arguments: str, call_id: str = "call_1") -> dict[str, Any]:
-    return {"type": "function_call", "id": f"fc_{call_id}", "call_id": call_id, "name": name,
-            "arguments": arguments, "status": "completed"}
+    return {
+        "type": "function_call",
+        "id": f"fc_{call_id}",
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+        "status": "completed",
+    }
 
 
 def assistant_message(text: str) -> dict[str, Any]:
-    return {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
-            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
+    return {
+        "type": "message",
+        "id": "msg_1",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+    }
 
 
-def response_body(output: list[dict[str, Any]], *, input_tokens: int = 10, output_tokens: int = 5,
-                  model: str = "gpt-test", rid: str = "resp_1") -> dict[str, Any]:
+def response_body(
+    output: list[dict[str, Any]],
+    *,
+    input_tokens: int = 10,
+    output_tokens: int = 5,
+    model: str = "gpt-test",
+    rid: str = "resp_1",
+) -> dict[str, Any]:
     """A Response the official schema accepts."""
     return {
-        "id": rid, "object": "response", "created_at": 1, "status": "completed", "error": None,
-        "incomplete_details": None, "instructions": None, "model": model, "output": output,
-        "parallel_tool_calls": True, "tools": [], "tool_choice": "auto", "metadata": {},
-        "temperature": 1.0, "top_p": 1.0,
-        "usage": {"input_tokens": input_tokens,
-                  "input_tokens_details": {"cached_tokens": 2, "cache_write_tokens": 0},
-                  "output_tokens": output_tokens, "output_tokens_details": {"reasoning_tokens": 1},
-                  "total_tokens": input_tokens + output_tokens},
+        "id": rid,
+        "object": "response",
+        "created_at": 1,
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "instructions": None,
+        "model": model,
+        "output": output,
+        "parallel_tool_calls": True,
+        "tools": [],
+        "tool_choice": "auto",
+        "metadata": {},
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "usage": {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": 2, "cache_write_tokens": 0},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": 1},
+            "total_tokens": input_tokens + output_tokens,
+        },
     }
 
 
@@ -208,8 +250,9 @@ class ScriptedEndpoint:
         return web.json_response(answer)
 
 
-async def start_endpoint(aiohttp_server: Any, answer: Callable[[dict[str, Any], int], Any]
-                         ) -> tuple[ScriptedEndpoint, str]:
+async def start_endpoint(
+    aiohttp_server: Any, answer: Callable[[dict[str, Any], int], Any]
+) -> tuple[ScriptedEndpoint, str]:
     """(endpoint, base_url) on a loopback port."""
     endpoint = ScriptedEndpoint(answer)
     server = await aiohttp_server(endpoint.app)

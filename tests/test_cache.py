@@ -42,15 +42,23 @@ def all_cache_bytes(path: Path) -> bytes:
 def test_key_is_canonical_and_excludes_credentials_in_urls():
     body = {"input": "hi", "temperature": 0.2}
     same = {"temperature": 0.2, "input": "hi"}
-    assert cache_key("m", "https://api.openai.com/v1", body) == cache_key("m", "https://API.openai.com/v1/", same)
+    assert cache_key("m", "https://api.openai.com/v1", body) == cache_key(
+        "m", "https://API.openai.com/v1/", same
+    )
     assert clean_base_url("https://user:pw@Host:8443/v1/?key=sk-1#x") == "https://host:8443/v1"
     assert cache_key("m", "https://u:sk-1@h/v1", body) == cache_key("m", "https://h/v1", body)
-    distinct = {cache_key("m", "https://h/v1", body), cache_key("n", "https://h/v1", body),
-                cache_key("m", "https://g/v1", body), cache_key("m", "https://h/v1", body, sample=1),
-                cache_key("m", "https://h/v1", body, extra={"top_k": 5}),
-                cache_key("m", "https://h/v1", {**body, "temperature": 0.3})}
+    distinct = {
+        cache_key("m", "https://h/v1", body),
+        cache_key("n", "https://h/v1", body),
+        cache_key("m", "https://g/v1", body),
+        cache_key("m", "https://h/v1", body, sample=1),
+        cache_key("m", "https://h/v1", body, extra={"top_k": 5}),
+        cache_key("m", "https://h/v1", {**body, "temperature": 0.3}),
+    }
     assert len(distinct) == 6
-    assert len(cache_key("m", "https://h/v1", {"input": "\ud800"})) == 64  # lone surrogate still keys
+    assert (
+        len(cache_key("m", "https://h/v1", {"input": "\ud800"})) == 64
+    )  # lone surrogate still keys
 
 
 async def test_store_round_trip_stats_and_clear(tmp_path):
@@ -73,7 +81,9 @@ async def test_many_concurrent_puts_and_gets_from_two_connections(tmp_path):
 
     async def one(i: int) -> None:
         writer, reader = (first, second) if i % 2 else (second, first)
-        await writer.put(f"k{i}", {"id": f"resp_{i}", "n": i, "pad": "x" * (i % 7) * 100}, model=f"m{i % 3}")
+        await writer.put(
+            f"k{i}", {"id": f"resp_{i}", "n": i, "pad": "x" * (i % 7) * 100}, model=f"m{i % 3}"
+        )
         got = await reader.get(f"k{i}")
         assert got is not None and got["n"] == i
         assert (await writer.get(f"k{i}"))["id"] == f"resp_{i}"
@@ -89,13 +99,21 @@ async def test_many_concurrent_puts_and_gets_from_two_connections(tmp_path):
 async def test_secrets_never_reach_the_file_even_from_unusual_bodies(tmp_path, session, standin):
     path = tmp_path / "responses.sqlite"
     cache = ResponseCache(path)
-    inner = OpenAIClient(session, base_url=standin.url, api_key=API_KEY, model="stand-in-1",
-                         default_headers={"X-Api-Key": API_KEY})
+    inner = OpenAIClient(
+        session,
+        base_url=standin.url,
+        api_key=API_KEY,
+        model="stand-in-1",
+        default_headers={"X-Api-Key": API_KEY},
+    )
     client = CachingClient(inner, cache, standin.url, "stand-in-1", secrets=[API_KEY])
     normal = {"input": "hello there"}
     # The stand-in, like OpenAI, echoes instructions and metadata: this response contains the key.
-    unusual = {"input": f"my key is {API_KEY}", "instructions": f"Authorization: Bearer {API_KEY}",
-               "metadata": {"api_key": API_KEY, "headers": f"{{\"Authorization\": \"{API_KEY}\"}}"}}
+    unusual = {
+        "input": f"my key is {API_KEY}",
+        "instructions": f"Authorization: Bearer {API_KEY}",
+        "metadata": {"api_key": API_KEY, "headers": f'{{"Authorization": "{API_KEY}"}}'},
+    }
     for _ in range(2):
         await client.create(normal)
         await client.create(unusual)
@@ -110,8 +128,12 @@ async def test_secrets_never_reach_the_file_even_from_unusual_bodies(tmp_path, s
 async def test_caching_client_replays_a_whole_rollout_and_tallies_hits(tmp_path, session, standin):
     cache = ResponseCache(tmp_path / "responses.sqlite")
     inner = OpenAIClient(session, base_url=standin.url, api_key=API_KEY, model="stand-in-1")
-    model = ModelServer("policy_model", CachingClient(inner, cache, standin.url, "stand-in-1",
-                                                      server="policy_model", secrets=[API_KEY]))
+    model = ModelServer(
+        "policy_model",
+        CachingClient(
+            inner, cache, standin.url, "stand-in-1", server="policy_model", secrets=[API_KEY]
+        ),
+    )
     agent = SimpleAgent("agent", model, SimpleWeather("weather", {}), None)
     row = weather_row("how's the weather in new york?")
 
@@ -124,8 +146,14 @@ async def test_caching_client_replays_a_whole_rollout_and_tallies_hits(tmp_path,
         replay = await agent.run(row)
     assert (second.hits, second.misses, second.all_hits) == (2, 0, True)
     assert standin.app["stats"]["ok"] == 2  # no request left the process
-    assert replay["response"] == fresh["response"] and replay["_gym"]["usage"] == fresh["_gym"]["usage"]
-    assert second.saved_usage_by_server["policy_model"]["input_tokens"] == fresh["_gym"]["usage"]["input_tokens"]
+    assert (
+        replay["response"] == fresh["response"]
+        and replay["_gym"]["usage"] == fresh["_gym"]["usage"]
+    )
+    assert (
+        second.saved_usage_by_server["policy_model"]["input_tokens"]
+        == fresh["_gym"]["usage"]["input_tokens"]
+    )
     assert second.as_record()["hits"] == 2
     # priced as if the stand-in were gpt-4.1: the replayed rollout was not paid for
     meter = CostMeter(PriceTable.load(), {"policy_model": "gpt-4.1"})
@@ -134,7 +162,9 @@ async def test_caching_client_replays_a_whole_rollout_and_tallies_hits(tmp_path,
     assert meter.rollout(billed_usage(usage, second.saved_usage_by_server)).total_usd == 0.0
     assert billed_usage(usage, first.saved_usage_by_server) == usage
 
-    with cache_scope(sample=1) as other_repeat:  # the second of num_repeats samples is its own sample
+    with cache_scope(
+        sample=1
+    ) as other_repeat:  # the second of num_repeats samples is its own sample
         await agent.run(row)
     assert other_repeat.misses == 2 and standin.app["stats"]["ok"] == 4
     cache.close()

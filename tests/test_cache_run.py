@@ -40,13 +40,22 @@ def compile_cached(tmp: Path, base_url: str, cache: str = "{path: cache/response
         "policy_model:\n  responses_api_models:\n    openai_model:\n"
         f"      base_url: {base_url}\n      api_key: ${{policy_api_key}}\n      model: stand-in-1\n"
         f"response_cache: {cache}\n"
-        "prices: {models: {stand-in-1: {input: 1000, output: 2000}}}\n", encoding="utf-8")
+        "prices: {models: {stand-in-1: {input: 1000, output: 2000}}}\n",
+        encoding="utf-8",
+    )
     (tmp / "env.yaml").write_text(f"policy_api_key: {API_KEY}\n", encoding="utf-8")
-    rows = write_jsonl(tmp / "rows.jsonl", [weather_row(f"weather in town {i}?") for i in range(ROWS)])
+    rows = write_jsonl(
+        tmp / "rows.jsonl", [weather_row(f"weather in town {i}?") for i in range(ROWS)]
+    )
     result = compile_config(
         [EXAMPLES / "simple_weather" / "simple_weather.yaml", conf / "model.yaml"],
-        [f"+input_jsonl_fpath={rows}", f"+output_jsonl_fpath={tmp / 'out' / 'rollouts.jsonl'}",
-         f"+num_repeats={REPEATS}"], env=tmp / "env.yaml")
+        [
+            f"+input_jsonl_fpath={rows}",
+            f"+output_jsonl_fpath={tmp / 'out' / 'rollouts.jsonl'}",
+            f"+num_repeats={REPEATS}",
+        ],
+        env=tmp / "env.yaml",
+    )
     assert result.ok, [str(d) for d in result.diagnostics]
     return result.plan
 
@@ -62,7 +71,9 @@ async def test_second_run_is_all_cache_hits_no_requests_and_free(tmp_path, stand
 
     first = await run_job(plan, show_progress=False)
     sent = standin.app["stats"]["ok"]
-    assert sent == ROWS * REPEATS * 2  # a tool call and an answer per rollout: repeats are separate samples
+    assert (
+        sent == ROWS * REPEATS * 2
+    )  # a tool call and an answer per rollout: repeats are separate samples
     first_records = read_jsonl(first.rollouts_path)
     assert not any(r["_gym"]["cache_hit"] for r in first_records)
     assert all(r["_gym"]["cost_usd"] > 0 for r in first_records)
@@ -77,15 +88,25 @@ async def test_second_run_is_all_cache_hits_no_requests_and_free(tmp_path, stand
         assert not list(validator.iter_errors(new))
         old = by_id[new["_gym"]["id"]]
         assert new["_gym"]["cache_hit"] is True and new["_gym"]["cache"]["misses"] == 0
-        assert new["_gym"]["cost_usd"] == 0.0 and new["_gym"]["cost_by_server"] == {"policy_model": 0.0}
+        assert new["_gym"]["cost_usd"] == 0.0 and new["_gym"]["cost_by_server"] == {
+            "policy_model": 0.0
+        }
         assert new["response"] == old["response"] and new["_gym"]["usage"] == old["_gym"]["usage"]
     gym = metrics(second)["_gym"]
     assert gym["cost"]["total_usd"] == 0.0 and gym["calls"]["requests"] == 0
-    assert gym["cache"] == {"rollouts_replayed": ROWS * REPEATS, "hits": ROWS * REPEATS * 2, "misses": 0}
-    assert gym["budget"]["spent_tokens"] == 0 and gym["usage"]["total_tokens"] > 0  # replayed, not billed
+    assert gym["cache"] == {
+        "rollouts_replayed": ROWS * REPEATS,
+        "hits": ROWS * REPEATS * 2,
+        "misses": 0,
+    }
+    assert (
+        gym["budget"]["spent_tokens"] == 0 and gym["usage"]["total_tokens"] > 0
+    )  # replayed, not billed
     assert API_KEY.encode() not in b"".join(p.read_bytes() for p in cache_file.parent.iterdir())
 
-    third = await run_job(plan, existing="overwrite", show_progress=False, use_cache=False)  # --no-cache
+    third = await run_job(
+        plan, existing="overwrite", show_progress=False, use_cache=False
+    )  # --no-cache
     assert standin.app["stats"]["ok"] == 2 * sent
     assert not any("cache_hit" in r["_gym"] for r in read_jsonl(third.rollouts_path))
 
@@ -99,17 +120,29 @@ async def test_cache_commands_and_no_cache_flag(tmp_path, standin):
     def invoke(*args: str):
         return CliRunner().invoke(gym_run, list(args), prog_name="gym-run")
 
-    assert invoke("cache", "stats", str(plan_path)).output == f"{cache_file}: no cache yet (it is made by the first run)\n"
+    assert (
+        invoke("cache", "stats", str(plan_path)).output
+        == f"{cache_file}: no cache yet (it is made by the first run)\n"
+    )
     await run_job(plan, show_progress=False)
     stats = invoke("cache", "stats", str(plan_path))
-    assert stats.exit_code == 0 and stats.output.startswith(f"{cache_file}: {ROWS * REPEATS * 2} responses (stand-in-1 ")
-    assert invoke("cache", "stats", str(cache_file)).output == stats.output  # the file itself works too
+    assert stats.exit_code == 0 and stats.output.startswith(
+        f"{cache_file}: {ROWS * REPEATS * 2} responses (stand-in-1 "
+    )
+    assert (
+        invoke("cache", "stats", str(cache_file)).output == stats.output
+    )  # the file itself works too
     sent = standin.app["stats"]["ok"]
     await run_job(plan, existing="overwrite", show_progress=False, use_cache=False)
     assert standin.app["stats"]["ok"] == 2 * sent
     cleared = invoke("cache", "clear", str(plan_path))
-    assert cleared.exit_code == 0 and cleared.output == f"{cache_file}: removed {ROWS * REPEATS * 2} responses\n"
-    assert invoke("cache", "stats", str(cache_file)).output.startswith(f"{cache_file}: 0 responses (none)")
+    assert (
+        cleared.exit_code == 0
+        and cleared.output == f"{cache_file}: removed {ROWS * REPEATS * 2} responses\n"
+    )
+    assert invoke("cache", "stats", str(cache_file)).output.startswith(
+        f"{cache_file}: 0 responses (none)"
+    )
     no_cache = tmp_path / "plain.json"
     no_cache.write_text(json.dumps({**plan, "job": {**plan["job"], "response_cache": None}}))
     refused = invoke("cache", "stats", str(no_cache))
@@ -121,14 +154,18 @@ def test_the_stand_in_is_cached_only_when_asked(tmp_path):
     example = EXAMPLES / "simple_weather"
     out = tmp_path / "rollouts.jsonl"
     for setting, hits in (("{}", False), ("{stand_in: true}", True)):
-        result = compile_config([example / "simple_weather.yaml", example / "stand_in_model.yaml"],
-                                [f"+output_jsonl_fpath={out}", f"+response_cache={setting}", "+limit=2"],
-                                env=tmp_path / "none.yaml")
+        result = compile_config(
+            [example / "simple_weather.yaml", example / "stand_in_model.yaml"],
+            [f"+output_jsonl_fpath={out}", f"+response_cache={setting}", "+limit=2"],
+            env=tmp_path / "none.yaml",
+        )
         assert result.ok, [str(d) for d in result.diagnostics]
         plan_path = tmp_path / "plan.json"
         plan_path.write_text(json.dumps(result.plan), encoding="utf-8")
         for _ in range(2):
-            run = CliRunner().invoke(gym_run, [str(plan_path), "--overwrite", "-q"], prog_name="gym-run")
+            run = CliRunner().invoke(
+                gym_run, [str(plan_path), "--overwrite", "-q"], prog_name="gym-run"
+            )
             assert run.exit_code == 0, run.output
         records = read_jsonl(out)
         assert all(r["_gym"].get("cache_hit", False) is hits for r in records)

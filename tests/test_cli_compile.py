@@ -26,7 +26,8 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "policy_base_url: https://api.openai.com/v1\n"
         f"policy_api_key: {SECRET}\n"
         "policy_model_name: gpt-4.1-2025-04-14\n"
-        "judge_api_key: not-a-secret-looking-value\n")
+        "judge_api_key: not-a-secret-looking-value\n"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     return tmp_path
@@ -61,7 +62,9 @@ def test_explain_masks_secrets_by_schema_and_by_name(work):
 
 def test_explain_defaults_overrides_and_what_was_overridden(work):
     code, out = run("explain", f"{MODEL}.timeouts.read", "openai_model.yaml")
-    assert code == 0 and "= 600" in out and "from: default of responses_api_models/openai_model" in out
+    assert (
+        code == 0 and "= 600" in out and "from: default of responses_api_models/openai_model" in out
+    )
     code, out = run("explain", f"{MODEL}.model", "openai_model.yaml", f"+{MODEL}.model=gpt-5")
     assert code == 0
     assert f'{MODEL}.model = "gpt-5"' in out and f"from: <command line>:+{MODEL}.model=gpt-5" in out
@@ -74,7 +77,9 @@ def test_explain_an_unknown_key_suggests_and_fails(work):
 
 
 def test_explain_shows_the_problems_of_the_key(work):
-    (work / "env.yaml").write_text("policy_base_url: ftp://x\npolicy_api_key: k\npolicy_model_name: m\n")
+    (work / "env.yaml").write_text(
+        "policy_base_url: ftp://x\npolicy_api_key: k\npolicy_model_name: m\n"
+    )
     code, out = run("explain", f"{MODEL}.base_url", "openai_model.yaml")
     assert code == 0 and "problems with this key:" in out and "error[GYM034]" in out
 
@@ -91,7 +96,10 @@ def test_show_renders_a_plan_for_people(work):
     assert code == 0
     assert "policy_model: responses_api_models/openai_model" in out
     assert "api_key = <secret policy_api_key>" in out and SECRET not in out
-    assert "agent       simple_weather_simple_agent" in out and "5 rows x 1 repeats, 16 at a time" in out
+    assert (
+        "agent       simple_weather_simple_agent" in out
+        and "5 rows x 1 repeats, 16 at a time" in out
+    )
     assert "policy_api_key: key policy_api_key of" in out and "$POLICY_API_KEY" in out
 
 
@@ -108,7 +116,10 @@ def test_show_flags_an_edited_plan_and_refuses_non_plans(work):
 
 def test_diff_says_what_changed(work):
     _compile()
-    assert run("diff", "plan.json", "plan.json") == (0, f"same plan ({json.loads(Path('plan.json').read_text())['content_hash']})\n")
+    assert run("diff", "plan.json", "plan.json") == (
+        0,
+        f"same plan ({json.loads(Path('plan.json').read_text())['content_hash']})\n",
+    )
     _compile(f"+{MODEL}.model=gpt-5", "+num_repeats=3", out="b.json")
     (work / "data" / "example.jsonl").write_text('{"responses_create_params": {"input": "hi"}}\n')
     _compile(out="c.json")
@@ -116,7 +127,9 @@ def test_diff_says_what_changed(work):
     assert code == 1
     assert '  ~ policy_model\n      ~ model: "gpt-4.1-2025-04-14" -> "gpt-5"' in out
     assert "job:\n" in out and "\n  ~ num_repeats: 1 -> 3" in out
-    assert "\n  ~ estimate.rollouts: 5 -> 15" in out  # the estimate follows: a reviewer sees the cost move
+    assert (
+        "\n  ~ estimate.rollouts: 5 -> 15" in out
+    )  # the estimate follows: a reviewer sees the cost move
     code, out = run("diff", "plan.json", "c.json")
     assert code == 1 and "sources:\n  ~ input " in out and "\n  ~ input.rows: 5 -> 1" in out
     code, out = run("diff", "plan.json", "missing.json")
@@ -134,7 +147,13 @@ def test_schema_for_editors(work):
         assert list(validator.iter_errors(yaml.safe_load(Path(name).read_text()))) == [], name
     typo = yaml.safe_load(Path("openai_model.yaml").read_text().replace("model: ${", "modle: ${"))
     assert any("modle" in e.message for e in validator.iter_errors(typo))
-    nemo = {"m": {"responses_api_models": {"openai_model": {"openai_api_key": "${k}", "openai_model": "gpt"}}}}
+    nemo = {
+        "m": {
+            "responses_api_models": {
+                "openai_model": {"openai_api_key": "${k}", "openai_model": "gpt"}
+            }
+        }
+    }
     assert list(validator.iter_errors(nemo)) == []
     assert list(validator.iter_errors({"m": {"resource_servers": {}}}))  # a typo'd server type
     assert json.loads(run("schema")[1]) == schema
@@ -142,7 +161,9 @@ def test_schema_for_editors(work):
 
 def test_compile_machine_formats_go_to_stdout(work):
     (work / "env.yaml").unlink()
-    result = CliRunner().invoke(main, ["simple_weather.yaml", "openai_model.yaml", "--format", "sarif"])
+    result = CliRunner().invoke(
+        main, ["simple_weather.yaml", "openai_model.yaml", "--format", "sarif"]
+    )
     assert result.exit_code == 1
     log = json.loads(result.stdout)
     assert {r["ruleId"] for r in log["runs"][0]["results"]} == {"GYM020"}

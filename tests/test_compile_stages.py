@@ -40,7 +40,12 @@ def resolved(tmp: Path, text: str, env: str | None = None, overrides: tuple[str,
     ("text", "op", "path", "value"),
     [
         ("+config_paths=[a.yaml,b.yaml]", "set", ("config_paths",), ["a.yaml", "b.yaml"]),
-        ("+responses_create_params.temperature=0.2", "set", ("responses_create_params", "temperature"), 0.2),
+        (
+            "+responses_create_params.temperature=0.2",
+            "set",
+            ("responses_create_params", "temperature"),
+            0.2,
+        ),
         ("limit=10", "set", ("limit",), 10),
         ("++x.y=true", "set", ("x", "y"), True),
         ("+m={a: 1, b: [x]}", "set", ("m",), {"a": 1, "b": ["x"]}),
@@ -66,12 +71,18 @@ def test_malformed_override_is_located_at_the_command_line(text):
 # -- interpolation --------------------------------------------------------------------------------
 def test_parse_tree():
     assert parse("a ${b.c} \\${d} ${oc.select:x,${y}}") == [
-        "a ", Ref("b.c"), " ${d} ", Call("oc.select", (("x",), (Ref("y"),)))]
+        "a ",
+        Ref("b.c"),
+        " ${d} ",
+        Call("oc.select", (("x",), (Ref("y"),))),
+    ]
 
 
 def test_interpolation_types_escapes_and_resolvers(tmp_path, monkeypatch):
     monkeypatch.setenv("GYM_TEST_VAR", "from-env")
-    data = resolved(tmp_path, """
+    data = resolved(
+        tmp_path,
+        """
 n: 3
 as_int: ${n}
 as_text: "n=${n}"
@@ -84,7 +95,9 @@ node:
   b: ${.a}
   c: ${node.a}
 chain: ${as_int}
-""", env="extra: x\n")
+""",
+        env="extra: x\n",
+    )
     assert data["as_int"] == 3 and data["as_text"] == "n=3" and data["escaped"] == "${n}"
     assert data["env"] == "from-env" and data["env_default"] == "fallback"
     assert data["select"] == 3 and data["node"] == {"a": 1, "b": 1, "c": 1} and data["chain"] == 3
@@ -124,10 +137,17 @@ def test_include_cycle_and_missing_include_reported_together(tmp_path):
 
 # -- whole compile -> plan -------------------------------------------------------------------------
 def test_openai_example_plan_holds_references_not_secrets(tmp_path):
-    env = write(tmp_path, "env.yaml", "policy_base_url: http://127.0.0.1:9/v1\n"
-                "policy_api_key: sk-test-DO-NOT-LEAK-123456\npolicy_model_name: gpt-4.1\n")
-    result = compile_config([WEATHER / "simple_weather.yaml", WEATHER / "openai_model.yaml"],
-                            ["+limit=2", "+responses_create_params.temperature=0.2"], env=env)
+    env = write(
+        tmp_path,
+        "env.yaml",
+        "policy_base_url: http://127.0.0.1:9/v1\n"
+        "policy_api_key: sk-test-DO-NOT-LEAK-123456\npolicy_model_name: gpt-4.1\n",
+    )
+    result = compile_config(
+        [WEATHER / "simple_weather.yaml", WEATHER / "openai_model.yaml"],
+        ["+limit=2", "+responses_create_params.temperature=0.2"],
+        env=env,
+    )
     assert result.ok, result.diagnostics
     plan = result.plan
     text = json.dumps(plan)
@@ -146,8 +166,12 @@ def test_openai_example_plan_holds_references_not_secrets(tmp_path):
 
 def test_nemo_gym_spelling_is_normalised_and_conflicts_reported(tmp_path):
     env = write(tmp_path, "env.yaml", "k: secret-value-1234\n")
-    cfg = write(tmp_path, "m.yaml", "m:\n  responses_api_models:\n    openai_model:\n"
-                "      openai_base_url: http://x/v1\n      openai_api_key: ${k}\n      openai_model: gpt\n")
+    cfg = write(
+        tmp_path,
+        "m.yaml",
+        "m:\n  responses_api_models:\n    openai_model:\n"
+        "      openai_base_url: http://x/v1\n      openai_api_key: ${k}\n      openai_model: gpt\n",
+    )
     plan = compile_config([cfg], [], env=env).plan
     assert plan["servers"]["m"]["config"]["model"] == "gpt"
     assert plan["servers"]["m"]["config"]["api_key"] == {"$secret": "k"}
@@ -167,11 +191,21 @@ def test_plan_is_deterministic_and_written_atomically(tmp_path):
 
 
 def test_secrets_are_kept_out_of_the_plan_wherever_they_flow(tmp_path):
-    env = write(tmp_path, "env.yaml", "policy_api_key: CANARY-key-0001\nhf_token: CANARY-hf-0002\nplain: ok\n")
-    model = ("m:\n  responses_api_models:\n    openai_model:\n      base_url: http://127.0.0.1:9/v1\n"
-             "      api_key: ${policy_api_key}\n      model: gpt\n      default_headers:\n")
-    cfg = write(tmp_path, "m.yaml", model + "        X-HF: ${hf_token}\n        X-Plain: ${plain}\n"
-                "        X-Lit: sk-proj-abcdefghijklmnopqrstuv123456\n")
+    env = write(
+        tmp_path,
+        "env.yaml",
+        "policy_api_key: CANARY-key-0001\nhf_token: CANARY-hf-0002\nplain: ok\n",
+    )
+    model = (
+        "m:\n  responses_api_models:\n    openai_model:\n      base_url: http://127.0.0.1:9/v1\n"
+        "      api_key: ${policy_api_key}\n      model: gpt\n      default_headers:\n"
+    )
+    cfg = write(
+        tmp_path,
+        "m.yaml",
+        model + "        X-HF: ${hf_token}\n        X-Plain: ${plain}\n"
+        "        X-Lit: sk-proj-abcdefghijklmnopqrstuv123456\n",
+    )
     result = compile_config([cfg], [], env=env)
     assert result.ok and [d.code for d in result.diagnostics] == ["GYM060"]
     text = json.dumps(result.plan)
@@ -189,12 +223,29 @@ def test_secrets_are_kept_out_of_the_plan_wherever_they_flow(tmp_path):
 
 ROWS = [
     ({"responses_create_params": {"input": "hi"}}, True),
-    ({"responses_create_params": {"input": [{"role": "user", "content": "hi"}], "tools": [
-        {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]}}, True),
+    (
+        {
+            "responses_create_params": {
+                "input": [{"role": "user", "content": "hi"}],
+                "tools": [
+                    {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
+                ],
+            }
+        },
+        True,
+    ),
     ({"responses_create_params": {"input": [{"role": "wizard", "content": "hi"}]}}, False),
     ({"responses_create_params": {"tools": []}}, False),
     ({"responses_create_params": {"input": "x", "temperature": 3}}, False),
-    ({"responses_create_params": {"input": "x", "tools": [{"type": "function", "name": "bad name!"}]}}, False),
+    (
+        {
+            "responses_create_params": {
+                "input": "x",
+                "tools": [{"type": "function", "name": "bad name!"}],
+            }
+        },
+        False,
+    ),
     ([1, 2], False),
 ]
 
@@ -215,8 +266,14 @@ def test_quick_row_check_agrees_with_jsonschema(monkeypatch, pure):
 
 def test_a_secret_with_text_around_it_on_the_command_line_is_refused(tmp_path):
     env = write(tmp_path, "env.yaml", "policy_api_key: CANARY-key-0001\n")
-    cfg = write(tmp_path, "m.yaml", "m:\n  responses_api_models:\n    openai_model:\n      model: gpt\n"
-                "      api_key: ${policy_api_key}\n")
-    result = compile_config([cfg], ["+m.responses_api_models.openai_model.api_key=${policy_api_key}x"], env=env)
+    cfg = write(
+        tmp_path,
+        "m.yaml",
+        "m:\n  responses_api_models:\n    openai_model:\n      model: gpt\n"
+        "      api_key: ${policy_api_key}\n",
+    )
+    result = compile_config(
+        [cfg], ["+m.responses_api_models.openai_model.api_key=${policy_api_key}x"], env=env
+    )
     assert not result.ok and [d.code for d in result.diagnostics] == ["GYM061"]
     assert compile_config([cfg], [], env=env).ok

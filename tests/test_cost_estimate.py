@@ -28,14 +28,19 @@ def tokens_of(row) -> int:
 
 
 def test_plain_rows_one_call_each_and_repeats_multiply():
-    rows = [plain_row("hi", max_output_tokens=100), plain_row("a longer question here", max_output_tokens=50)]
+    rows = [
+        plain_row("hi", max_output_tokens=100),
+        plain_row("a longer question here", max_output_tokens=50),
+    ]
     est = estimate(rows, num_repeats=3, price=GPT41)
     per_rollout = tokens_of(rows[0]) + tokens_of(rows[1])
     assert (est.rows, est.rollouts, est.model_calls) == (2, 6, 6)
     assert est.input_tokens == est.input_tokens_upper == per_rollout * 3
     assert est.output_tokens_upper == (100 + 50) * 3
     assert est.usd_low == pytest.approx(est.input_tokens * 2.0 / 1e6)
-    assert est.usd_high == pytest.approx((est.input_tokens * 2.0 + est.output_tokens_upper * 8.0) / 1e6)
+    assert est.usd_high == pytest.approx(
+        (est.input_tokens * 2.0 + est.output_tokens_upper * 8.0) / 1e6
+    )
     assert est.method == "chars/4" and not any("assumed to write" in a for a in est.assumptions)
 
 
@@ -54,7 +59,9 @@ def test_tool_rows_assume_two_calls_and_regrowth():
 
 
 def test_job_params_override_the_rows_max_output_tokens():
-    est = estimate([plain_row("x", max_output_tokens=9000)], params_override={"max_output_tokens": 10})
+    est = estimate(
+        [plain_row("x", max_output_tokens=9000)], params_override={"max_output_tokens": 10}
+    )
     assert est.output_tokens_upper == 10
 
 
@@ -79,7 +86,10 @@ def test_custom_counter_and_method_are_reported():
 def test_no_price_gives_no_usd_and_example_dataset_estimates():
     path = EXAMPLES / "simple_weather" / "data" / "example.jsonl"
     with open(path, encoding="utf-8") as fh:
-        est = estimate((json.loads(line) for line in fh), price=PriceTable.load().price_for("gpt-4.1-2025-04-14"))
+        est = estimate(
+            (json.loads(line) for line in fh),
+            price=PriceTable.load().price_for("gpt-4.1-2025-04-14"),
+        )
     assert est.rows == 5 and est.model_calls == 10
     assert 0 < est.usd_low < est.usd_high < 0.2
     assert estimate([plain_row("x")]).usd_low is None
@@ -92,12 +102,22 @@ def test_budget_check_fails_on_the_upper_bound():
     assert check_budget({"max_usd": 1.0, "max_tokens": 10**6}, est) == []
     assert check_budget({"max_usd": None, "max_tokens": None}, est) == []
     [err] = check_budget({"max_usd": 0.001}, est)
-    assert err.severity == "error" and err.key == "max_usd" and "needs at least $0.02" in err.message
+    assert (
+        err.severity == "error" and err.key == "max_usd" and "needs at least $0.02" in err.message
+    )
     [high] = check_budget({"max_usd": 0.05}, est)  # only the high end is over: still an error
-    assert high.severity == "error" and "may need up to $0.10" in high.message and "over max_usd=0.05" in high.message
+    assert (
+        high.severity == "error"
+        and "may need up to $0.10" in high.message
+        and "over max_usd=0.05" in high.message
+    )
     [tok] = check_budget({"max_tokens": 15_000}, est)
-    assert tok.severity == "error" and tok.key == "max_tokens" and "up to 20,100 tokens" in tok.message
-    assert check_budget({"max_tokens": est.tokens_upper}, est) == []  # exactly at the limit is within it
+    assert (
+        tok.severity == "error" and tok.key == "max_tokens" and "up to 20,100 tokens" in tok.message
+    )
+    assert (
+        check_budget({"max_tokens": est.tokens_upper}, est) == []
+    )  # exactly at the limit is within it
     assert check_budget({"max_tokens": 5_000}, est)[0].message.startswith("the run needs at least")
 
 

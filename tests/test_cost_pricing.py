@@ -18,13 +18,31 @@ from runtime.pricing import (
     server_models,
 )
 
-BRIEF_MODELS = ["gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "gpt-4o-mini", "o3", "o4-mini",
-                "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-3.5-turbo", "gpt-4-turbo", "gpt-4"]
+BRIEF_MODELS = [
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "gpt-4o",
+    "gpt-4o-mini",
+    "o3",
+    "o4-mini",
+    "gpt-5",
+    "gpt-5-mini",
+    "gpt-5-nano",
+    "gpt-3.5-turbo",
+    "gpt-4-turbo",
+    "gpt-4",
+]
 
 
 def usage(inp=0, cached=0, out=0, reasoning=0):
-    return {"input_tokens": inp, "cached_input_tokens": cached, "output_tokens": out,
-            "reasoning_tokens": reasoning, "total_tokens": inp + out}
+    return {
+        "input_tokens": inp,
+        "cached_input_tokens": cached,
+        "output_tokens": out,
+        "reasoning_tokens": reasoning,
+        "total_tokens": inp + out,
+    }
 
 
 def test_builtin_table_matches_its_schema_and_states_sources():
@@ -38,19 +56,22 @@ def test_builtin_table_matches_its_schema_and_states_sources():
     assert doc["models"]["stand-in-1"] is None
 
 
-@pytest.mark.parametrize("asked,family", [
-    ("gpt-4.1", "gpt-4.1"),
-    ("gpt-4.1-2025-04-14", "gpt-4.1"),
-    ("GPT-4.1-mini-2025-04-14", "gpt-4.1-mini"),
-    ("gpt-4-0613", "gpt-4"),
-    ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
-    ("gpt-4-turbo-2024-04-09", "gpt-4-turbo"),
-    ("gpt-4-0125-preview", "gpt-4-turbo"),
-    ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
-    ("gpt-5-nano-2025-08-07", "gpt-5-nano"),
-    ("o3-2025-04-16", "o3"),
-    (" gpt-4o ", "gpt-4o"),
-])
+@pytest.mark.parametrize(
+    "asked,family",
+    [
+        ("gpt-4.1", "gpt-4.1"),
+        ("gpt-4.1-2025-04-14", "gpt-4.1"),
+        ("GPT-4.1-mini-2025-04-14", "gpt-4.1-mini"),
+        ("gpt-4-0613", "gpt-4"),
+        ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
+        ("gpt-4-turbo-2024-04-09", "gpt-4-turbo"),
+        ("gpt-4-0125-preview", "gpt-4-turbo"),
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("gpt-5-nano-2025-08-07", "gpt-5-nano"),
+        ("o3-2025-04-16", "o3"),
+        (" gpt-4o ", "gpt-4o"),
+    ],
+)
 def test_price_for_matches_families_and_snapshots(asked, family):
     table = PriceTable.load()
     price = table.price_for(asked)
@@ -90,19 +111,35 @@ def test_no_cached_discount_prices_cached_as_input_and_clamps_bad_counts():
 
 
 def test_raw_responses_usage_shape_is_accepted():
-    raw = {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 20},
-           "output_tokens": 10, "output_tokens_details": {"reasoning_tokens": 4}, "total_tokens": 110}
+    raw = {
+        "input_tokens": 100,
+        "input_tokens_details": {"cached_tokens": 20},
+        "output_tokens": 10,
+        "output_tokens_details": {"reasoning_tokens": 4},
+        "total_tokens": 110,
+    }
     assert normalise_usage(raw) == usage(100, 20, 10, 4) | {"total_tokens": 110}
-    assert normalise_usage({"input_tokens": True, "output_tokens": -3, "total_tokens": "9"}) == usage()
+    assert (
+        normalise_usage({"input_tokens": True, "output_tokens": -3, "total_tokens": "9"}) == usage()
+    )
 
 
 def test_overrides_extend_replace_and_unprice():
-    table = PriceTable.load({
-        "models": {"my-vllm": {"input": 0.0, "output": 0.0},
-                   "gpt-4.1": {"input": 1.0, "cached_input": 0.25, "output": 4.0, "source": "contract"},
-                   "gpt-4o": None},
-        "aliases": {"policy": "gpt-4.1"},
-    })
+    table = PriceTable.load(
+        {
+            "models": {
+                "my-vllm": {"input": 0.0, "output": 0.0},
+                "gpt-4.1": {
+                    "input": 1.0,
+                    "cached_input": 0.25,
+                    "output": 4.0,
+                    "source": "contract",
+                },
+                "gpt-4o": None,
+            },
+            "aliases": {"policy": "gpt-4.1"},
+        }
+    )
     assert table.price_for("my-vllm") == Price("my-vllm", 0.0, 0.0, None, table.as_of, table.source)
     assert table.price_for("gpt-4.1-2025-04-14").input == 1.0
     assert table.price_for("gpt-4.1-2025-04-14").source == "contract"
@@ -113,15 +150,26 @@ def test_overrides_extend_replace_and_unprice():
 
 def test_cost_meter_totals_and_one_warning_per_unpriced_model():
     table = PriceTable.load()
-    meter = CostMeter(table, {"policy_model": "gpt-4.1-2025-04-14", "judge_model": "stand-in-1",
-                              "other": "mystery-model"})
+    meter = CostMeter(
+        table,
+        {
+            "policy_model": "gpt-4.1-2025-04-14",
+            "judge_model": "stand-in-1",
+            "other": "mystery-model",
+        },
+    )
     priced = meter.rollout({"policy_model": usage(1_000_000, 0, 1_000_000)})
-    assert priced.total_usd == pytest.approx(10.0) and priced.by_server == {"policy_model": pytest.approx(10.0)}
+    assert priced.total_usd == pytest.approx(10.0) and priced.by_server == {
+        "policy_model": pytest.approx(10.0)
+    }
     for _ in range(3):
-        mixed = meter.rollout({"policy_model": usage(1_000_000), "judge_model": usage(5, 0, 5),
-                               "other": usage(1)})
+        mixed = meter.rollout(
+            {"policy_model": usage(1_000_000), "judge_model": usage(5, 0, 5), "other": usage(1)}
+        )
     assert mixed.total_usd is None  # not 0: part of it cannot be priced
-    assert mixed.by_server["judge_model"] is None and mixed.by_server["policy_model"] == pytest.approx(2.0)
+    assert mixed.by_server["judge_model"] is None and mixed.by_server[
+        "policy_model"
+    ] == pytest.approx(2.0)
     assert meter.warnings == [
         "cost: n/a (stand-in-1 has no price)",
         "cost: n/a for server 'other': no price for model 'mystery-model' "
@@ -133,7 +181,9 @@ def test_cost_meter_totals_and_one_warning_per_unpriced_model():
 
 
 def test_usage_by_server_merges_policy_and_judge_on_one_server():
-    merged = merge_usage_by_server({"m": usage(10, 2, 3)}, {"m": usage(1, 0, 1), "j": usage(5)}, None)
+    merged = merge_usage_by_server(
+        {"m": usage(10, 2, 3)}, {"m": usage(1, 0, 1), "j": usage(5)}, None
+    )
     assert merged["m"] == usage(11, 2, 4) and merged["j"] == usage(5)
 
 

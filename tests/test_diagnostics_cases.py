@@ -24,7 +24,9 @@ UPDATE = os.environ.get("GYM_UPDATE_GOLDEN") == "1"
 
 
 def _cases(kind: str) -> list[Path]:
-    return sorted(p for p in (CASES / kind).iterdir() if p.is_dir()) if (CASES / kind).is_dir() else []
+    return (
+        sorted(p for p in (CASES / kind).iterdir() if p.is_dir()) if (CASES / kind).is_dir() else []
+    )
 
 
 def run_case(case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:

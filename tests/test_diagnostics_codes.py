@@ -41,7 +41,9 @@ def test_catalogue_entries_are_complete_and_names_unique():
 
 def test_docs_page_is_generated_from_the_catalogue():
     page = (REPO / "docs" / "diagnostics.md").read_text(encoding="utf-8")
-    assert page == codes.markdown(), "regenerate: gym-compile explain-code --markdown > docs/diagnostics.md"
+    assert page == codes.markdown(), (
+        "regenerate: gym-compile explain-code --markdown > docs/diagnostics.md"
+    )
 
 
 def test_sarif_rules_come_from_the_catalogue():
@@ -55,7 +57,9 @@ def test_explain_code_prints_the_entry_and_accepts_short_forms():
     for arg in ("GYM020", "gym20", "20"):
         result = runner.invoke(main, ["explain-code", arg])
         assert result.exit_code == 0
-        assert result.output.startswith("GYM020 (undefined-variable, error): Undefined interpolation variable")
+        assert result.output.startswith(
+            "GYM020 (undefined-variable, error): Undefined interpolation variable"
+        )
         assert "Example fix:" in result.output
 
 

@@ -17,15 +17,49 @@ from gym_compile.render import render_text
 from gym_compile.render_ci import to_github, to_json
 from gym_compile.sarif import to_sarif
 
-PIECES = ["policy_model:", "  responses_api_models:", "    openai_model:", "    stand_in_model:",
-          "      model: ${x}", "      port: 80", "      api_key: sk-aaaaaaaaaaaaaaaaaaaaaaaa", "x: ${y}",
-          "y: ${x}", "agent_name: a", "a:", "  responses_api_agents:", "    simple_agent:",
-          "      model_server: {type: responses_api_models, name: policy_model}", "config_paths: [b.yaml]",
-          "\t- tab", "k: [1, ", "k: '", "k: ???", "k: !!python/object x", "<<: *nope", "- 1", "k: ${oc.env:", ""]
-TEXT = st.lists(st.one_of(st.sampled_from(PIECES), st.text(string.printable, max_size=20)), max_size=12)
-OVERRIDE = st.one_of(st.sampled_from(["+x=1", "~x", "+a.b=[1,", "+=", "++k={a: 1}", "+config_paths=[b.yaml]",
-                                      "+policy_model.responses_api_models.stand_in_model.port=x"]),
-                     st.text(string.printable, max_size=15).map(lambda t: "+" + t))
+PIECES = [
+    "policy_model:",
+    "  responses_api_models:",
+    "    openai_model:",
+    "    stand_in_model:",
+    "      model: ${x}",
+    "      port: 80",
+    "      api_key: sk-aaaaaaaaaaaaaaaaaaaaaaaa",
+    "x: ${y}",
+    "y: ${x}",
+    "agent_name: a",
+    "a:",
+    "  responses_api_agents:",
+    "    simple_agent:",
+    "      model_server: {type: responses_api_models, name: policy_model}",
+    "config_paths: [b.yaml]",
+    "\t- tab",
+    "k: [1, ",
+    "k: '",
+    "k: ???",
+    "k: !!python/object x",
+    "<<: *nope",
+    "- 1",
+    "k: ${oc.env:",
+    "",
+]
+TEXT = st.lists(
+    st.one_of(st.sampled_from(PIECES), st.text(string.printable, max_size=20)), max_size=12
+)
+OVERRIDE = st.one_of(
+    st.sampled_from(
+        [
+            "+x=1",
+            "~x",
+            "+a.b=[1,",
+            "+=",
+            "++k={a: 1}",
+            "+config_paths=[b.yaml]",
+            "+policy_model.responses_api_models.stand_in_model.port=x",
+        ]
+    ),
+    st.text(string.printable, max_size=15).map(lambda t: "+" + t),
+)
 
 
 def _check(diagnostics: list[Diagnostic]) -> None:
@@ -38,9 +72,15 @@ def _check(diagnostics: list[Diagnostic]) -> None:
     to_sarif(diagnostics)
 
 
-@settings(max_examples=int(os.environ.get("GYM_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=int(os.environ.get("GYM_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(a=TEXT, b=TEXT, overrides=st.lists(OVERRIDE, max_size=3))
-def test_compile_and_lint_never_raise(tmp_path: Path, a: list[str], b: list[str], overrides: list[str]) -> None:
+def test_compile_and_lint_never_raise(
+    tmp_path: Path, a: list[str], b: list[str], overrides: list[str]
+) -> None:
     (tmp_path / "a.yaml").write_text("\n".join(a), encoding="utf-8")
     (tmp_path / "b.yaml").write_text("\n".join(b), encoding="utf-8")
     files = [tmp_path / "a.yaml", tmp_path / "b.yaml"]

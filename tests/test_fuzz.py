@@ -27,16 +27,39 @@ from runtime.plan import load_plan
 from runtime.resources import SimpleWeather
 
 EXAMPLES = int(os.environ.get("GYM_FUZZ_EXAMPLES", "200"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                               HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 YAML_ALPHABET = string.ascii_letters + string.digits + " :-[]{},'\"#&*!|>%@`\t\n\\$.?~=+"
 yaml_text = st.one_of(
     st.text(alphabet=YAML_ALPHABET, max_size=200),
     st.text(max_size=100),  # any unicode, surrogates excluded by hypothesis
-    st.lists(st.sampled_from(["a:", " b:", "  - x", "&a [1]", "*a", "${x}", "!!python/object:os.system",
-                              "<<: *a", "'q", "\t", "? k", "---", "...", ": v", "[", "{"]),
-             max_size=20).map("\n".join),
+    st.lists(
+        st.sampled_from(
+            [
+                "a:",
+                " b:",
+                "  - x",
+                "&a [1]",
+                "*a",
+                "${x}",
+                "!!python/object:os.system",
+                "<<: *a",
+                "'q",
+                "\t",
+                "? k",
+                "---",
+                "...",
+                ": v",
+                "[",
+                "{",
+            ]
+        ),
+        max_size=20,
+    ).map("\n".join),
 )
 
 
@@ -59,9 +82,29 @@ def test_yaml_loader_gives_data_or_located_errors(text):
 
 
 interp_text = st.lists(
-    st.sampled_from(["${", "}", "a", ".", "b", ":", ",", "oc.env", "oc.select", "\\${", "$", "{", "x.y", " ",
-                     "???", "0", "HOME"]),
-    max_size=25).map("".join)
+    st.sampled_from(
+        [
+            "${",
+            "}",
+            "a",
+            ".",
+            "b",
+            ":",
+            ",",
+            "oc.env",
+            "oc.select",
+            "\\${",
+            "$",
+            "{",
+            "x.y",
+            " ",
+            "???",
+            "0",
+            "HOME",
+        ]
+    ),
+    max_size=25,
+).map("".join)
 
 
 @FUZZ
@@ -89,14 +132,34 @@ def test_override_parser_gives_override_or_located_error(text):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=20)
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
 
 
 @FUZZ
-@given(st.one_of(json_values, st.dictionaries(
-    st.sampled_from(["format_version", "compiler", "sources", "env_file", "secrets", "servers", "job",
-                     "content_hash"]), json_values)))
+@given(
+    st.one_of(
+        json_values,
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "format_version",
+                    "compiler",
+                    "sources",
+                    "env_file",
+                    "secrets",
+                    "servers",
+                    "job",
+                    "content_hash",
+                ]
+            ),
+            json_values,
+        ),
+    )
+)
 def test_plan_loader_refuses_with_plan_errors(tmp_path_factory, value):
     path = tmp_path_factory.mktemp("plan") / "plan.json"
     path.write_text(json.dumps(value))
@@ -120,26 +183,42 @@ class _Scripted:
         self.bodies = bodies
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.bodies.pop(0) if self.bodies else {"output": [{"type": "message", "role": "assistant",
-                                                                     "content": []}]}
+        return (
+            self.bodies.pop(0)
+            if self.bodies
+            else {"output": [{"type": "message", "role": "assistant", "content": []}]}
+        )
 
 
 output_item = st.fixed_dictionaries(
     {"type": st.sampled_from(["function_call", "message", "reasoning", "weird", 3])},
-    optional={"name": st.sampled_from(["get_weather", "nope", "", None]), "call_id": json_values,
-              "arguments": st.one_of(st.text(max_size=30), st.just('{"city": "x"}'), json_values),
-              "role": st.sampled_from(["assistant", "user", None]), "content": json_values})
+    optional={
+        "name": st.sampled_from(["get_weather", "nope", "", None]),
+        "call_id": json_values,
+        "arguments": st.one_of(st.text(max_size=30), st.just('{"city": "x"}'), json_values),
+        "role": st.sampled_from(["assistant", "user", None]),
+        "content": json_values,
+    },
+)
 response_body = st.one_of(
     json_values,
-    st.fixed_dictionaries({"output": st.one_of(st.lists(output_item, max_size=4), json_values)},
-                          optional={"usage": json_values, "incomplete_details": json_values}))
+    st.fixed_dictionaries(
+        {"output": st.one_of(st.lists(output_item, max_size=4), json_values)},
+        optional={"usage": json_values, "incomplete_details": json_values},
+    ),
+)
 
 
 @FUZZ
 @given(st.lists(response_body, min_size=1, max_size=4))
 def test_agent_loop_survives_any_model_answer(bodies):
-    agent = SimpleAgent("a", ModelServer("m", _Scripted(list(bodies))), SimpleWeather("w", {}), max_steps=6)
-    params = {"input": "hi", "tools": [{"type": "function", "name": "get_weather", "parameters": {}}]}
+    agent = SimpleAgent(
+        "a", ModelServer("m", _Scripted(list(bodies))), SimpleWeather("w", {}), max_steps=6
+    )
+    params = {
+        "input": "hi",
+        "tools": [{"type": "function", "name": "get_weather", "parameters": {}}],
+    }
     try:
         response, stats = asyncio.run(agent.responses(params))
     except ModelCallError as exc:

@@ -31,28 +31,39 @@ async def session():
 
 def verify_body(answer: str | None, expected="Paris", question="Capital of France?", **extra):
     output = [assistant_message(answer)] if answer is not None else []
-    return {"responses_create_params": {"input": [{"role": "user", "content": question}]},
-            "response": {"id": "resp_p", "object": "response", "output": output}, "expected_answer": expected,
-            **extra}
+    return {
+        "responses_create_params": {"input": [{"role": "user", "content": question}]},
+        "response": {"id": "resp_p", "object": "response", "output": output},
+        "expected_answer": expected,
+        **extra,
+    }
 
 
 async def judge_on(aiohttp_server, session, answer_text, **config):
     """A judge whose model is a scripted endpoint answering `answer_text`."""
     endpoint, url = await start_endpoint(
-        aiohttp_server, lambda body, i: response_body([assistant_message(answer_text)], input_tokens=50,
-                                                      output_tokens=3, model="gpt-judge"))
-    model = ModelServer("judge_model", OpenAIClient(session, base_url=url, api_key="sk-j", model="gpt-judge"))
+        aiohttp_server,
+        lambda body, i: response_body(
+            [assistant_message(answer_text)], input_tokens=50, output_tokens=3, model="gpt-judge"
+        ),
+    )
+    model = ModelServer(
+        "judge_model", OpenAIClient(session, base_url=url, api_key="sk-j", model="gpt-judge")
+    )
     return endpoint, EquivalenceLLMJudge("judge", {"judge_model_server": {}, **config}, model)
 
 
-@pytest.mark.parametrize("text,verdict", [
-    ("[[A=B]]", EQ),
-    ("[[A!=B]]", NE),
-    ("Reasoning... [[A!=B]]", NE),
-    ("[[A=B]] ... not [[A!=B]]", EQ),  # NeMo Gym: the first label wins
-    ("they match", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "text,verdict",
+    [
+        ("[[A=B]]", EQ),
+        ("[[A!=B]]", NE),
+        ("Reasoning... [[A!=B]]", NE),
+        ("[[A=B]] ... not [[A!=B]]", EQ),  # NeMo Gym: the first label wins
+        ("they match", None),
+        ("", None),
+    ],
+)
 def test_parse_verdict_default_labels(text, verdict):
     assert parse_verdict(text, EQ, NE) == verdict
 
@@ -76,12 +87,18 @@ def test_prompt_templates_are_sandboxed_and_strict(tmp_path):
     with pytest.raises(PlanError, match="SecurityError"):
         load_prompt_template("{{ question.__class__.__mro__[1].__subclasses__() }}")
     nemo = load_prompt_template("Q={question}; E={expected_answer}; G={generated_answer}")
-    assert nemo.render(question="q", expected_answer="e", generated_answer="{g}") == "Q=q; E=e; G={g}"
+    assert (
+        nemo.render(question="q", expected_answer="e", generated_answer="{g}") == "Q=q; E=e; G={g}"
+    )
     path = tmp_path / "judge.txt"
     path.write_text("Is {generated_answer} the same as {expected_answer}?", encoding="utf-8")
-    assert load_prompt_template(str(path)).render(generated_answer="x", expected_answer="y") == "Is x the same as y?"
+    assert (
+        load_prompt_template(str(path)).render(generated_answer="x", expected_answer="y")
+        == "Is x the same as y?"
+    )
     assert "<expected_answer>" in load_prompt_template("judge_equivalence.j2").render(
-        question="q", expected_answer="e", generated_answer="g", equal_label=EQ, not_equal_label=NE)
+        question="q", expected_answer="e", generated_answer="g", equal_label=EQ, not_equal_label=NE
+    )
     with pytest.raises(FileNotFoundError):
         load_prompt_template("no_such_template.j2")
 
@@ -91,35 +108,64 @@ def test_bad_template_config_is_a_plan_error():
     with pytest.raises(PlanError, match="not found"):
         EquivalenceLLMJudge("judge", {"judge_prompt_template_fpath": "missing.j2"}, model)
     with pytest.raises(PlanError, match="not both"):
-        EquivalenceLLMJudge("judge", {"judge_prompt_template": "x", "judge_prompt_template_fpath": "y"}, model)
+        EquivalenceLLMJudge(
+            "judge", {"judge_prompt_template": "x", "judge_prompt_template_fpath": "y"}, model
+        )
     with pytest.raises(PlanError, match="same"):
-        EquivalenceLLMJudge("judge", {"judge_equal_label": "X", "judge_not_equal_label": "X"}, model)
+        EquivalenceLLMJudge(
+            "judge", {"judge_equal_label": "X", "judge_not_equal_label": "X"}, model
+        )
 
 
 def test_schema_refs_and_nemo_gym_fields():
     validator = server_validator("resources_servers", "equivalence_llm_judge")
-    ok = {"judge_model_server": {"type": "responses_api_models", "name": "judge_model"}, "domain": "knowledge"}
+    ok = {
+        "judge_model_server": {"type": "responses_api_models", "name": "judge_model"},
+        "domain": "knowledge",
+    }
     assert not list(validator.iter_errors(ok))
-    nemo_defaults = {"judge_endpoint_max_concurrency": 64, "judge_system_message": None, "question_extract_regex": None,
-                     "response_extract_regex": None, "check_twice_swap": False, "reward_if_swap_fails": 0.0,
-                     "use_per_record_regex": True, "extraction_length_threshold": None,
-                     "check_full_generation_on_fail": False, "reward_if_full_generation_succeeds": 0.0,
-                     "judge_prompt_template_fpath": "prompt_templates/equivalence_llm_judge.txt",
-                     "value": "Improve knowledge-related benchmarks like GPQA / HLE"}
+    nemo_defaults = {
+        "judge_endpoint_max_concurrency": 64,
+        "judge_system_message": None,
+        "question_extract_regex": None,
+        "response_extract_regex": None,
+        "check_twice_swap": False,
+        "reward_if_swap_fails": 0.0,
+        "use_per_record_regex": True,
+        "extraction_length_threshold": None,
+        "check_full_generation_on_fail": False,
+        "reward_if_full_generation_succeeds": 0.0,
+        "judge_prompt_template_fpath": "prompt_templates/equivalence_llm_judge.txt",
+        "value": "Improve knowledge-related benchmarks like GPQA / HLE",
+    }
     assert not list(validator.iter_errors({**ok, **nemo_defaults}))  # NeMo Gym's own config file
     assert list(validator.iter_errors({**ok, "check_twice_swap": True}))
     assert list(validator.iter_errors({"domain": "knowledge"}))  # judge_model_server is required
 
 
 async def test_equal_verdict_records_evaluation_and_separate_usage(aiohttp_server, session):
-    endpoint, judge = await judge_on(aiohttp_server, session, "[[A=B]]",
-                                     judge_responses_create_params={"temperature": 0.0},
-                                     judge_system_message="Be strict.")
+    endpoint, judge = await judge_on(
+        aiohttp_server,
+        session,
+        "[[A=B]]",
+        judge_responses_create_params={"temperature": 0.0},
+        judge_system_message="Be strict.",
+    )
     result = await judge.verify(verify_body("It's Paris."))
-    assert result["reward"] == 1.0 and result["judge_verdict"] == "equal" and not result["judge_unparseable"]
-    assert result["_judge_usage"] == {"judge_model": {"input_tokens": 50, "cached_input_tokens": 2,
-                                                      "output_tokens": 3, "reasoning_tokens": 1,
-                                                      "total_tokens": 53}}
+    assert (
+        result["reward"] == 1.0
+        and result["judge_verdict"] == "equal"
+        and not result["judge_unparseable"]
+    )
+    assert result["_judge_usage"] == {
+        "judge_model": {
+            "input_tokens": 50,
+            "cached_input_tokens": 2,
+            "output_tokens": 3,
+            "reasoning_tokens": 1,
+            "total_tokens": 53,
+        }
+    }
     [sent] = endpoint.bodies
     assert sent["temperature"] == 0.0 and sent["model"] == "gpt-judge"
     assert sent["input"][0] == {"role": "system", "content": "Be strict."}
@@ -134,7 +180,11 @@ async def test_unparseable_verdict_scores_zero_and_is_counted(aiohttp_server, se
     _, judge = await judge_on(aiohttp_server, session, "They look the same to me.")
     for _ in range(2):
         result = await judge.verify(verify_body("Paris"))
-        assert result["reward"] == 0.0 and result["judge_verdict"] is None and result["judge_unparseable"] is True
+        assert (
+            result["reward"] == 0.0
+            and result["judge_verdict"] is None
+            and result["judge_unparseable"] is True
+        )
     assert judge.counts["unparseable"] == 2
 
 
@@ -152,23 +202,38 @@ async def test_no_final_answer_means_no_judge_call(aiohttp_server, session):
 
 async def test_per_row_regex_extracts_the_judged_answer(aiohttp_server, session):
     endpoint, judge = await judge_on(aiohttp_server, session, "[[A=B]]")
-    await judge.verify(verify_body("thinking... ANSWER: Paris", template_metadata={"output_regex": r"ANSWER: (\w+)"}))
-    assert "<generated_answer>\nParis\n</generated_answer>" in endpoint.bodies[0]["input"][0]["content"]
+    await judge.verify(
+        verify_body(
+            "thinking... ANSWER: Paris", template_metadata={"output_regex": r"ANSWER: (\w+)"}
+        )
+    )
+    assert (
+        "<generated_answer>\nParis\n</generated_answer>"
+        in endpoint.bodies[0]["input"][0]["content"]
+    )
 
 
-@pytest.mark.parametrize("expected,generated,same", [
-    ("Paris", "The capital is Paris.", True),
-    ("paris", "PARIS", True),
-    ("1,000", "about 1000 people", True),
-    ("New York", "york, new", False),
-    ("Mars", "You said: Which planet is red?", False),
-    ("3.5", "3.50", False),  # the stand-in is literal about numbers; a real judge is not
-    ("the Eiffel Tower", "eiffel tower", True),
-])
+@pytest.mark.parametrize(
+    "expected,generated,same",
+    [
+        ("Paris", "The capital is Paris.", True),
+        ("paris", "PARIS", True),
+        ("1,000", "about 1000 people", True),
+        ("New York", "york, new", False),
+        ("Mars", "You said: Which planet is red?", False),
+        ("3.5", "3.50", False),  # the stand-in is literal about numbers; a real judge is not
+        ("the Eiffel Tower", "eiffel tower", True),
+    ],
+)
 def test_stand_in_judges_rendered_prompts(expected, generated, same):
     template = load_prompt_template("judge_equivalence.j2")
-    prompt = template.render(question="q", expected_answer=expected, generated_answer=generated,
-                             equal_label="YES", not_equal_label="NO")
+    prompt = template.render(
+        question="q",
+        expected_answer=expected,
+        generated_answer=generated,
+        equal_label="YES",
+        not_equal_label="NO",
+    )
     assert _judge_answer(prompt) == ("YES" if same else "NO")
     answer = respond({"model": "stand-in-1", "input": [{"role": "user", "content": prompt}]})
     assert answer["output"][0]["content"][0]["text"] == ("YES" if same else "NO")
@@ -181,8 +246,11 @@ def test_stand_in_ignores_prompts_that_are_not_judge_prompts():
 
 async def test_judge_example_compiles_and_runs_offline(tmp_path):
     configs = sorted((EXAMPLES / "judge_example").glob("*.yaml"))
-    result = compile_config(configs, [f"+output_jsonl_fpath={tmp_path / 'rollouts.jsonl'}"],
-                            env=tmp_path / "no-env.yaml")
+    result = compile_config(
+        configs,
+        [f"+output_jsonl_fpath={tmp_path / 'rollouts.jsonl'}"],
+        env=tmp_path / "no-env.yaml",
+    )
     assert result.ok, [str(d) for d in result.diagnostics]
     job = await run_job(result.plan, show_progress=False)
     records = read_jsonl(job.rollouts_path)
@@ -196,7 +264,10 @@ async def test_judge_example_compiles_and_runs_offline(tmp_path):
         # the policy's usage is the policy's alone: one call, far fewer tokens than the judge prompt
         assert record["_gym"]["model_calls"] == 1
         assert policy_usage["input_tokens"] < judge_usage["input_tokens"]
-        assert record["_gym"]["usage"]["total_tokens"] == policy_usage["total_tokens"] + judge_usage["total_tokens"]
+        assert (
+            record["_gym"]["usage"]["total_tokens"]
+            == policy_usage["total_tokens"] + judge_usage["total_tokens"]
+        )
         assert "_judge_usage" not in record  # folded into _gym.usage_by_server
     assert json.loads(open(job.metrics_path).read())["reward"] == 0.5
 
@@ -214,8 +285,18 @@ def judge_example_through_the_clis(tmp_path, *overrides):
     configs = [str(p) for p in sorted((EXAMPLES / "judge_example").glob("*.yaml"))]
     (tmp_path / "env.yaml").write_text("{}\n", encoding="utf-8")
     plan = tmp_path / "plan.json"
-    compiled = CliRunner().invoke(gym_compile, [*configs, f"+output_jsonl_fpath={tmp_path / 'judged.jsonl'}",
-                                                *overrides, "--env", str(tmp_path / "env.yaml"), "-o", str(plan)])
+    compiled = CliRunner().invoke(
+        gym_compile,
+        [
+            *configs,
+            f"+output_jsonl_fpath={tmp_path / 'judged.jsonl'}",
+            *overrides,
+            "--env",
+            str(tmp_path / "env.yaml"),
+            "-o",
+            str(plan),
+        ],
+    )
     assert compiled.exit_code == 0, compiled.output
     ran = CliRunner().invoke(gym_run, [str(plan)], prog_name="gym-run")
     metrics = json.loads((tmp_path / "judged.metrics.json").read_text())
@@ -236,15 +317,21 @@ def test_judge_example_through_the_clis_counts_verdicts_and_usage_apart(tmp_path
     assert gym["cost"]["by_server"] == {"judge_model": None, "policy_model": None}
     lines = ran.output.splitlines()
     assert "judge: equal 3, not_equal 3, unparseable 0" in lines
-    assert (f"tokens by server: judge_model {by_server['judge_model']['total_tokens']}, "
-            f"policy_model {by_server['policy_model']['total_tokens']}") in lines
-    assert ran.output.count("stand-in-1 has no price") == 1  # two unpriced servers, one model: one warning
+    assert (
+        f"tokens by server: judge_model {by_server['judge_model']['total_tokens']}, "
+        f"policy_model {by_server['policy_model']['total_tokens']}"
+    ) in lines
+    assert (
+        ran.output.count("stand-in-1 has no price") == 1
+    )  # two unpriced servers, one model: one warning
 
 
 def test_unparseable_verdicts_are_counted(tmp_path):
     # A prompt the stand-in does not read as a judge prompt: it answers "You said: ...", no label.
     _, ran, metrics = judge_example_through_the_clis(
-        tmp_path, f"+{JUDGE}.judge_prompt_template='Compare {{expected_answer}} with {{generated_answer}}'")
+        tmp_path,
+        f"+{JUDGE}.judge_prompt_template='Compare {{expected_answer}} with {{generated_answer}}'",
+    )
     assert ran.exit_code == 0, ran.output
     assert metrics["_gym"]["judge"] == {"equal": 0, "not_equal": 0, "unparseable": 6}
     assert metrics["reward"] == 0.0 and "judge: equal 0, not_equal 0, unparseable 6" in ran.output

@@ -50,7 +50,9 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "configs" / "agent.yaml").write_text(AGENT)
     (tmp_path / "configs" / "data").mkdir()
     (tmp_path / "configs" / "data" / "example.jsonl").write_text(ROW)
-    (tmp_path / "configs" / "env.example.yaml").write_text("policy_base_url: https://api.openai.com/v1\n")
+    (tmp_path / "configs" / "env.example.yaml").write_text(
+        "policy_base_url: https://api.openai.com/v1\n"
+    )
     return tmp_path
 
 
@@ -82,7 +84,11 @@ def test_env_variables_are_assumed_unless_an_env_file_is_named(repo):
     assert lint("configs/model.yaml")[0] == 0
     code, out = lint("--env", "configs/env.example.yaml", "configs/model.yaml")
     assert code == 1
-    assert out.count("error[GYM020]") == 2 and "${policy_api_key}" in out and "${policy_base_url}" not in out
+    assert (
+        out.count("error[GYM020]") == 2
+        and "${policy_api_key}" in out
+        and "${policy_base_url}" not in out
+    )
 
 
 def test_mandatory_values_are_fine_alone_but_not_in_a_set(repo):
@@ -90,7 +96,10 @@ def test_mandatory_values_are_fine_alone_but_not_in_a_set(repo):
     assert lint("configs")[0] == 0
     code, out = lint("--set", "configs")
     assert code == 1 and "error[GYM022]" in out
-    assert lint("--set", "configs", "+policy_model.responses_api_models.openai_model.model=gpt-4.1")[0] == 0
+    assert (
+        lint("--set", "configs", "+policy_model.responses_api_models.openai_model.model=gpt-4.1")[0]
+        == 0
+    )
 
 
 def test_overrides_need_set(repo):
@@ -105,7 +114,11 @@ def test_other_yaml_is_only_parsed_and_broken_yaml_is_always_reported(repo):
     assert lint(".github/ci.yml", "list.yaml")[0] == 0
     (repo / "configs" / "broken.yaml").write_text("x: [1,\n")
     code, out = lint("configs")
-    assert code == 1 and "configs/broken.yaml:1:7: error[GYM001]" in out and "at the end of the file" in out
+    assert (
+        code == 1
+        and "configs/broken.yaml:1:7: error[GYM001]" in out
+        and "at the end of the file" in out
+    )
 
 
 def test_globs_are_expanded_and_one_that_matches_nothing_is_an_error(repo):
@@ -125,8 +138,12 @@ def test_github_format_is_chosen_on_github_actions(repo, monkeypatch):
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     code, out = lint("configs")
     assert code == 1
-    assert out.splitlines()[0].startswith("::error file=configs/weather.yaml,line=3,col=38,title=GYM033::")
-    assert lint("--format", "text", "configs")[1].startswith("configs/weather.yaml:3:38: error[GYM033]")
+    assert out.splitlines()[0].startswith(
+        "::error file=configs/weather.yaml,line=3,col=38,title=GYM033::"
+    )
+    assert lint("--format", "text", "configs")[1].startswith(
+        "configs/weather.yaml:3:38: error[GYM033]"
+    )
 
 
 def test_machine_formats(repo):
@@ -157,11 +174,20 @@ def test_pre_commit_hook_runs_as_pre_commit_would(repo):
     command = [sys.executable, "-m", "gym_compile.cli", *entry[1:]]
     env = {**os.environ, "PYTHONPATH": str(REPO), "GITHUB_ACTIONS": "false"}
     files = ["configs/model.yaml", "configs/weather.yaml", "configs/agent.yaml"]
-    ok = subprocess.run(command + files, cwd=repo, env=env, capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        command + files, cwd=repo, env=env, capture_output=True, text=True, timeout=60
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout == "checked 3 files: no problems\n"
-    (repo / "configs" / "weather.yaml").write_text(WEATHER.replace("{domain: agent}", "{domain: agent, verifed: true}"))
-    bad = subprocess.run(command + files, cwd=repo, env=env, capture_output=True, text=True, timeout=60)
+    (repo / "configs" / "weather.yaml").write_text(
+        WEATHER.replace("{domain: agent}", "{domain: agent, verifed: true}")
+    )
+    bad = subprocess.run(
+        command + files, cwd=repo, env=env, capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 1
-    assert "configs/weather.yaml:3:45: error[GYM030]" in bad.stdout and "did you mean 'verified'?" in bad.stdout
+    assert (
+        "configs/weather.yaml:3:45: error[GYM030]" in bad.stdout
+        and "did you mean 'verified'?" in bad.stdout
+    )
     assert "Traceback" not in bad.stdout + bad.stderr

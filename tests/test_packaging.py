@@ -25,9 +25,27 @@ def installed(tmp_path_factory) -> Path:
     """A venv holding only the wheel and its declared dependencies; returns its bin directory."""
     work = tmp_path_factory.mktemp("wheel")
     src = work / "src"  # build from a copy so the checkout gets no build/ or egg-info litter
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", ".venv", "results", "build", "dist",
-                                                             "*.egg-info", "__pycache__", ".*cache"))
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(src), "-w", str(work / "dist")], work)
+    shutil.copytree(
+        REPO,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "results", "build", "dist", "*.egg-info", "__pycache__", ".*cache"
+        ),
+    )
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            str(src),
+            "-w",
+            str(work / "dist"),
+        ],
+        work,
+    )
     (wheel,) = (work / "dist").glob("gym_compile-*.whl")
     venv.create(work / "venv", with_pip=True)
     bin_dir = work / "venv" / ("Scripts" if sys.platform == "win32" else "bin")
@@ -38,8 +56,18 @@ def installed(tmp_path_factory) -> Path:
 def test_wheel_compiles_and_runs_the_example_from_another_directory(installed, tmp_path):
     example = tmp_path / "simple_weather"
     shutil.copytree(EXAMPLES / "simple_weather", example)
-    run([str(installed / "gym-compile"), "simple_weather/simple_weather.yaml", "simple_weather/stand_in_model.yaml",
-         "+output_jsonl_fpath=out/rollouts.jsonl", "+limit=3", "-o", "plan.json"], tmp_path)
+    run(
+        [
+            str(installed / "gym-compile"),
+            "simple_weather/simple_weather.yaml",
+            "simple_weather/stand_in_model.yaml",
+            "+output_jsonl_fpath=out/rollouts.jsonl",
+            "+limit=3",
+            "-o",
+            "plan.json",
+        ],
+        tmp_path,
+    )
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert plan["job"]["input"]["path"] == str((example / "data" / "example.jsonl").resolve())
     proc = run([str(installed / "gym-run"), "plan.json"], tmp_path)
@@ -49,8 +77,14 @@ def test_wheel_compiles_and_runs_the_example_from_another_directory(installed, t
 
 
 def test_wheel_does_not_import_from_the_checkout(installed, tmp_path):
-    proc = run([str(installed / "python"), "-c",
-                "import gym_compile.assets as a, runtime; print(a.schemas_dir()); print(runtime.__file__)"], tmp_path)
+    proc = run(
+        [
+            str(installed / "python"),
+            "-c",
+            "import gym_compile.assets as a, runtime; print(a.schemas_dir()); print(runtime.__file__)",
+        ],
+        tmp_path,
+    )
     schemas, runtime_file = proc.stdout.split()
     assert str(REPO) not in schemas and str(REPO) not in runtime_file
     assert (Path(schemas) / "plan.schema.json").is_file()

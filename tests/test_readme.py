@@ -18,7 +18,7 @@ README = (REPO / "README.md").read_text()
 
 
 def _blocks(lang: str, after: str) -> list[str]:
-    section = README[README.index(after):]
+    section = README[README.index(after) :]
     return re.findall(rf"```{lang}\n(.*?)```", section, re.S)
 
 
@@ -45,14 +45,24 @@ async def test_openai_example_runs_as_written(tmp_path):
             module = {"gym-compile": "gym_compile.cli", "gym-run": "runtime.cli"}[argv[0]]
             # asyncio's subprocess: the stand-in is served by this test's own event loop meanwhile
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", module, *argv[1:], cwd=tmp_path, stdout=PIPE, stderr=PIPE,
-                env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+                sys.executable,
+                "-m",
+                module,
+                *argv[1:],
+                cwd=tmp_path,
+                stdout=PIPE,
+                stderr=PIPE,
+                env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+            )
             out, err = await asyncio.wait_for(proc.communicate(), 120)
             assert proc.returncode == 0, err.decode()
             assert key not in (out + err).decode()
     finally:
         await standin.close()
-    rollouts = [json.loads(line) for line in (tmp_path / "results/openai_rollouts.jsonl").read_text().splitlines()]
+    rollouts = [
+        json.loads(line)
+        for line in (tmp_path / "results/openai_rollouts.jsonl").read_text().splitlines()
+    ]
     assert len(rollouts) == 5 and {r["reward"] for r in rollouts} == {1.0}
     assert {r["response"]["model"] for r in rollouts} == {env_yaml["policy_model_name"]}
     assert key not in (tmp_path / "plan.json").read_text()

@@ -62,9 +62,11 @@ def weather_rollouts(tmp_path_factory) -> Path:
     """examples/simple_weather on the stand-in, compiled and run like `make demo`."""
     tmp = tmp_path_factory.mktemp("weather")
     example = EXAMPLES / "simple_weather"
-    result = compile_config([example / "simple_weather.yaml", example / "stand_in_model.yaml"],
-                            [f"+output_jsonl_fpath={tmp / 'rollouts.jsonl'}", "+num_repeats=2"],
-                            env=tmp / "no-env.yaml")
+    result = compile_config(
+        [example / "simple_weather.yaml", example / "stand_in_model.yaml"],
+        [f"+output_jsonl_fpath={tmp / 'rollouts.jsonl'}", "+num_repeats=2"],
+        env=tmp / "no-env.yaml",
+    )
     assert result.ok, [str(d) for d in result.diagnostics]
     asyncio.run(run_job(result.plan, show_progress=False))
     return tmp / "rollouts.jsonl"
@@ -77,11 +79,21 @@ def test_html_report_structure(weather_rollouts, tmp_path):
     html = out.read_text(encoding="utf-8")
     doc = outline(html)
     assert (data.rollouts, data.ok, data.failed) == (10, 10, 0)
-    assert doc.tags["svg"] == 3  # reward, latency, tokens; cost has no chart: stand-in-1 has no price
+    assert (
+        doc.tags["svg"] == 3
+    )  # reward, latency, tokens; cost has no chart: stand-in-1 has no price
     assert doc.classes["bar"] >= 10 + 1 + 1
-    assert doc.classes["rollout"] == 10 and doc.tags["details"] == 10 + 1  # + metrics.json, collapsed
-    assert doc.tags.get("script", 0) == 0 and doc.tags.get("link", 0) == 0 and doc.tags.get("img", 0) == 0
-    assert doc.urls == [] and "url(" not in html and "@import" not in html and "https://" not in html
+    assert (
+        doc.classes["rollout"] == 10 and doc.tags["details"] == 10 + 1
+    )  # + metrics.json, collapsed
+    assert (
+        doc.tags.get("script", 0) == 0
+        and doc.tags.get("link", 0) == 0
+        and doc.tags.get("img", 0) == 0
+    )
+    assert (
+        doc.urls == [] and "url(" not in html and "@import" not in html and "https://" not in html
+    )
     text = " ".join(doc.text)
     assert "n/a (stand-in-1 has no price)" in text
     assert "The weather in sf is cold." in text and "tool call: get_weather" in text
@@ -127,13 +139,17 @@ async def test_failures_judge_pricing_and_escaping(tmp_path):
 
 async def test_judge_verdicts_and_separate_usage_in_report(tmp_path):
     configs = sorted((EXAMPLES / "judge_example").glob("*.yaml"))
-    result = compile_config(configs, [f"+output_jsonl_fpath={tmp_path / 'judged.jsonl'}"], env=tmp_path / "none")
+    result = compile_config(
+        configs, [f"+output_jsonl_fpath={tmp_path / 'judged.jsonl'}"], env=tmp_path / "none"
+    )
     job = await run_job(result.plan, show_progress=False)
     data = render_html(job.rollouts_path, str(tmp_path / "judged.html"))
     assert dict(data.verdicts) == {"equal": 3, "not_equal": 3}
     records = read_jsonl(job.rollouts_path)
     judge_tokens = sum(r["_gym"]["usage_by_server"]["judge_model"]["total_tokens"] for r in records)
-    policy_tokens = sum(r["_gym"]["usage_by_server"]["policy_model"]["total_tokens"] for r in records)
+    policy_tokens = sum(
+        r["_gym"]["usage_by_server"]["policy_model"]["total_tokens"] for r in records
+    )
     assert data.usage["total_tokens"] == judge_tokens + policy_tokens
     assert "judge: equal 3, not_equal 3" in render_text(job.rollouts_path)
 
@@ -165,10 +181,14 @@ def test_report_command(weather_rollouts, tmp_path):
     assert out.is_file() and "<svg" in out.read_text(encoding="utf-8")
     prices = tmp_path / "prices.yaml"
     prices.write_text("models:\n  stand-in-1: {input: 1000000, output: 0}\n", encoding="utf-8")
-    priced = CliRunner().invoke(report_command, [str(weather_rollouts), "--text", "--prices", str(prices)])
+    priced = CliRunner().invoke(
+        report_command, [str(weather_rollouts), "--text", "--prices", str(prices)]
+    )
     assert priced.exit_code == 0 and "cost: $" in priced.output and "n/a" not in priced.output
     prices.write_text("models:\n  stand-in-1: {input: -1}\n", encoding="utf-8")
-    bad = CliRunner().invoke(report_command, [str(weather_rollouts), "--text", "--prices", str(prices)])
+    bad = CliRunner().invoke(
+        report_command, [str(weather_rollouts), "--text", "--prices", str(prices)]
+    )
     assert bad.exit_code == 1 and "'output' is a required property" in bad.output
 
 
@@ -177,7 +197,9 @@ def _chromium() -> str:
     if os.path.exists(CHROMIUM):
         return CHROMIUM
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("headless Chromium check: /usr/bin/chromium is absent and we cannot apt-get install it")
+        pytest.skip(
+            "headless Chromium check: /usr/bin/chromium is absent and we cannot apt-get install it"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
         try:
@@ -185,7 +207,9 @@ def _chromium() -> str:
         except subprocess.TimeoutExpired:
             pytest.skip(f"headless Chromium check: {' '.join(cmd)} did not finish in 900 s")
         if done.returncode != 0:
-            pytest.skip(f"headless Chromium check: {' '.join(cmd)} failed: {done.stderr.strip()[-300:]}")
+            pytest.skip(
+                f"headless Chromium check: {' '.join(cmd)} failed: {done.stderr.strip()[-300:]}"
+            )
     if not os.path.exists(CHROMIUM):
         pytest.skip("headless Chromium check: apt-get installed no /usr/bin/chromium")
     return CHROMIUM
@@ -195,17 +219,32 @@ def test_report_renders_in_headless_chromium(weather_rollouts, tmp_path):
     browser = _chromium()
     out = tmp_path / "report.html"
     render_html(str(weather_rollouts), str(out))
-    base = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([*base, "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=120)
+    base = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [*base, "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=120
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     parsed = outline(dom.stdout)
     assert parsed.tags.get("svg") == 3 and parsed.classes.get("bar", 0) >= 12
     assert parsed.classes.get("rollout") == 10 and parsed.tags.get("details") == 10
     shot = tmp_path / "report.png"
-    subprocess.run([*base, "--window-size=1300,1800", f"--screenshot={shot}", out.as_uri()],
-                   capture_output=True, text=True, timeout=120)
+    subprocess.run(
+        [*base, "--window-size=1300,1800", f"--screenshot={shot}", out.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert shot.is_file() and shot.stat().st_size > 20_000  # a blank page is a few KB
 
 
@@ -213,28 +252,50 @@ def test_report_takes_the_final_record_of_each_id_like_resume(weather_rollouts, 
     """An id's first ok record, else its last failed one (runtime/resume.py), in input order."""
     records = read_jsonl(weather_rollouts)
     ok0, ok1 = sorted(records, key=lambda r: (r["_ng_task_index"], r["_ng_rollout_index"]))[:2]
-    failed = {**{k: v for k, v in ok1.items() if k not in ("response", "reward")},
-              "_gym": {"id": ok1["_gym"]["id"], "status": "failed",
-                       "error": {"class": "ModelCallError", "status": 500, "message": "boom", "attempts": 5,
-                                 "request_id": None}}}
+    failed = {
+        **{k: v for k, v in ok1.items() if k not in ("response", "reward")},
+        "_gym": {
+            "id": ok1["_gym"]["id"],
+            "status": "failed",
+            "error": {
+                "class": "ModelCallError",
+                "status": 500,
+                "message": "boom",
+                "attempts": 5,
+                "request_id": None,
+            },
+        },
+    }
     later_ok = {**ok1, "reward": 0.0}  # a second ok record of an id is never final
     path = tmp_path / "retried.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in (failed, ok1, ok0, later_ok)), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(r) + "\n" for r in (failed, ok1, ok0, later_ok)), encoding="utf-8"
+    )
     data = render_html(str(path), str(tmp_path / "retried.html"))
     assert (data.rollouts, data.ok, data.failed) == (2, 2, 0) and data.reward_mean == 1.0
-    assert [r["_gym"]["id"] for r in data.rows] == [ok0["_gym"]["id"], ok1["_gym"]["id"]]  # input order
+    assert [r["_gym"]["id"] for r in data.rows] == [
+        ok0["_gym"]["id"],
+        ok1["_gym"]["id"],
+    ]  # input order
     only_failed = tmp_path / "failed.jsonl"
     only_failed.write_text(json.dumps(ok0) + "\n" + json.dumps(failed) + "\n", encoding="utf-8")
-    assert render_text(str(only_failed)).splitlines()[0] == f"rollouts: 2 (1 ok, 1 failed) in {only_failed}"
+    assert (
+        render_text(str(only_failed)).splitlines()[0]
+        == f"rollouts: 2 (1 ok, 1 failed) in {only_failed}"
+    )
 
 
 def test_gym_run_report_and_text(weather_rollouts, tmp_path):
     from runtime.cli import cli as gym_run
 
     out = tmp_path / "wired.html"
-    html = CliRunner().invoke(gym_run, ["report", str(weather_rollouts), "-o", str(out)], prog_name="gym-run")
+    html = CliRunner().invoke(
+        gym_run, ["report", str(weather_rollouts), "-o", str(out)], prog_name="gym-run"
+    )
     assert html.exit_code == 0, html.output
     assert out.is_file() and html.output.splitlines()[-1] == f"report: {out}"
-    text = CliRunner().invoke(gym_run, ["report", str(weather_rollouts), "--text"], prog_name="gym-run")
+    text = CliRunner().invoke(
+        gym_run, ["report", str(weather_rollouts), "--text"], prog_name="gym-run"
+    )
     assert text.exit_code == 0 and "cost: n/a (stand-in-1 has no price)" in text.output
     assert "report:" not in text.output

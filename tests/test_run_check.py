@@ -20,8 +20,24 @@ KEY = "sk-right-key-123"
 def standin_url():
     """`gym-run stand-in` with a key and one known model, as a separate process on a free port."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", "stand-in", "--port", "0", "--api-key", KEY, "--known-model", "good-model"],
-        cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "runtime.cli",
+            "stand-in",
+            "--port",
+            "0",
+            "--api-key",
+            KEY,
+            "--known-model",
+            "good-model",
+        ],
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("stand-in listening on"), proc.stderr.read()
@@ -36,8 +52,12 @@ def _plan(tmp_path, base_url, model="good-model", key="from-env"):
     env.write_text(f"policy_api_key: {key}\n")
     spec = openai_spec(base_url, api_key={"$secret": "policy_api_key"})
     spec["config"]["model"] = model
-    plan = weather_plan(tmp_path, model=spec, env_file=str(env),
-                        secrets={"policy_api_key": {"source": "env_file", "key": "policy_api_key"}})
+    plan = weather_plan(
+        tmp_path,
+        model=spec,
+        env_file=str(env),
+        secrets={"policy_api_key": {"source": "env_file", "key": "policy_api_key"}},
+    )
     return str(write_plan(tmp_path / "plan.json", seal(plan))), str(env)
 
 
@@ -49,7 +69,9 @@ def test_ok_with_latency(tmp_path, standin_url):
     path, _env_file = _plan(tmp_path, standin_url, key=KEY)
     result = _check(path)
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"policy_model: OK: model 'good-model' at {standin_url} answered in ")
+    assert result.output.startswith(
+        f"policy_model: OK: model 'good-model' at {standin_url} answered in "
+    )
     assert result.output.endswith(" ms\n") and result.output.count("\n") == 1
 
 
@@ -57,9 +79,13 @@ def test_key_rejected_names_where_the_key_comes_from(tmp_path, standin_url):
     path, env_file = _plan(tmp_path, standin_url, key="sk-wrong-key-456")
     result = _check(path)
     assert result.exit_code == 1
-    assert f"policy_model: FAILED: key rejected by {standin_url} (HTTP 401: Incorrect API key provided" in result.output
+    assert (
+        f"policy_model: FAILED: key rejected by {standin_url} (HTTP 401: Incorrect API key provided"
+        in result.output
+    )
     assert result.output.rstrip().endswith(
-        f"check policy_api_key in {env_file} (or the POLICY_API_KEY environment variable, which wins)")
+        f"check policy_api_key in {env_file} (or the POLICY_API_KEY environment variable, which wins)"
+    )
     assert "sk-wrong-key-456" not in result.output
 
 
@@ -67,14 +93,21 @@ def test_model_not_found_names_the_model(tmp_path, standin_url):
     path, _env_file = _plan(tmp_path, standin_url, model="gpt-typo", key=KEY)
     result = _check(path)
     assert result.exit_code == 1
-    assert f"policy_model: FAILED: model 'gpt-typo' not found at {standin_url} (HTTP 404: " in result.output
+    assert (
+        f"policy_model: FAILED: model 'gpt-typo' not found at {standin_url} (HTTP 404: "
+        in result.output
+    )
     assert result.output.rstrip().endswith("check the model name")
 
 
 def test_wrong_path_is_not_mistaken_for_a_missing_model(tmp_path, standin_url):
     path, _env_file = _plan(tmp_path, standin_url.removesuffix("/v1") + "/api", key=KEY)
     result = _check(path)
-    assert result.exit_code == 1 and "no Responses API at" in result.output and "check base_url" in result.output
+    assert (
+        result.exit_code == 1
+        and "no Responses API at" in result.output
+        and "check base_url" in result.output
+    )
 
 
 def test_connection_refused_names_the_base_url(tmp_path):
@@ -90,4 +123,6 @@ def test_connection_refused_names_the_base_url(tmp_path):
 
 def test_the_built_in_stand_in_checks_ok(tmp_path):
     result = _check(str(write_plan(tmp_path / "plan.json", weather_plan(tmp_path))))
-    assert result.exit_code == 0 and result.output.startswith("policy_model: OK: model 'stand-in-1' at http://127.0.0.1:")
+    assert result.exit_code == 0 and result.output.startswith(
+        "policy_model: OK: model 'stand-in-1' at http://127.0.0.1:"
+    )

@@ -43,7 +43,10 @@ def test_bare_plan_argument_runs_the_job(tmp_path):
     assert result.exit_code == 0, result.output
     assert "rollouts: 4 ok, 0 failed (of 4)" in result.output
     assert "mean reward: 1.0000" in result.output
-    assert plan["job"]["output"]["path"] in result.output and plan["job"]["output"]["metrics_path"] in result.output
+    assert (
+        plan["job"]["output"]["path"] in result.output
+        and plan["job"]["output"]["metrics_path"] in result.output
+    )
     assert len(read_jsonl(plan["job"]["output"]["path"])) == 4
 
 
@@ -70,8 +73,16 @@ def test_resume_export_and_flag_combinations(tmp_path):
     assert again.exit_code == 0 and "resumed: 4 from before, 0 written now" in again.output
     exported = _invoke("export", path)
     final = tmp_path / "results" / "rollouts.final.jsonl"
-    assert exported.exit_code == 0 and exported.output == f"wrote 4 rollouts to {final} (4 ok, 0 failed)\n"
-    assert [(r["_ng_task_index"], r["_ng_rollout_index"]) for r in read_jsonl(final)] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert (
+        exported.exit_code == 0
+        and exported.output == f"wrote 4 rollouts to {final} (4 ok, 0 failed)\n"
+    )
+    assert [(r["_ng_task_index"], r["_ng_rollout_index"]) for r in read_jsonl(final)] == [
+        (0, 0),
+        (0, 1),
+        (1, 0),
+        (1, 1),
+    ]
     assert _invoke("export", path).exit_code == 2  # the export exists: --overwrite to replace it
     assert _invoke("export", path, "--overwrite", "-o", str(tmp_path / "x.jsonl")).exit_code == 0
 
@@ -97,16 +108,24 @@ def test_stale_plan_exit_4(tmp_path):
     plan["job"]["concurrency"] = 2
     result = _invoke(str(write_plan(tmp_path / "plan.json", plan)))
     assert result.exit_code == 4
-    assert result.output == "gym-run: error: plan.json was edited after compiling; recompile\n".replace(
-        "plan.json", str(tmp_path / "plan.json"), 1)
+    assert (
+        result.output
+        == "gym-run: error: plan.json was edited after compiling; recompile\n".replace(
+            "plan.json", str(tmp_path / "plan.json"), 1
+        )
+    )
 
 
 def test_missing_secret_exit_4_and_no_value_leaks(tmp_path):
     env = tmp_path / "env.yaml"
     env.write_text("policy_model_name: gpt\n")
     model = openai_spec("https://api.openai.com/v1", api_key={"$secret": "policy_api_key"})
-    plan = weather_plan(tmp_path, model=model, env_file=str(env),
-                        secrets={"policy_api_key": {"source": "env_file", "key": "policy_api_key"}})
+    plan = weather_plan(
+        tmp_path,
+        model=model,
+        env_file=str(env),
+        secrets={"policy_api_key": {"source": "env_file", "key": "policy_api_key"}},
+    )
     result = _invoke(str(write_plan(tmp_path / "plan.json", plan)), env={"POLICY_API_KEY": None})
     assert result.exit_code == 4
     assert "POLICY_API_KEY" in result.output and str(env) in result.output
@@ -114,7 +133,9 @@ def test_missing_secret_exit_4_and_no_value_leaks(tmp_path):
 
 
 def test_plan_without_job(tmp_path):
-    result = _invoke(str(write_plan(tmp_path / "plan.json", weather_plan(tmp_path, with_job=False))))
+    result = _invoke(
+        str(write_plan(tmp_path / "plan.json", weather_plan(tmp_path, with_job=False)))
+    )
     assert result.exit_code == 4
     assert "this plan has no collection job (compile with +agent_name=...)" in result.output
 
@@ -130,8 +151,14 @@ def _env():
 
 def test_subprocess_run(tmp_path):
     path = write_plan(tmp_path / "plan.json", weather_plan(tmp_path))
-    proc = subprocess.run([sys.executable, "-m", "runtime.cli", str(path)], cwd=REPO, env=_env(),
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "runtime.cli", str(path)],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "rollouts: 2 ok, 0 failed" in proc.stdout
     with open(tmp_path / "results" / "rollouts.metrics.json") as fh:
@@ -139,8 +166,11 @@ def test_subprocess_run(tmp_path):
 
 
 def _post(url, body):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json",
-                                                                             "Authorization": "Bearer x"})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": "Bearer x"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
 
@@ -157,11 +187,23 @@ def test_subprocess_serve_and_stand_in(tmp_path):
     agent_port = _free_port()
     plan["servers"]["simple_weather_simple_agent"]["config"]["port"] = agent_port
     path = write_plan(tmp_path / "plan.json", seal(plan))
-    serve = subprocess.Popen([sys.executable, "-m", "runtime.cli", "serve", str(path)], cwd=REPO, env=_env(),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "runtime.cli", "serve", str(path)],
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     port = _free_port()
-    standin = subprocess.Popen([sys.executable, "-m", "runtime.cli", "stand-in", "--port", str(port)], cwd=REPO,
-                               env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    standin = subprocess.Popen(
+        [sys.executable, "-m", "runtime.cli", "stand-in", "--port", str(port)],
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         header = _wait_for_line(serve, "NAME")
         assert header.split() == ["NAME", "TYPE", "IMPLEMENTATION", "URL"]

@@ -36,8 +36,14 @@ def _start(tmp_path, latency_ms, *args):
     rows = [weather_row(f"in city{i}?") for i in range(ROWS)]
     plan = weather_plan(tmp_path, rows, model=stand_in_spec(latency_ms=latency_ms), concurrency=4)
     path = write_plan(tmp_path / "plan.json", plan)
-    proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", str(path), "-q", *args], cwd=REPO, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runtime.cli", str(path), "-q", *args],
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return proc, path, Path(plan["job"]["output"]["path"])
 
 
@@ -83,7 +89,9 @@ def test_first_ctrl_c_drains_in_flight_and_prints_the_resume_command(tmp_path):
     _resume_completes(plan_path, out, len(before))
 
 
-async def test_grace_period_cancels_stuck_rollouts_which_a_resume_runs_again(tmp_path, aiohttp_server):
+async def test_grace_period_cancels_stuck_rollouts_which_a_resume_runs_again(
+    tmp_path, aiohttp_server
+):
     """In process, with a real SIGINT: a rollout stuck on a hung endpoint is cancelled, not recorded."""
     hang = asyncio.Event()
 
@@ -97,7 +105,9 @@ async def test_grace_period_cancels_stuck_rollouts_which_a_resume_runs_again(tmp
     app.router.add_post("/v1/responses", handler)
     server = await aiohttp_server(app)
     rows = [weather_row("in oslo?"), weather_row("stuck in lima?"), weather_row("in rome?")]
-    plan = weather_plan(tmp_path, rows, model=openai_spec(str(server.make_url("/v1"))), concurrency=3)
+    plan = weather_plan(
+        tmp_path, rows, model=openai_spec(str(server.make_url("/v1"))), concurrency=3
+    )
     out = Path(plan["job"]["output"]["path"])
 
     async def interrupt_when_two_are_written():
@@ -107,14 +117,25 @@ async def test_grace_period_cancels_stuck_rollouts_which_a_resume_runs_again(tmp
 
     notes = []
     interrupter = asyncio.create_task(interrupt_when_two_are_written())
-    result = await run_job(plan, show_progress=False, handle_signals=True, grace_s=0.1, notice=notes.append)
+    result = await run_job(
+        plan, show_progress=False, handle_signals=True, grace_s=0.1, notice=notes.append
+    )
     await interrupter
-    assert result.interrupted and result.counts == {"planned": 3, "rollouts": 2, "ok": 2, "failed": 0, "missing": 1}
+    assert result.interrupted and result.counts == {
+        "planned": 3,
+        "rollouts": 2,
+        "ok": 2,
+        "failed": 0,
+        "missing": 1,
+    }
     assert sorted(ids(_whole_lines(out))) == [(0, 0), (2, 0)]
     assert "waiting up to 0.1 s for 1 in flight" in notes[0]
     hang.set()
     resumed = await run_job(plan, existing="append", show_progress=False)
-    assert sorted(ids(_whole_lines(out))) == [(0, 0), (1, 0), (2, 0)] and resumed.counts["missing"] == 0
+    assert (
+        sorted(ids(_whole_lines(out))) == [(0, 0), (1, 0), (2, 0)]
+        and resumed.counts["missing"] == 0
+    )
 
 
 def test_second_ctrl_c_quits_at_once_without_a_torn_line(tmp_path):

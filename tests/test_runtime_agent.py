@@ -34,7 +34,9 @@ async def session():
 
 async def _agent(aiohttp_server, session, answer, max_steps=None):
     endpoint, url = await start_endpoint(aiohttp_server, answer)
-    model = ModelServer("policy_model", OpenAIClient(session, base_url=url, api_key="sk-x", model="gpt-test"))
+    model = ModelServer(
+        "policy_model", OpenAIClient(session, base_url=url, api_key="sk-x", model="gpt-test")
+    )
     return endpoint, SimpleAgent("agent", model, SimpleWeather("weather", {}), max_steps)
 
 
@@ -51,10 +53,17 @@ async def test_weather_loop_with_stand_in_logic(aiohttp_server, session, openai_
     assert first["input"] == row["responses_create_params"]["input"]
     call, output = second["input"][-2:]
     assert call["type"] == "function_call" and call["name"] == "get_weather"
-    assert output == {"type": "function_call_output", "call_id": call["call_id"],
-                      "output": '{"city":"sf","weather_description":"The weather in sf is cold."}'}
+    assert output == {
+        "type": "function_call_output",
+        "call_id": call["call_id"],
+        "output": '{"city":"sf","weather_description":"The weather in sf is cold."}',
+    }
 
-    assert [o["type"] for o in result["response"]["output"]] == ["function_call", "function_call_output", "message"]
+    assert [o["type"] for o in result["response"]["output"]] == [
+        "function_call",
+        "function_call_output",
+        "message",
+    ]
     assert result["response"]["output"][2]["content"][0]["text"] == "The weather in sf is cold."
     assert result["reward"] == 1.0 and result["expected_answer"] == "cold"
     assert result["responses_create_params"]["temperature"] == 0.2
@@ -64,12 +73,21 @@ async def test_weather_loop_with_stand_in_logic(aiohttp_server, session, openai_
 
 
 async def test_usage_is_summed(aiohttp_server, session):
-    script = [response_body([function_call("get_weather", '{"city": "Oslo"}')], input_tokens=10, output_tokens=3),
-              response_body([assistant_message("cold")], input_tokens=20, output_tokens=4)]
+    script = [
+        response_body(
+            [function_call("get_weather", '{"city": "Oslo"}')], input_tokens=10, output_tokens=3
+        ),
+        response_body([assistant_message("cold")], input_tokens=20, output_tokens=4),
+    ]
     _endpoint, agent = await _agent(aiohttp_server, session, lambda b, i: script[i])
     usage = (await agent.run(weather_row()))["_gym"]["usage"]
-    assert usage == {"input_tokens": 30, "cached_input_tokens": 4, "output_tokens": 7,
-                     "reasoning_tokens": 2, "total_tokens": 37}
+    assert usage == {
+        "input_tokens": 30,
+        "cached_input_tokens": 4,
+        "output_tokens": 7,
+        "reasoning_tokens": 2,
+        "total_tokens": 37,
+    }
 
 
 async def test_string_input_becomes_a_user_message(aiohttp_server, session, openai_schema):
@@ -84,14 +102,24 @@ async def test_string_input_becomes_a_user_message(aiohttp_server, session, open
 @pytest.mark.parametrize(
     ("call", "expected", "tool_calls"),
     [
-        (function_call("get_time", "{}"), "tool 'get_time' was not offered in this request (offered: 'get_weather')", 0),
-        (function_call("get_weather", '{"city": '), "arguments for get_weather are not valid JSON", 0),
+        (
+            function_call("get_time", "{}"),
+            "tool 'get_time' was not offered in this request (offered: 'get_weather')",
+            0,
+        ),
+        (
+            function_call("get_weather", '{"city": '),
+            "arguments for get_weather are not valid JSON",
+            0,
+        ),
         (function_call("get_weather", "[1]"), "arguments for get_weather must be a JSON object", 0),
         (function_call("get_weather", "{}"), "get_weather needs a string argument 'city'", 1),
     ],
     ids=["unknown-tool", "invalid-json", "not-an-object", "tool-http-error"],
 )
-async def test_tool_problems_go_back_to_the_model(aiohttp_server, session, openai_schema, call, expected, tool_calls):
+async def test_tool_problems_go_back_to_the_model(
+    aiohttp_server, session, openai_schema, call, expected, tool_calls
+):
     script = [response_body([call]), response_body([assistant_message("sorry")])]
     endpoint, agent = await _agent(aiohttp_server, session, lambda b, i: script[i])
     result = await agent.run(weather_row())
@@ -103,21 +131,30 @@ async def test_tool_problems_go_back_to_the_model(aiohttp_server, session, opena
 
 
 async def test_calls_in_one_output_run_in_order(aiohttp_server, session):
-    calls = [function_call("get_weather", '{"city": "A"}', "call_a"), function_call("get_weather", '{"city": "B"}', "call_b")]
+    calls = [
+        function_call("get_weather", '{"city": "A"}', "call_a"),
+        function_call("get_weather", '{"city": "B"}', "call_b"),
+    ]
     script = [response_body(calls), response_body([assistant_message("done")])]
     endpoint, agent = await _agent(aiohttp_server, session, lambda b, i: script[i])
     await agent.run(weather_row())
     tail = endpoint.bodies[1]["input"][-4:]
     assert [(i["type"], i["call_id"]) for i in tail] == [
-        ("function_call", "call_a"), ("function_call", "call_b"),
-        ("function_call_output", "call_a"), ("function_call_output", "call_b")]
+        ("function_call", "call_a"),
+        ("function_call", "call_b"),
+        ("function_call_output", "call_a"),
+        ("function_call_output", "call_b"),
+    ]
     assert '"city":"A"' in tail[2]["output"] and '"city":"B"' in tail[3]["output"]
 
 
 async def test_max_steps(aiohttp_server, session):
-    endpoint, agent = await _agent(aiohttp_server, session,
-                                   lambda b, i: response_body([function_call("get_weather", '{"city": "x"}', f"c{i}")]),
-                                   max_steps=3)
+    endpoint, agent = await _agent(
+        aiohttp_server,
+        session,
+        lambda b, i: response_body([function_call("get_weather", '{"city": "x"}', f"c{i}")]),
+        max_steps=3,
+    )
     result = await agent.run(weather_row())
     assert len(endpoint.bodies) == 3
     assert len(result["response"]["output"]) == 6
@@ -127,7 +164,11 @@ async def test_max_steps(aiohttp_server, session):
 async def test_incomplete_max_output_tokens_stops(aiohttp_server, session):
     def answer(body, i):
         resp = response_body([function_call("get_weather", '{"city": "x"}')])
-        return {**resp, "status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}
+        return {
+            **resp,
+            "status": "incomplete",
+            "incomplete_details": {"reason": "max_output_tokens"},
+        }
 
     endpoint, agent = await _agent(aiohttp_server, session, answer)
     result = await agent.run(weather_row())
@@ -138,11 +179,15 @@ async def test_registry_builds_the_stand_in_plan(tmp_path, session):
     plan = weather_plan(tmp_path, max_steps=4)
     servers = await build_servers(plan["servers"], session)
     try:
-        result = await servers.agent("simple_weather_simple_agent").run(weather_row("how's the weather in new york?"))
+        result = await servers.agent("simple_weather_simple_agent").run(
+            weather_row("how's the weather in new york?")
+        )
     finally:
         await servers.close()
     assert result["reward"] == 1.0
-    assert result["response"]["output"][-1]["content"][0]["text"] == "The weather in new york is cold."
+    assert (
+        result["response"]["output"][-1]["content"][0]["text"] == "The weather in new york is cold."
+    )
     assert result["_gym"]["usage"]["total_tokens"] > 0
 
 
@@ -177,9 +222,13 @@ async def test_a_crashing_or_non_json_tool_is_output_for_the_model(aiohttp_serve
     calls = [function_call("crash", "{}", "c1"), function_call("not_json", "{}", "c2")]
     script = [response_body(calls), response_body([assistant_message("sorry")])]
     endpoint, url = await start_endpoint(aiohttp_server, lambda b, i: script[i])
-    model = ModelServer("policy_model", OpenAIClient(session, base_url=url, api_key="sk-x", model="gpt-test"))
+    model = ModelServer(
+        "policy_model", OpenAIClient(session, base_url=url, api_key="sk-x", model="gpt-test")
+    )
     row = weather_row()
-    row["responses_create_params"]["tools"] += [{"type": "function", "name": n, "parameters": {}} for n in ("crash", "not_json")]
+    row["responses_create_params"]["tools"] += [
+        {"type": "function", "name": n, "parameters": {}} for n in ("crash", "not_json")
+    ]
     result = await SimpleAgent("agent", model, _BrokenTools("tools", {}), None).run(row)
     crash, not_json = endpoint.bodies[1]["input"][-2:]
     assert json.loads(crash["output"]) == {"error": "crash failed: RuntimeError: disk on fire"}

@@ -27,10 +27,21 @@ def _client(session, base_url, **kw):
 
 
 async def test_request_shape(aiohttp_server, openai_schema):
-    endpoint, url = await start_endpoint(aiohttp_server, lambda b, i: response_body([assistant_message("hi")]))
+    endpoint, url = await start_endpoint(
+        aiohttp_server, lambda b, i: response_body([assistant_message("hi")])
+    )
     async with aiohttp.ClientSession() as session:
-        client = _client(session, url, default_headers={"X-Team": "gym"}, extra_body={"temperature": 0.5, "store": False})
-        params = {**weather_row()["responses_create_params"], "model": "ignored", "temperature": 0.1}
+        client = _client(
+            session,
+            url,
+            default_headers={"X-Team": "gym"},
+            extra_body={"temperature": 0.5, "store": False},
+        )
+        params = {
+            **weather_row()["responses_create_params"],
+            "model": "ignored",
+            "temperature": 0.1,
+        }
         answer = await client.create(params)
     assert answer["output"][0]["content"][0]["text"] == "hi"
     (body,), (headers,) = endpoint.bodies, endpoint.headers
@@ -43,8 +54,14 @@ async def test_request_shape(aiohttp_server, openai_schema):
 
 async def test_error_body_and_request_id(aiohttp_server):
     def fail(body, i):
-        error = {"error": {"message": f"Incorrect API key provided: {KEY}.", "type": "invalid_request_error",
-                           "param": None, "code": "invalid_api_key"}}
+        error = {
+            "error": {
+                "message": f"Incorrect API key provided: {KEY}.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_api_key",
+            }
+        }
         return web.json_response(error, status=401, headers={"x-request-id": "req_123"})
 
     _endpoint, url = await start_endpoint(aiohttp_server, fail)
@@ -58,11 +75,17 @@ async def test_error_body_and_request_id(aiohttp_server):
 
 
 async def test_non_json_error(aiohttp_server):
-    _endpoint, url = await start_endpoint(aiohttp_server, lambda b, i: web.Response(status=502, text="<html>Bad gateway</html>"))
+    _endpoint, url = await start_endpoint(
+        aiohttp_server, lambda b, i: web.Response(status=502, text="<html>Bad gateway</html>")
+    )
     async with aiohttp.ClientSession() as session:
         with pytest.raises(ModelCallError) as info:
             await _client(session, url).create({"input": "hi"})
-    assert info.value.status == 502 and "Bad gateway" in info.value.message and info.value.attempts == 2
+    assert (
+        info.value.status == 502
+        and "Bad gateway" in info.value.message
+        and info.value.attempts == 2
+    )
 
 
 async def test_connection_refused_names_base_url():
@@ -117,7 +140,9 @@ async def test_against_the_stand_in(openai_schema):
     standin = await start_standin(api_key=KEY, model="stand-in-1")
     try:
         async with aiohttp.ClientSession() as session:
-            answer = await _client(session, standin.url, model="stand-in-1").create(weather_row()["responses_create_params"])
+            answer = await _client(session, standin.url, model="stand-in-1").create(
+                weather_row()["responses_create_params"]
+            )
             assert_valid(openai_schema("response"), answer)
             assert answer["output"][0]["type"] == "function_call"
             with pytest.raises(ModelCallError) as info:

@@ -60,8 +60,18 @@ async def test_adaptive_concurrency_finds_what_the_endpoint_accepts(aiohttp_serv
         try:
             if state["in_flight"] > 3:
                 state["limited"] += 1
-                return web.json_response({"error": {"message": "slow down", "type": "requests", "param": None,
-                                                    "code": None}}, status=429, headers={"retry-after-ms": "5"})
+                return web.json_response(
+                    {
+                        "error": {
+                            "message": "slow down",
+                            "type": "requests",
+                            "param": None,
+                            "code": None,
+                        }
+                    },
+                    status=429,
+                    headers={"retry-after-ms": "5"},
+                )
             state["peak"] = max(state["peak"], state["in_flight"])
             await asyncio.sleep(0.01)
             return web.json_response(response_body([assistant_message("ok")]))
@@ -72,9 +82,15 @@ async def test_adaptive_concurrency_finds_what_the_endpoint_accepts(aiohttp_serv
     app.router.add_post("/v1/responses", handler)
     server = await aiohttp_server(app)
     async with aiohttp.ClientSession() as session:
-        client = OpenAIClient(session, base_url=str(server.make_url("/v1")), api_key="k", model="m",
-                              max_concurrent_requests=32, throttle={"adaptive_concurrency": True},
-                              retry=RetryPolicy(max_attempts=50))
+        client = OpenAIClient(
+            session,
+            base_url=str(server.make_url("/v1")),
+            api_key="k",
+            model="m",
+            max_concurrent_requests=32,
+            throttle={"adaptive_concurrency": True},
+            retry=RetryPolicy(max_attempts=50),
+        )
         await asyncio.gather(*(client.create({"input": "hi"}) for _ in range(120)))
     adaptive = client.gate.adaptive
     assert adaptive is not None and adaptive.limit < 8  # backed off from 32 towards 3

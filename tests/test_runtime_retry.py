@@ -24,8 +24,12 @@ OK_BODY = response_body([assistant_message("hi")])
 
 def _error(status, message="nope", headers=None, rid="req_1"):
     """A factory: an aiohttp response object can be sent only once."""
-    body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
-    return lambda: web.json_response(body, status=status, headers={"x-request-id": rid, **(headers or {})})
+    body = {
+        "error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}
+    }
+    return lambda: web.json_response(
+        body, status=status, headers={"x-request-id": rid, **(headers or {})}
+    )
 
 
 def _script(*answers):
@@ -61,7 +65,11 @@ def test_backoff_is_the_sdk_formula_with_jitter_and_cap():
 
 def test_statuses_and_defaults_match_the_sdk():
     policy = RetryPolicy.from_config(None)
-    retried = [s for s in (400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503, 599) if policy.retryable_status(s)]
+    retried = [
+        s
+        for s in (400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503, 599)
+        if policy.retryable_status(s)
+    ]
     assert retried == [408, 409, 429, 500, 502, 503, 599]
     assert RetryPolicy.from_config({"statuses": [429]}).retryable_status(500) is False
 
@@ -84,8 +92,14 @@ def test_decide_bounds_and_overrides():
     huge = Failure("status", "quota", 429, {"retry-after": "3600"})
     assert "asked to wait 3600 s" in policy.decide(huge, 1, 0.0)[1]
     assert policy.decide(Failure("status", "bad", 400), 1, 0.0) == (None, "")
-    assert policy.decide(Failure("status", "bad", 400, {"x-should-retry": "true"}), 1, 0.0)[0] is not None
-    assert "x-should-retry: false" in policy.decide(Failure("status", "x", 503, {"x-should-retry": "false"}), 1, 0)[1]
+    assert (
+        policy.decide(Failure("status", "bad", 400, {"x-should-retry": "true"}), 1, 0.0)[0]
+        is not None
+    )
+    assert (
+        "x-should-retry: false"
+        in policy.decide(Failure("status", "x", 503, {"x-should-retry": "false"}), 1, 0)[1]
+    )
     for kind in ("timeout", "connection", "malformed"):
         assert policy.decide(Failure(kind, "x"), 1, 0.0)[0] is not None
 
@@ -94,22 +108,40 @@ def test_decide_bounds_and_overrides():
 
 
 async def test_429_honours_retry_after_ms_then_succeeds(aiohttp_server):
-    answer = _script(_error(429, headers={"retry-after-ms": "30"}), _error(429, headers={"retry-after-ms": "30"}),
-                     OK_BODY)
+    answer = _script(
+        _error(429, headers={"retry-after-ms": "30"}),
+        _error(429, headers={"retry-after-ms": "30"}),
+        OK_BODY,
+    )
     started = time.monotonic()
-    result, client, endpoint = await _call(aiohttp_server, answer, RetryPolicy(initial_delay_s=5, max_delay_s=5))
+    result, client, endpoint = await _call(
+        aiohttp_server, answer, RetryPolicy(initial_delay_s=5, max_delay_s=5)
+    )
     assert result["output"][0]["type"] == "message"
     assert time.monotonic() - started >= 0.06  # waited what the endpoint asked, not the 5 s backoff
     assert len(endpoint.bodies) == 3
-    assert client.stats.as_dict() == {"calls": 1, "requests": 3, "retries": 2, "rate_limited": 2, "failed": 0,
-                                      "max_attempts": 3}
+    assert client.stats.as_dict() == {
+        "calls": 1,
+        "requests": 3,
+        "retries": 2,
+        "rate_limited": 2,
+        "failed": 0,
+        "max_attempts": 3,
+    }
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
 async def test_client_errors_fail_fast_with_message_and_request_id(aiohttp_server, status):
-    err, client, endpoint = await _call(aiohttp_server, _script(_error(status, "Invalid 'input'", rid="req_42")))
+    err, client, endpoint = await _call(
+        aiohttp_server, _script(_error(status, "Invalid 'input'", rid="req_42"))
+    )
     assert isinstance(err, ModelCallError)
-    assert (err.status, err.message, err.request_id, err.attempts) == (status, "Invalid 'input'", "req_42", 1)
+    assert (err.status, err.message, err.request_id, err.attempts) == (
+        status,
+        "Invalid 'input'",
+        "req_42",
+        1,
+    )
     assert len(endpoint.bodies) == 1
 
 
@@ -121,16 +153,21 @@ async def test_5xx_is_retried_until_max_attempts(aiohttp_server):
 
 
 async def test_x_should_retry_overrides_the_status(aiohttp_server):
-    err, _client, endpoint = await _call(aiohttp_server, _script(_error(500, headers={"x-should-retry": "false"})))
+    err, _client, endpoint = await _call(
+        aiohttp_server, _script(_error(500, headers={"x-should-retry": "false"}))
+    )
     assert err.attempts == 1 and "x-should-retry: false" in err.message
-    result, _client, endpoint = await _call(aiohttp_server,
-                                            _script(_error(400, headers={"x-should-retry": "true"}), OK_BODY))
+    result, _client, endpoint = await _call(
+        aiohttp_server, _script(_error(400, headers={"x-should-retry": "true"}), OK_BODY)
+    )
     assert result["id"] == "resp_1" and len(endpoint.bodies) == 2
 
 
 async def test_too_long_retry_after_fails_at_once(aiohttp_server):
     policy = RetryPolicy(max_retry_after_s=1)
-    err, _client, endpoint = await _call(aiohttp_server, _script(_error(429, headers={"retry-after": "30"})), policy)
+    err, _client, endpoint = await _call(
+        aiohttp_server, _script(_error(429, headers={"retry-after": "30"})), policy
+    )
     assert err.attempts == 1 and "asked to wait 30 s" in err.message
 
 
@@ -142,11 +179,15 @@ async def test_total_time_bounds_the_retries(aiohttp_server):
 
 async def test_malformed_200_is_retried(aiohttp_server):
     def truncated():
-        return web.Response(status=200, body=b'{"id": "resp_x", "outp', content_type="application/json")
+        return web.Response(
+            status=200, body=b'{"id": "resp_x", "outp', content_type="application/json"
+        )
 
     result, client, _endpoint = await _call(aiohttp_server, _script(truncated, OK_BODY))
     assert result["id"] == "resp_1" and client.stats.retries == 1
-    err, _client, _endpoint = await _call(aiohttp_server, _script(lambda: web.json_response([1, 2])))
+    err, _client, _endpoint = await _call(
+        aiohttp_server, _script(lambda: web.json_response([1, 2]))
+    )
     assert err.status == 200 and err.attempts == 4 and "not a JSON object" in err.message
 
 
@@ -160,9 +201,14 @@ async def test_read_timeouts_are_retried_and_bounded(aiohttp_server):
     app.router.add_post("/v1/responses", handler)
     server = await aiohttp_server(app)
     async with aiohttp.ClientSession() as session:
-        client = OpenAIClient(session, base_url=str(server.make_url("/v1")), api_key="k", model="m",
-                              retry=RetryPolicy(max_attempts=2, initial_delay_s=0.001),
-                              timeouts=Timeouts(connect=1, read=0.1))
+        client = OpenAIClient(
+            session,
+            base_url=str(server.make_url("/v1")),
+            api_key="k",
+            model="m",
+            retry=RetryPolicy(max_attempts=2, initial_delay_s=0.001),
+            timeouts=Timeouts(connect=1, read=0.1),
+        )
         with pytest.raises(ModelCallError, match="timed out") as info:
             await client.create({"input": "hi"})
     assert info.value.attempts == 2 and info.value.status is None
@@ -176,13 +222,22 @@ async def test_retries_are_counted_into_the_current_rollout(aiohttp_server):
 
 
 async def test_every_injected_fault_of_the_stand_in_is_survived():
-    faults = Faults(rate_limit=0.3, server_error=0.1, drop=0.05, malformed=0.05, retry_after_ms=1, seed=7)
+    faults = Faults(
+        rate_limit=0.3, server_error=0.1, drop=0.05, malformed=0.05, retry_after_ms=1, seed=7
+    )
     standin = await start_standin(faults=faults)
     try:
         async with aiohttp.ClientSession() as session:
-            client = OpenAIClient(session, base_url=standin.url, api_key="k", model="stand-in-1",
-                                  retry=RetryPolicy(max_attempts=20, initial_delay_s=0.001, max_delay_s=0.01))
-            answers = await asyncio.gather(*(client.create({"input": f"hi {i}"}) for i in range(60)))
+            client = OpenAIClient(
+                session,
+                base_url=standin.url,
+                api_key="k",
+                model="stand-in-1",
+                retry=RetryPolicy(max_attempts=20, initial_delay_s=0.001, max_delay_s=0.01),
+            )
+            answers = await asyncio.gather(
+                *(client.create({"input": f"hi {i}"}) for i in range(60))
+            )
     finally:
         await standin.close()
     stats = standin.app["stats"]

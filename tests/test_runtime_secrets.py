@@ -26,14 +26,18 @@ def test_environment_variable_wins_over_env_file(tmp_path):
     env = tmp_path / "env.yaml"
     env.write_text("policy_api_key: sk-from-file\n")
     plan = _plan(tmp_path, "env_file", "policy_api_key", env_file=str(env))
-    assert resolve_secrets(plan, environ={"POLICY_API_KEY": "sk-from-env"}) == {"policy_api_key": "sk-from-env"}
+    assert resolve_secrets(plan, environ={"POLICY_API_KEY": "sk-from-env"}) == {
+        "policy_api_key": "sk-from-env"
+    }
 
 
 def test_empty_environment_variable_does_not_override(tmp_path):
     env = tmp_path / "env.yaml"
     env.write_text("policy_api_key: sk-from-file\n")
     plan = _plan(tmp_path, "env_file", "policy_api_key", env_file=str(env))
-    assert resolve_secrets(plan, environ={"POLICY_API_KEY": ""}) == {"policy_api_key": "sk-from-file"}
+    assert resolve_secrets(plan, environ={"POLICY_API_KEY": ""}) == {
+        "policy_api_key": "sk-from-file"
+    }
 
 
 def test_environment_source(tmp_path):
@@ -45,8 +49,15 @@ def test_environment_source(tmp_path):
 
 def test_config_source(tmp_path):
     config = tmp_path / "model.yaml"
-    config.write_text("policy_model:\n  responses_api_models:\n    openai_model:\n      api_key: sk-literal\n")
-    plan = _plan(tmp_path, "config", "policy_model.responses_api_models.openai_model.api_key", file=str(config))
+    config.write_text(
+        "policy_model:\n  responses_api_models:\n    openai_model:\n      api_key: sk-literal\n"
+    )
+    plan = _plan(
+        tmp_path,
+        "config",
+        "policy_model.responses_api_models.openai_model.api_key",
+        file=str(config),
+    )
     assert resolve_secrets(plan, environ={}) == {"policy_api_key": "sk-literal"}
 
 
@@ -77,7 +88,11 @@ def test_value_never_in_error(tmp_path):
 
 
 def test_substitute_replaces_only_markers():
-    config = {"api_key": {"$secret": "k"}, "headers": [{"$secret": "k"}], "other": {"$secret": "k", "x": 1}}
+    config = {
+        "api_key": {"$secret": "k"},
+        "headers": [{"$secret": "k"}],
+        "other": {"$secret": "k", "x": 1},
+    }
     assert referenced_secrets(config) == {"k"}
     out = substitute_secrets(config, {"k": "v"})
     assert out == {"api_key": "v", "headers": ["v"], "other": {"$secret": "k", "x": 1}}

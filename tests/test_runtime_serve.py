@@ -46,9 +46,11 @@ async def _post(http, url, body):
 
 async def test_table(served):
     names = [(s.name, s.type, s.implementation) for s in served.table]
-    assert names == [("policy_model", "responses_api_models", "stand_in_model"),
-                     ("example_simple_weather", "resources_servers", "example_simple_weather"),
-                     ("simple_weather_simple_agent", "responses_api_agents", "simple_agent")]
+    assert names == [
+        ("policy_model", "responses_api_models", "stand_in_model"),
+        ("example_simple_weather", "resources_servers", "example_simple_weather"),
+        ("simple_weather_simple_agent", "responses_api_agents", "simple_agent"),
+    ]
     assert served.url("example_simple_weather") == f"http://127.0.0.1:{served.fixed_port}"
     text = format_table(served.table)
     assert text.splitlines()[0].split() == ["NAME", "TYPE", "IMPLEMENTATION", "URL"]
@@ -56,8 +58,11 @@ async def test_table(served):
 
 
 async def test_agent_run(served, http):
-    status, record = await _post(http, served.url("simple_weather_simple_agent") + "/run",
-                                 {**weather_row(expected_answer="cold"), "_ng_task_index": 4})
+    status, record = await _post(
+        http,
+        served.url("simple_weather_simple_agent") + "/run",
+        {**weather_row(expected_answer="cold"), "_ng_task_index": 4},
+    )
     assert status == 200
     assert not list(Draft202012Validator(load_schema("rollout.schema.json")).iter_errors(record))
     assert record["reward"] == 1.0 and record["expected_answer"] == "cold"
@@ -65,8 +70,11 @@ async def test_agent_run(served, http):
 
 
 async def test_agent_responses(served, http):
-    status, response = await _post(http, served.url("simple_weather_simple_agent") + "/v1/responses",
-                                   weather_row()["responses_create_params"])
+    status, response = await _post(
+        http,
+        served.url("simple_weather_simple_agent") + "/v1/responses",
+        weather_row()["responses_create_params"],
+    )
     assert status == 200 and response["output"][-1]["type"] == "message"
 
 
@@ -74,18 +82,23 @@ async def test_resources_routes(served, http):
     base = served.url("example_simple_weather")
     assert await _post(http, base + "/seed_session", weather_row()) == (200, {})
     assert await _post(http, base + "/get_weather", {"city": "sf"}) == (
-        200, {"city": "sf", "weather_description": "The weather in sf is cold."})
+        200,
+        {"city": "sf", "weather_description": "The weather in sf is cold."},
+    )
     status, body = await _post(http, base + "/get_weather", {})
     assert status == 422 and "city" in body["error"]
     status, body = await _post(http, base + "/get_time", {})
     assert status == 404 and "unknown tool" in body["error"]
-    status, body = await _post(http, base + "/verify", {**weather_row(), "response": {"output": []}})
+    status, body = await _post(
+        http, base + "/verify", {**weather_row(), "response": {"output": []}}
+    )
     assert status == 200 and body["reward"] == 1.0
 
 
 async def test_model_route(served, http, openai_schema):
-    status, response = await _post(http, served.url("policy_model") + "/v1/responses",
-                                   weather_row()["responses_create_params"])
+    status, response = await _post(
+        http, served.url("policy_model") + "/v1/responses", weather_row()["responses_create_params"]
+    )
     assert status == 200
     assert_valid(openai_schema("response"), response)
     assert response["output"][0]["type"] == "function_call"
@@ -95,5 +108,7 @@ async def test_bad_bodies_get_official_error_shape(served, http, openai_schema):
     async with http.post(served.url("policy_model") + "/v1/responses", data=b"{nope") as resp:
         assert resp.status == 400
         assert_valid(openai_schema("error_response"), await resp.json())
-    status, body = await _post(http, served.url("simple_weather_simple_agent") + "/run", {"no": "params"})
+    status, body = await _post(
+        http, served.url("simple_weather_simple_agent") + "/run", {"no": "params"}
+    )
     assert status == 400 and "responses_create_params" in body["error"]["message"]

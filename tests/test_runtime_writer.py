@@ -18,7 +18,9 @@ from tests.runtime_helpers import read_jsonl
 async def test_writes_whole_lines_and_creates_dirs(tmp_path):
     path = tmp_path / "a" / "b" / "rollouts.jsonl"
     durable = []
-    writer = RolloutWriter(path, on_durable=lambda record, offset: durable.append((record["i"], offset)))
+    writer = RolloutWriter(
+        path, on_durable=lambda record, offset: durable.append((record["i"], offset))
+    )
     for i in range(5):
         await writer.write({"i": i, "text": "é" * 10})
         text = path.read_text(encoding="utf-8")
@@ -122,14 +124,34 @@ def test_metrics_written_atomically(tmp_path):
 
 def test_metrics_means_of_numeric_fields_of_ok_rollouts():
     metrics = Metrics()
-    usage = {"input_tokens": 3, "cached_input_tokens": 0, "output_tokens": 2, "reasoning_tokens": 0, "total_tokens": 5}
-    metrics.add({"reward": 1.0, "accuracy": 1, "flag": True, "_ng_task_index": 0, "_gym": {"status": "ok", "usage": usage}})
+    usage = {
+        "input_tokens": 3,
+        "cached_input_tokens": 0,
+        "output_tokens": 2,
+        "reasoning_tokens": 0,
+        "total_tokens": 5,
+    }
+    metrics.add(
+        {
+            "reward": 1.0,
+            "accuracy": 1,
+            "flag": True,
+            "_ng_task_index": 0,
+            "_gym": {"status": "ok", "usage": usage},
+        }
+    )
     metrics.add({"reward": 0.0, "_ng_task_index": 1, "_gym": {"status": "ok", "usage": usage}})
     metrics.add({"_ng_task_index": 2, "_gym": {"status": "failed"}})
     doc = metrics.document(wall_time_s=2.0, plan_hash="sha256:x")
     assert doc["reward"] == 0.5 and doc["accuracy"] == 1.0
     assert "flag" not in doc and "_ng_task_index" not in doc
-    assert doc["_gym"]["counts"] == {"planned": 3, "rollouts": 3, "ok": 2, "failed": 1, "missing": 0}
+    assert doc["_gym"]["counts"] == {
+        "planned": 3,
+        "rollouts": 3,
+        "ok": 2,
+        "failed": 1,
+        "missing": 0,
+    }
     assert doc["_gym"]["usage"]["total_tokens"] == 10
     assert doc["_gym"]["rollouts_per_s"] == 1.5
 
@@ -161,9 +183,18 @@ def test_progress_redraws_are_rate_limited():
 
 
 def test_progress_shows_resumed_in_flight_retries_and_429s():
-    progress = Progress(10, stream=io.StringIO(), enabled=True, min_interval_s=0, already_done=4,
-                        already_failed=1, live=lambda: Live(in_flight=3, retries=7, rate_limited=5))
-    progress.record(True, replaced_failed=True)  # a failed rollout re-run and now ok: not one more done
+    progress = Progress(
+        10,
+        stream=io.StringIO(),
+        enabled=True,
+        min_interval_s=0,
+        already_done=4,
+        already_failed=1,
+        live=lambda: Live(in_flight=3, retries=7, rate_limited=5),
+    )
+    progress.record(
+        True, replaced_failed=True
+    )  # a failed rollout re-run and now ok: not one more done
     progress.record(False)
     line = progress.line()
     assert line.startswith("rollouts 5/10 (4 from before), 1 failed, 3 in flight, ")

@@ -49,8 +49,15 @@ def _forms(secret: str) -> list[str]:
     return sorted(f for f in forms if len(f) >= 12)
 
 
-FORMS = {name: _forms(value) for name, value in (("api key", KEY), ("token", TOKEN), ("env api key", ENV_KEY),
-                                                 ("plain-looking key", PLAIN))}
+FORMS = {
+    name: _forms(value)
+    for name, value in (
+        ("api key", KEY),
+        ("token", TOKEN),
+        ("env api key", ENV_KEY),
+        ("plain-looking key", PLAIN),
+    )
+}
 
 
 def assert_clean(where: str, data: str | bytes) -> None:
@@ -79,7 +86,9 @@ class _Echo(BaseHTTPRequestHandler):
         echoed = f"you sent Authorization: {headers.get('Authorization')} and headers {json.dumps(headers)}"
         mode = self.path.split("/")[1]
         if mode == "e401":
-            self._send(401, json.dumps({"error": {"message": echoed, "type": "invalid_request_error"}}))
+            self._send(
+                401, json.dumps({"error": {"message": echoed, "type": "invalid_request_error"}})
+            )
         elif mode == "e400":
             self._send(400, json.dumps({"message": echoed}))
         elif mode == "e500":
@@ -117,56 +126,98 @@ class World:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.env = {**os.environ, "PYTHONPATH": str(REPO), TOKEN_VAR: TOKEN, "PYTHONUNBUFFERED": "1",
-                    "NO_COLOR": "1"}
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            TOKEN_VAR: TOKEN,
+            "PYTHONUNBUFFERED": "1",
+            "NO_COLOR": "1",
+        }
         self.env.pop("POLICY_API_KEY", None)
         self.printed: list[tuple[str, str]] = []
 
-    def run(self, tool: str, *args: str, expect: set[int] | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        tool: str,
+        *args: str,
+        expect: set[int] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         module = {"gym-compile": "gym_compile.cli", "gym-run": "runtime.cli"}[tool]
-        done = subprocess.run([sys.executable, "-m", module, *args], cwd=self.root, env={**self.env, **(env or {})},
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            cwd=self.root,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         where = f"{tool} {' '.join(args)}"
         self.printed.append((where, done.stdout + done.stderr))
         assert_clean(f"the output of {where}", done.stdout + done.stderr)
         assert "Traceback" not in done.stderr, f"{where}:\n{done.stderr}"
         if expect is not None:
-            assert done.returncode in expect, f"{where} -> {done.returncode}\n{done.stdout}\n{done.stderr}"
+            assert done.returncode in expect, (
+                f"{where} -> {done.returncode}\n{done.stdout}\n{done.stderr}"
+            )
         return done
 
     def run_all(self, calls: list[tuple[str, tuple[str, ...], set[int]]]) -> None:
         """Independent commands at once (each still checked and scanned): subprocess start-up is the cost."""
         with ThreadPoolExecutor(max_workers=8) as pool:
-            for done in [pool.submit(self.run, tool, *args, expect=expect) for tool, args, expect in calls]:
+            for done in [
+                pool.submit(self.run, tool, *args, expect=expect) for tool, args, expect in calls
+            ]:
                 done.result()
 
     def compile(self, plan: str, base_url: str, *extra: str) -> None:
-        self.run("gym-compile", "model.yaml", "simple_weather.yaml", f"+policy_base_url={base_url}",
-                 f"+output_jsonl_fpath=out/{plan}.jsonl", "--env", "env.yaml", "-o", f"{plan}.json", *extra,
-                 expect={0})
+        self.run(
+            "gym-compile",
+            "model.yaml",
+            "simple_weather.yaml",
+            f"+policy_base_url={base_url}",
+            f"+output_jsonl_fpath=out/{plan}.jsonl",
+            "--env",
+            "env.yaml",
+            "-o",
+            f"{plan}.json",
+            *extra,
+            expect={0},
+        )
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     root = tmp_path_factory.mktemp("canary")
     (root / "data").mkdir()
-    (root / "data" / "example.jsonl").write_bytes((EXAMPLES / "simple_weather/data/example.jsonl").read_bytes())
-    (root / "simple_weather.yaml").write_bytes((EXAMPLES / "simple_weather/simple_weather.yaml").read_bytes())
+    (root / "data" / "example.jsonl").write_bytes(
+        (EXAMPLES / "simple_weather/data/example.jsonl").read_bytes()
+    )
+    (root / "simple_weather.yaml").write_bytes(
+        (EXAMPLES / "simple_weather/simple_weather.yaml").read_bytes()
+    )
     (root / "env.yaml").write_text(
-        f"policy_base_url: http://127.0.0.1:9/v1\npolicy_api_key: {KEY}\npolicy_model_name: gpt-canary\n")
+        f"policy_base_url: http://127.0.0.1:9/v1\npolicy_api_key: {KEY}\npolicy_model_name: gpt-canary\n"
+    )
     (root / "model.yaml").write_text(
         "policy_model:\n  responses_api_models:\n    openai_model:\n"
         "      base_url: ${policy_base_url}\n      api_key: ${policy_api_key}\n"
         "      model: ${policy_model_name}\n"
         f"      default_headers: {{X-Canary-Token: '${{oc.env:{TOKEN_VAR}}}'}}\n"
-        "      retry: {max_attempts: 2, initial_delay_s: 0.01, max_delay_s: 0.01}\n")
+        "      retry: {max_attempts: 2, initial_delay_s: 0.01, max_delay_s: 0.01}\n"
+    )
     return World(root)
 
 
 def _start_standin(world: World, key: str) -> Iterator[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "stand-in", "--port", "0", "--api-key", key],
-                            cwd=world.root, env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runtime.cli", "stand-in", "--port", "0", "--api-key", key],
+        cwd=world.root,
+        env=world.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert "listening on" in line, line + proc.stderr.read() if proc.stderr else line
@@ -200,30 +251,83 @@ def test_compile_and_its_inspection_commands_never_show_the_secrets(world: World
     for fmt in ("text", "json", "github", "sarif"):
         calls += [
             ("gym-compile", (*compile_args, "-o", f"plan-{fmt}.json", "--format", fmt, "-v"), {0}),
-            ("gym-compile", ("lint", "model.yaml", "simple_weather.yaml", "env.yaml", "--format", fmt, "-v"), {0, 1}),
+            (
+                "gym-compile",
+                ("lint", "model.yaml", "simple_weather.yaml", "env.yaml", "--format", fmt, "-v"),
+                {0, 1},
+            ),
             ("gym-compile", ("lint", "--set", *compile_args, "--format", fmt, "-v"), {0, 1}),
         ]
     # a broken config: diagnostics quote source lines, env.yaml's included
-    calls += [("gym-compile", (*compile_args, "+policy_model.responses_api_models.openai_model.bogus=1", "-o",
-                               "bad.json", "-v"), {1}),
-              ("gym-compile", (*compile_args, "-o", "bad.json",
-                               "+policy_model.responses_api_models.openai_model.api_key=${policy_api_key}x"), {0, 1})]
+    calls += [
+        (
+            "gym-compile",
+            (
+                *compile_args,
+                "+policy_model.responses_api_models.openai_model.bogus=1",
+                "-o",
+                "bad.json",
+                "-v",
+            ),
+            {1},
+        ),
+        (
+            "gym-compile",
+            (
+                *compile_args,
+                "-o",
+                "bad.json",
+                "+policy_model.responses_api_models.openai_model.api_key=${policy_api_key}x",
+            ),
+            {0, 1},
+        ),
+    ]
     # env.yaml files that fail: diagnostics quote their lines, so secret-named values are masked there
-    for n, broken in enumerate((f"policy_api_key: !!int {PLAIN}\n", f"policy_api_key: {PLAIN}\npolicy_api_key: {PLAIN}\n",
-                                f"policy_api_key: {PLAIN}\npolicy_model_name: [x\n",
-                                f"x: {{policy_api_key: {PLAIN}, policy_base_url: 3}}\nx: 1\n")):
+    for n, broken in enumerate(
+        (
+            f"policy_api_key: !!int {PLAIN}\n",
+            f"policy_api_key: {PLAIN}\npolicy_api_key: {PLAIN}\n",
+            f"policy_api_key: {PLAIN}\npolicy_model_name: [x\n",
+            f"x: {{policy_api_key: {PLAIN}, policy_base_url: 3}}\nx: 1\n",
+        )
+    ):
         (world.root / f"env_bad{n}.yaml").write_text(broken)
         for fmt in ("text", "json", "github", "sarif") if n == 0 else ("text",):
-            calls += [("gym-compile", ("model.yaml", "simple_weather.yaml", "--env", f"env_bad{n}.yaml", "-o",
-                                       "bad.json", "--format", fmt, "-v"), {1}),
-                      ("gym-compile", ("lint", f"env_bad{n}.yaml", "--format", fmt), {0, 1})]
+            calls += [
+                (
+                    "gym-compile",
+                    (
+                        "model.yaml",
+                        "simple_weather.yaml",
+                        "--env",
+                        f"env_bad{n}.yaml",
+                        "-o",
+                        "bad.json",
+                        "--format",
+                        fmt,
+                        "-v",
+                    ),
+                    {1},
+                ),
+                ("gym-compile", ("lint", f"env_bad{n}.yaml", "--format", fmt), {0, 1}),
+            ]
     world.run_all(calls)
     key = "policy_model.responses_api_models.openai_model"
     for what in (key, f"{key}.api_key", f"{key}.default_headers", "policy_api_key"):
-        out = world.run("gym-compile", "explain", what, "model.yaml", "simple_weather.yaml", "--env", "env.yaml",
-                        expect={0})
+        out = world.run(
+            "gym-compile",
+            "explain",
+            what,
+            "model.yaml",
+            "simple_weather.yaml",
+            "--env",
+            "env.yaml",
+            expect={0},
+        )
         assert "***" in out.stdout or what == key
-    world.run("gym-compile", "explain", f"{key}.api_keyy", "model.yaml", "--env", "env.yaml", expect={1})
+    world.run(
+        "gym-compile", "explain", f"{key}.api_keyy", "model.yaml", "--env", "env.yaml", expect={1}
+    )
     world.run("gym-compile", "show", "plan.json", expect={0})
     world.compile("plan2", "http://127.0.0.1:8/v1", "+limit=2")
     world.run("gym-compile", "diff", "plan.json", "plan2.json", expect={1})
@@ -243,6 +347,7 @@ def test_runs_against_a_401_and_a_header_echoing_endpoint_never_record_the_secre
     out = world.run("gym-run", "check", "p401.json", expect={1})
     assert "key rejected" in out.stdout.lower() or "401" in out.stdout
     world.run("gym-run", "export", "p401.json", expect={3})
+
     def one_mode(mode: str) -> None:
         world.compile(mode, f"{echo_url}/{mode}/v1")
         world.run("gym-run", f"{mode}.json", expect={3})
@@ -258,17 +363,26 @@ def test_runs_against_a_401_and_a_header_echoing_endpoint_never_record_the_secre
     _report(world, "out/p401.jsonl")
     _report(world, "out/e401.jsonl")
     # asyncio's debug mode and Python's dev mode: the most verbose gym-run gets
-    world.run("gym-run", "e401.json", "--overwrite", expect={3},
-              env={"PYTHONASYNCIODEBUG": "1", "PYTHONDEVMODE": "1", "GYM_COMPILE_DEBUG": "1"})
+    world.run(
+        "gym-run",
+        "e401.json",
+        "--overwrite",
+        expect={3},
+        env={"PYTHONASYNCIODEBUG": "1", "PYTHONDEVMODE": "1", "GYM_COMPILE_DEBUG": "1"},
+    )
     assert scan_tree(world.root) >= 10
 
 
-def test_the_environment_variable_wins_over_env_yaml_and_is_kept_as_secret(world: World, envwins_standin: str) -> None:
+def test_the_environment_variable_wins_over_env_yaml_and_is_kept_as_secret(
+    world: World, envwins_standin: str
+) -> None:
     """Documented rule: for an env.yaml secret, the variable KEY.upper() (POLICY_API_KEY) wins."""
     world.compile("wins", envwins_standin, "+response_cache={path: cache/responses.sqlite}")
     done = world.run("gym-run", "wins.json", expect={0}, env={"POLICY_API_KEY": ENV_KEY})
     assert "rollouts: 5 ok, 0 failed" in done.stdout
-    world.run("gym-run", "wins.json", "--overwrite", expect={0}, env={"POLICY_API_KEY": ENV_KEY})  # cache hits
+    world.run(
+        "gym-run", "wins.json", "--overwrite", expect={0}, env={"POLICY_API_KEY": ENV_KEY}
+    )  # cache hits
     world.run("gym-run", "check", "wins.json", expect={0}, env={"POLICY_API_KEY": ENV_KEY})
     from runtime.cli import cli
 
@@ -280,8 +394,9 @@ def test_the_environment_variable_wins_over_env_yaml_and_is_kept_as_secret(world
     scan_tree(world.root)
 
 
-async def test_the_progress_display_and_notices_never_show_the_secrets(world: World, standin: str,
-                                                                        echo_url: str) -> None:
+async def test_the_progress_display_and_notices_never_show_the_secrets(
+    world: World, standin: str, echo_url: str
+) -> None:
     import io
 
     from runtime.plan import load_plan
@@ -291,11 +406,19 @@ async def test_the_progress_display_and_notices_never_show_the_secrets(world: Wo
     plan = load_plan(world.root / "progress.json")
     shown, notices = io.StringIO(), []
     environ = {k: v for k, v in world.env.items() if k != "POLICY_API_KEY"}
-    result = await run_job(plan, existing="overwrite", environ=environ, progress_stream=shown, show_progress=True,
-                           notice=notices.append)
+    result = await run_job(
+        plan,
+        existing="overwrite",
+        environ=environ,
+        progress_stream=shown,
+        show_progress=True,
+        notice=notices.append,
+    )
     assert result.counts["failed"] == 5 and shown.getvalue()
     assert_clean("the progress display", shown.getvalue())
-    assert_clean("run notices", "\n".join(notices) + str(result.first_error) + json.dumps(result.metrics))
+    assert_clean(
+        "run notices", "\n".join(notices) + str(result.first_error) + json.dumps(result.metrics)
+    )
     world.printed.append(("run_job progress", shown.getvalue() + "\n".join(notices)))
 
 
@@ -308,14 +431,27 @@ def _report(world: World, rollouts: str) -> None:
         return
     for extra in ((), ("--text",)):
         done = subprocess.run(
-            [sys.executable, "-c", "import sys; from runtime.report_cli import report_command as c; c(sys.argv[1:])",
-             rollouts, *extra], cwd=world.root, env=world.env, capture_output=True, text=True, timeout=120)
+            [
+                sys.executable,
+                "-c",
+                "import sys; from runtime.report_cli import report_command as c; c(sys.argv[1:])",
+                rollouts,
+                *extra,
+            ],
+            cwd=world.root,
+            env=world.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         assert_clean(f"report {rollouts}", done.stdout + done.stderr)
 
 
 def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as resp:
             return resp.status, resp.read().decode()
@@ -324,8 +460,14 @@ def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple
 
 
 def _serve(world: World, plan: str) -> tuple[subprocess.Popen[str], dict[str, str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "serve", plan], cwd=world.root, env=world.env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runtime.cli", "serve", plan],
+        cwd=world.root,
+        env=world.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     lines = []
     while not lines or not lines[-1].startswith("serving"):
@@ -337,8 +479,9 @@ def _serve(world: World, plan: str) -> tuple[subprocess.Popen[str], dict[str, st
 
 
 @pytest.mark.parametrize("plan", ["p401", "e401", "e500"])
-def test_serve_answers_every_endpoint_without_the_secrets(world: World, standin: str, echo_url: str,
-                                                          plan: str) -> None:
+def test_serve_answers_every_endpoint_without_the_secrets(
+    world: World, standin: str, echo_url: str, plan: str
+) -> None:
     if not (world.root / f"{plan}.json").exists():
         world.compile(plan, standin if plan == "p401" else f"{echo_url}/{plan}/v1")
     proc, urls, printed = _serve(world, plan + ".json")
@@ -348,8 +491,10 @@ def test_serve_answers_every_endpoint_without_the_secrets(world: World, standin:
             _post(urls["policy_model"] + "/v1/responses", json.dumps({"input": "hi"}).encode()),
             _post(urls["policy_model"] + "/v1/responses", b"{not json"),
             _post(urls["simple_weather_simple_agent"] + "/run", json.dumps(row).encode()),
-            _post(urls["simple_weather_simple_agent"] + "/v1/responses",
-                  json.dumps(row["responses_create_params"]).encode()),
+            _post(
+                urls["simple_weather_simple_agent"] + "/v1/responses",
+                json.dumps(row["responses_create_params"]).encode(),
+            ),
             _post(urls["simple_weather_simple_agent"] + "/run", b"[]"),
             _post(urls["example_simple_weather"] + "/seed_session", b"{}"),
             _post(urls["example_simple_weather"] + "/get_weather", b'{"city": "sf"}'),

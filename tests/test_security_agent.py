@@ -39,29 +39,44 @@ def _agent(resources: ResourcesServer) -> SimpleAgent:
     return SimpleAgent("agent", ModelServer("m", client=None), resources, max_steps=4)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("offered", "listed"), [
-    ([WEATHER_TOOL], "'get_weather'"),
-    ([], "none"),
-    ("not a list", "none"),
-    ([{"type": "web_search"}, {"type": "function"}], "none"),
-])
-async def test_a_tool_the_request_did_not_offer_is_refused_naming_the_offered_ones(offered, listed) -> None:
+@pytest.mark.parametrize(
+    ("offered", "listed"),
+    [
+        ([WEATHER_TOOL], "'get_weather'"),
+        ([], "none"),
+        ("not a list", "none"),
+        ([{"type": "web_search"}, {"type": "function"}], "none"),
+    ],
+)
+async def test_a_tool_the_request_did_not_offer_is_refused_naming_the_offered_ones(
+    offered, listed
+) -> None:
     armoury = Armoury()
     stats = RunStats()
-    item = await _agent(armoury)._call_tool(function_call("delete_everything", "{}"), stats, offered)
+    item = await _agent(armoury)._call_tool(
+        function_call("delete_everything", "{}"), stats, offered
+    )
     error = json.loads(item["output"])["error"]
-    assert error == f"tool 'delete_everything' was not offered in this request (offered: {listed}); it was not called"
+    assert (
+        error
+        == f"tool 'delete_everything' was not offered in this request (offered: {listed}); it was not called"
+    )
     assert armoury.fired == 0 and stats.tool_calls == 0 and item["call_id"] == "call_1"
 
 
 async def test_an_offered_tool_is_called() -> None:
     stats = RunStats()
-    item = await _agent(Armoury())._call_tool(function_call("get_weather", '{"city": "sf"}'), stats, [WEATHER_TOOL])
+    item = await _agent(Armoury())._call_tool(
+        function_call("get_weather", '{"city": "sf"}'), stats, [WEATHER_TOOL]
+    )
     assert json.loads(item["output"])["city"] == "sf" and stats.tool_calls == 1
 
 
 async def test_the_loop_never_calls_an_unoffered_tool_over_http(aiohttp_server) -> None:
-    answers = [response_body([function_call("delete_everything", "{}")]), response_body([assistant_message("ok")])]
+    answers = [
+        response_body([function_call("delete_everything", "{}")]),
+        response_body([assistant_message("ok")]),
+    ]
     endpoint, url = await start_endpoint(aiohttp_server, lambda body, i: answers[min(i, 1)])
     armoury = Armoury()
     async with aiohttp.ClientSession() as session:

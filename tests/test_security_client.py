@@ -46,33 +46,52 @@ class Hostile:
                 await resp.write(b" " * 200)
             return resp
         if self.mode == "gzip":  # 200 bytes on the wire, 5000 once decompressed
-            return web.Response(body=gzip.compress(b" " * 4990 + b'{"a":1}'),
-                                headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+            return web.Response(
+                body=gzip.compress(b" " * 4990 + b'{"a":1}'),
+                headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            )
         if self.mode == "at_limit":
             body = json.dumps({"output": [], "pad": "x" * 900}).encode()
-            return web.Response(body=body + b" " * (1000 - len(body)), content_type="application/json")
+            return web.Response(
+                body=body + b" " * (1000 - len(body)), content_type="application/json"
+            )
         if self.mode == "huge":
-            return web.Response(body=b" " * (MAX_RESPONSE_BYTES + 1), content_type="application/json")
-        if self.mode == "echo_cut":  # the key straddles the 200-character cut of a malformed snippet
+            return web.Response(
+                body=b" " * (MAX_RESPONSE_BYTES + 1), content_type="application/json"
+            )
+        if (
+            self.mode == "echo_cut"
+        ):  # the key straddles the 200-character cut of a malformed snippet
             return web.Response(text="x" * (200 - 20) + echoed, content_type="text/plain")
         if self.mode == "echo_json_escaped":
             return web.json_response({"error": {"message": json.dumps(echoed)}}, status=400)
-        return web.json_response({"error": {"message": echoed, "type": "invalid_request_error"}}, status=401)
+        return web.json_response(
+            {"error": {"message": echoed, "type": "invalid_request_error"}}, status=401
+        )
 
 
 async def _call(aiohttp_server, mode: str, **client_kw) -> tuple[ModelCallError, Hostile]:
     hostile = Hostile(mode)
     server = await aiohttp_server(hostile.app)
     async with aiohttp.ClientSession() as session:
-        client = OpenAIClient(session, base_url=str(server.make_url("/v1")), api_key=KEY, model="m", retry=RETRY,
-                              default_headers={"X-Extra": HEADER_SECRET}, **client_kw)
+        client = OpenAIClient(
+            session,
+            base_url=str(server.make_url("/v1")),
+            api_key=KEY,
+            model="m",
+            retry=RETRY,
+            default_headers={"X-Extra": HEADER_SECRET},
+            **client_kw,
+        )
         with pytest.raises(ModelCallError) as caught:
             await client.create({"input": "hi"})
     return caught.value, hostile
 
 
 @pytest.mark.parametrize("mode", ["announced", "streamed", "gzip"])
-async def test_an_answer_over_the_limit_fails_at_once_and_says_why(aiohttp_server, mode: str) -> None:
+async def test_an_answer_over_the_limit_fails_at_once_and_says_why(
+    aiohttp_server, mode: str
+) -> None:
     err, hostile = await _call(aiohttp_server, mode, max_response_bytes=1000)
     assert hostile.requests == 1 and err.attempts == 1  # not retried: it would come back the same
     assert "over the 1000-byte limit of gym-run (not retried)" in err.message
@@ -83,12 +102,19 @@ async def test_an_answer_at_the_limit_is_read(aiohttp_server) -> None:
     hostile = Hostile("at_limit")
     server = await aiohttp_server(hostile.app)
     async with aiohttp.ClientSession() as session:
-        client = OpenAIClient(session, base_url=str(server.make_url("/v1")), api_key=KEY, model="m",
-                              max_response_bytes=1000)
+        client = OpenAIClient(
+            session,
+            base_url=str(server.make_url("/v1")),
+            api_key=KEY,
+            model="m",
+            max_response_bytes=1000,
+        )
         assert (await client.create({"input": "hi"}))["output"] == []
 
 
-async def test_the_default_limit_is_32_mib_and_recorded_as_a_failure(aiohttp_server, tmp_path) -> None:
+async def test_the_default_limit_is_32_mib_and_recorded_as_a_failure(
+    aiohttp_server, tmp_path
+) -> None:
     assert MAX_RESPONSE_BYTES == 32 * 1024 * 1024
     hostile = Hostile("huge")
     server = await aiohttp_server(hostile.app)
@@ -109,25 +135,33 @@ async def test_echoed_keys_and_headers_are_masked_even_when_cut(aiohttp_server, 
     assert MASK in text
     for secret in (KEY, HEADER_SECRET):
         for i in range(len(secret) - 8):  # not even a fragment of 8 characters
-            assert secret[i:i + 8] not in text, (secret, text)
+            assert secret[i : i + 8] not in text, (secret, text)
 
 
 def test_the_redactor_masks_every_spelling_and_ignores_short_values() -> None:
     redact = Redactor([KEY, "abc"])
-    for form in (KEY, urllib.parse.quote(KEY), base64.b64encode(KEY.encode()).decode(),
-                 base64.b64encode(f"Bearer {KEY}".encode()).decode()):
+    for form in (
+        KEY,
+        urllib.parse.quote(KEY),
+        base64.b64encode(KEY.encode()).decode(),
+        base64.b64encode(f"Bearer {KEY}".encode()).decode(),
+    ):
         assert KEY not in redact(f"x {form} y") and form not in redact(f"x {form} y")
     assert redact("abc abc") == "abc abc"  # too short to be told apart from text
     assert all(len(s) >= 6 for s in spellings("sk-123456"))
 
 
-@pytest.mark.parametrize(("base", "key", "hidden"), [
-    ("{url}", "sk-line-break-key-0123456789\n", "sk-line-break-key-0123456789"),
-    ("{url}", "sk-injected-0123456789\r\nX-Evil: 1", "sk-injected-0123456789"),
-    ("http://user:hunter2pass@{host}/v1", KEY, "hunter2pass"),
-])
-async def test_a_request_that_cannot_be_sent_fails_at_once_without_quoting_the_secret(aiohttp_server, base, key,
-                                                                                        hidden) -> None:
+@pytest.mark.parametrize(
+    ("base", "key", "hidden"),
+    [
+        ("{url}", "sk-line-break-key-0123456789\n", "sk-line-break-key-0123456789"),
+        ("{url}", "sk-injected-0123456789\r\nX-Evil: 1", "sk-injected-0123456789"),
+        ("http://user:hunter2pass@{host}/v1", KEY, "hunter2pass"),
+    ],
+)
+async def test_a_request_that_cannot_be_sent_fails_at_once_without_quoting_the_secret(
+    aiohttp_server, base, key, hidden
+) -> None:
     """aiohttp raises ValueError for these; it escaped as a traceback from `gym-run check`."""
     hostile = Hostile("echo")
     server = await aiohttp_server(hostile.app)

@@ -66,8 +66,14 @@ class RawEndpoint:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
-            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)
+            length = next(
+                (
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
             await reader.readexactly(length)
             writer.write(self.answer)
             await writer.drain()
@@ -89,10 +95,22 @@ def raw(loops: Loop) -> Iterator[tuple[RawEndpoint, OpenAIClient]]:
     endpoint = RawEndpoint()
     port = loops.on_server(endpoint.start())
     session = loops.client_loop.run_until_complete(_session())
-    retry = RetryPolicy(max_attempts=2, initial_delay_s=0.0, max_delay_s=0.001, max_total_s=5, max_retry_after_s=0.01)
-    client = OpenAIClient(session, base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-fuzz-key-000000",
-                          model="m", retry=retry, timeouts=Timeouts(connect=2, read=2, total=5),
-                          max_response_bytes=64 * 1024)
+    retry = RetryPolicy(
+        max_attempts=2,
+        initial_delay_s=0.0,
+        max_delay_s=0.001,
+        max_total_s=5,
+        max_retry_after_s=0.01,
+    )
+    client = OpenAIClient(
+        session,
+        base_url=f"http://127.0.0.1:{port}/v1",
+        api_key="sk-fuzz-key-000000",
+        model="m",
+        retry=retry,
+        timeouts=Timeouts(connect=2, read=2, total=5),
+        max_response_bytes=64 * 1024,
+    )
     yield endpoint, client
     loops.client_loop.run_until_complete(session.close())
     loops.on_server(_close_server(endpoint.server))
@@ -109,29 +127,69 @@ async def _close_server(server: asyncio.Server) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=20)
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
 bodies = st.one_of(
     st.binary(max_size=300),
     json_values.map(lambda v: json.dumps(v).encode()),
-    st.fixed_dictionaries({"error": st.one_of(json_values, st.fixed_dictionaries(
-        {"message": json_values}, optional={"type": json_values, "code": json_values}))}).map(
-        lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries(
+        {
+            "error": st.one_of(
+                json_values,
+                st.fixed_dictionaries(
+                    {"message": json_values}, optional={"type": json_values, "code": json_values}
+                ),
+            )
+        }
+    ).map(lambda v: json.dumps(v).encode()),
     st.fixed_dictionaries({"output": json_values}, optional={"usage": json_values}).map(
-        lambda v: json.dumps(v).encode()),
+        lambda v: json.dumps(v).encode()
+    ),
     st.just(b"\x1f\x8b\x08\x00garbage"),
 )
 header_values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=30)
 headers = st.dictionaries(
-    st.sampled_from(["Content-Type", "Retry-After", "retry-after-ms", "x-should-retry", "x-request-id",
-                     "Content-Encoding", "Transfer-Encoding", "X-Junk"]),
-    st.one_of(header_values, st.sampled_from(["application/json", "text/plain; charset=latin-1", "gzip",
-                                              "chunked", "true", "false", "0", "1e9", "-5", "nan",
-                                              "Wed, 21 Oct 2099 07:28:00 GMT", "text/html; charset=bogus"])),
-    max_size=5)
+    st.sampled_from(
+        [
+            "Content-Type",
+            "Retry-After",
+            "retry-after-ms",
+            "x-should-retry",
+            "x-request-id",
+            "Content-Encoding",
+            "Transfer-Encoding",
+            "X-Junk",
+        ]
+    ),
+    st.one_of(
+        header_values,
+        st.sampled_from(
+            [
+                "application/json",
+                "text/plain; charset=latin-1",
+                "gzip",
+                "chunked",
+                "true",
+                "false",
+                "0",
+                "1e9",
+                "-5",
+                "nan",
+                "Wed, 21 Oct 2099 07:28:00 GMT",
+                "text/html; charset=bogus",
+            ]
+        ),
+    ),
+    max_size=5,
+)
 
 
-def _raw_response(status: int, reason: str, head: dict[str, str], body: bytes, length: str) -> bytes:
+def _raw_response(
+    status: int, reason: str, head: dict[str, str], body: bytes, length: str
+) -> bytes:
     lines = [f"HTTP/1.1 {status} {reason}"]
     lines += [f"{k}: {v}" for k, v in head.items()]
     if length == "exact":
@@ -145,11 +203,19 @@ def _raw_response(status: int, reason: str, head: dict[str, str], body: bytes, l
 
 
 @FUZZ
-@given(status=st.one_of(st.sampled_from([200, 201, 204, 301, 400, 401, 404, 408, 409, 413, 429, 500, 502, 503]),
-                        st.integers(100, 599)),
-       reason=st.sampled_from(["OK", "", "Weird Reason", "x" * 200]),
-       head=headers, body=bodies, length=st.sampled_from(["exact", "short", "long", "none"]))
-def test_client_gives_a_dict_or_a_model_call_error_for_any_answer(loops, raw, status, reason, head, body, length):
+@given(
+    status=st.one_of(
+        st.sampled_from([200, 201, 204, 301, 400, 401, 404, 408, 409, 413, 429, 500, 502, 503]),
+        st.integers(100, 599),
+    ),
+    reason=st.sampled_from(["OK", "", "Weird Reason", "x" * 200]),
+    head=headers,
+    body=bodies,
+    length=st.sampled_from(["exact", "short", "long", "none"]),
+)
+def test_client_gives_a_dict_or_a_model_call_error_for_any_answer(
+    loops, raw, status, reason, head, body, length
+):
     endpoint, client = raw
     endpoint.answer = _raw_response(status, reason, head, body, length)
     try:
@@ -185,26 +251,96 @@ def standin(loops: Loop) -> Iterator[tuple[str, aiohttp.ClientSession]]:
     loops.on_server(running.close())
 
 
-tool = st.fixed_dictionaries({"type": st.sampled_from(["function", "web_search", 3])}, optional={
-    "name": st.one_of(st.text(max_size=10), json_values), "strict": json_values,
-    "parameters": st.one_of(json_values, st.fixed_dictionaries({"type": st.just("object"), "properties": st.dictionaries(
-        st.text(max_size=8), st.fixed_dictionaries({}, optional={
-            "type": st.sampled_from(["string", "integer", "number", "boolean", "array", "object", "null", "bogus"]),
-            "enum": json_values, "minimum": json_values, "maximum": json_values, "multipleOf": json_values,
-            "minLength": json_values, "maxLength": json_values, "items": json_values, "$ref": json_values,
-            "format": json_values, "anyOf": json_values, "allOf": json_values}), max_size=3)},
-        optional={"required": json_values, "minProperties": json_values, "additionalProperties": json_values}))})
+tool = st.fixed_dictionaries(
+    {"type": st.sampled_from(["function", "web_search", 3])},
+    optional={
+        "name": st.one_of(st.text(max_size=10), json_values),
+        "strict": json_values,
+        "parameters": st.one_of(
+            json_values,
+            st.fixed_dictionaries(
+                {
+                    "type": st.just("object"),
+                    "properties": st.dictionaries(
+                        st.text(max_size=8),
+                        st.fixed_dictionaries(
+                            {},
+                            optional={
+                                "type": st.sampled_from(
+                                    [
+                                        "string",
+                                        "integer",
+                                        "number",
+                                        "boolean",
+                                        "array",
+                                        "object",
+                                        "null",
+                                        "bogus",
+                                    ]
+                                ),
+                                "enum": json_values,
+                                "minimum": json_values,
+                                "maximum": json_values,
+                                "multipleOf": json_values,
+                                "minLength": json_values,
+                                "maxLength": json_values,
+                                "items": json_values,
+                                "$ref": json_values,
+                                "format": json_values,
+                                "anyOf": json_values,
+                                "allOf": json_values,
+                            },
+                        ),
+                        max_size=3,
+                    ),
+                },
+                optional={
+                    "required": json_values,
+                    "minProperties": json_values,
+                    "additionalProperties": json_values,
+                },
+            ),
+        ),
+    },
+)
 request_bodies = st.one_of(
     st.binary(max_size=200),
     json_values.map(lambda v: json.dumps(v).encode()),
-    st.fixed_dictionaries({"input": st.one_of(st.text(max_size=40), st.lists(st.one_of(json_values, st.fixed_dictionaries(
-        {"role": st.sampled_from(["user", "assistant", "developer", 1])},
-        optional={"type": st.sampled_from(["message", "function_call", "function_call_output"]),
-                  "content": json_values, "output": json_values, "name": json_values,
-                  "arguments": json_values})), max_size=4), json_values)},
-        optional={"tools": st.one_of(st.lists(tool, max_size=3), json_values), "tool_choice": json_values,
-                  "model": json_values, "instructions": json_values, "stream": json_values,
-                  "temperature": json_values, "metadata": json_values}).map(lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries(
+        {
+            "input": st.one_of(
+                st.text(max_size=40),
+                st.lists(
+                    st.one_of(
+                        json_values,
+                        st.fixed_dictionaries(
+                            {"role": st.sampled_from(["user", "assistant", "developer", 1])},
+                            optional={
+                                "type": st.sampled_from(
+                                    ["message", "function_call", "function_call_output"]
+                                ),
+                                "content": json_values,
+                                "output": json_values,
+                                "name": json_values,
+                                "arguments": json_values,
+                            },
+                        ),
+                    ),
+                    max_size=4,
+                ),
+                json_values,
+            )
+        },
+        optional={
+            "tools": st.one_of(st.lists(tool, max_size=3), json_values),
+            "tool_choice": json_values,
+            "model": json_values,
+            "instructions": json_values,
+            "stream": json_values,
+            "temperature": json_values,
+            "metadata": json_values,
+        },
+    ).map(lambda v: json.dumps(v).encode()),
 )
 
 
@@ -214,27 +350,76 @@ def test_the_stand_in_answers_any_body_with_a_response_or_a_4xx(loops, standin, 
     url, session = standin
 
     async def post() -> tuple[int, Any]:
-        async with session.post(url, data=body, headers={"Authorization": "Bearer k",
-                                                          "Content-Type": "application/json"}) as resp:
+        async with session.post(
+            url,
+            data=body,
+            headers={"Authorization": "Bearer k", "Content-Type": "application/json"},
+        ) as resp:
             return resp.status, await resp.json(content_type=None)
 
     status, answer = loops.client_loop.run_until_complete(post())
     assert status == 200 or 400 <= status < 500, (status, answer)
     if status == 200:
-        assert answer["object"] == "response" and isinstance(answer["output"], list) and answer["usage"]
+        assert (
+            answer["object"] == "response"
+            and isinstance(answer["output"], list)
+            and answer["usage"]
+        )
     else:
-        assert set(answer["error"]) == {"message", "type", "param", "code"} and answer["error"]["message"]
+        assert (
+            set(answer["error"]) == {"message", "type", "param", "code"}
+            and answer["error"]["message"]
+        )
 
 
-TAGS = ["", "!!int ", "!!float ", "!!bool ", "!!str ", "!!null ", "!!binary ", "!!timestamp ", "!!merge ",
-        "!!map ", "!!seq ", "!!python/object:os.system ", "!custom ", "!!set ", "!!omap "]
-SCALARS = ["abc", "1", "0x", "0o9", "1_000", ".inf", ".nan", "-.inf", "1e999", "2020-13-45", "yes", "~", "''",
-           "[1, 2]", "{a: 1}", "aGk=", "9" * 5000, "&a 1", "*a", "? x"]
+TAGS = [
+    "",
+    "!!int ",
+    "!!float ",
+    "!!bool ",
+    "!!str ",
+    "!!null ",
+    "!!binary ",
+    "!!timestamp ",
+    "!!merge ",
+    "!!map ",
+    "!!seq ",
+    "!!python/object:os.system ",
+    "!custom ",
+    "!!set ",
+    "!!omap ",
+]
+SCALARS = [
+    "abc",
+    "1",
+    "0x",
+    "0o9",
+    "1_000",
+    ".inf",
+    ".nan",
+    "-.inf",
+    "1e999",
+    "2020-13-45",
+    "yes",
+    "~",
+    "''",
+    "[1, 2]",
+    "{a: 1}",
+    "aGk=",
+    "9" * 5000,
+    "&a 1",
+    "*a",
+    "? x",
+]
 
 
 @pytest.mark.parametrize("loader_class", ["CSafeLoader", "SafeLoader"])
 @FUZZ
-@given(tag=st.sampled_from(TAGS), value=st.sampled_from(SCALARS), key_tag=st.sampled_from(TAGS[:4] + TAGS[-4:]))
+@given(
+    tag=st.sampled_from(TAGS),
+    value=st.sampled_from(SCALARS),
+    key_tag=st.sampled_from(TAGS[:4] + TAGS[-4:]),
+)
 def test_tagged_scalars_load_or_give_located_diagnostics(loader_class, tag, value, key_tag):
     if not hasattr(yaml, loader_class):
         pytest.skip(f"PyYAML has no {loader_class}")
@@ -243,8 +428,10 @@ def test_tagged_scalars_load_or_give_located_diagnostics(loader_class, tag, valu
     try:
         doc = loader.parse_yaml(f"{key_tag}k: {tag}{value}\nother: {tag}{value}\n", file="t.yaml")
     except CompileError as exc:
-        assert all(d.code.startswith("GYM0") and d.location and d.location.file == "t.yaml"
-                   for d in exc.diagnostics)
+        assert all(
+            d.code.startswith("GYM0") and d.location and d.location.file == "t.yaml"
+            for d in exc.diagnostics
+        )
         return
     finally:
         loader._Loader = saved

@@ -9,18 +9,21 @@ from gym_compile.render import render_text
 from gym_compile.secretscan import mask_line
 
 
-@pytest.mark.parametrize(("line", "shown"), [
-    ("policy_api_key: hunter2xyz", "policy_api_key: ***"),
-    ("policy_api_key: !!int hunter2xyz  # note", "policy_api_key: ***"),
-    ('"db_password": "a b c"', '"db_password": ***'),
-    ("- hf_token: abc123", "- hf_token: ***"),
-    ("x: {hf_token: abc123, model: m}", "x: {hf_token: ***, model: m}"),
-    ("      api_key: ${policy_api_key}", "      api_key: ${policy_api_key}"),
-    ("      api_key: Bearer ${token}", "      api_key: ***"),
-    ("max_output_tokens: 12", "max_output_tokens: 12"),
-    ("keyboard: qwerty", "keyboard: qwerty"),
-    ("notes: sk-proj-Abcdefghijklmnopqrstuv0123456789", "notes: sk-***"),
-])
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        ("policy_api_key: hunter2xyz", "policy_api_key: ***"),
+        ("policy_api_key: !!int hunter2xyz  # note", "policy_api_key: ***"),
+        ('"db_password": "a b c"', '"db_password": ***'),
+        ("- hf_token: abc123", "- hf_token: ***"),
+        ("x: {hf_token: abc123, model: m}", "x: {hf_token: ***, model: m}"),
+        ("      api_key: ${policy_api_key}", "      api_key: ${policy_api_key}"),
+        ("      api_key: Bearer ${token}", "      api_key: ***"),
+        ("max_output_tokens: 12", "max_output_tokens: 12"),
+        ("keyboard: qwerty", "keyboard: qwerty"),
+        ("notes: sk-proj-Abcdefghijklmnopqrstuv0123456789", "notes: sk-***"),
+    ],
+)
 def test_mask_line(line: str, shown: str) -> None:
     assert mask_line(line) == shown
 
@@ -38,10 +41,22 @@ def test_a_password_in_a_url_makes_it_a_secret(tmp_path) -> None:
     from tests.conftest import EXAMPLES
 
     env = tmp_path / "env.yaml"
-    env.write_text("policy_base_url: https://proxyuser:hunter2pass@proxy.example/v1\npolicy_api_key: k-123456789\n"
-                   "policy_model_name: m\n")
-    configs = [EXAMPLES / "simple_weather/simple_weather.yaml", EXAMPLES / "simple_weather/openai_model.yaml"]
-    result = compile_config(configs, [f"+output_jsonl_fpath={tmp_path / 'r.jsonl'}"], env=env, env_required=True)
+    env.write_text(
+        "policy_base_url: https://proxyuser:hunter2pass@proxy.example/v1\npolicy_api_key: k-123456789\n"
+        "policy_model_name: m\n"
+    )
+    configs = [
+        EXAMPLES / "simple_weather/simple_weather.yaml",
+        EXAMPLES / "simple_weather/openai_model.yaml",
+    ]
+    result = compile_config(
+        configs, [f"+output_jsonl_fpath={tmp_path / 'r.jsonl'}"], env=env, env_required=True
+    )
     assert result.plan is not None, result.diagnostics
-    assert result.plan["servers"]["policy_model"]["config"]["base_url"] == {"$secret": "policy_base_url"}
-    assert "hunter2pass" not in str(result.plan) and mask_line("u: https://a:hunter2pass@h/v1") == "u: https://a:***@h/v1"
+    assert result.plan["servers"]["policy_model"]["config"]["base_url"] == {
+        "$secret": "policy_base_url"
+    }
+    assert (
+        "hunter2pass" not in str(result.plan)
+        and mask_line("u: https://a:hunter2pass@h/v1") == "u: https://a:***@h/v1"
+    )

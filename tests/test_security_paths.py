@@ -36,13 +36,19 @@ def work(tmp_path: Path, monkeypatch) -> Path:
 
 
 def _compile(work: Path, *extra: str, configs: tuple[str, ...] = ()):
-    files = [work / "cfg/simple_weather.yaml", work / "cfg/stand_in_model.yaml", *(work / c for c in configs)]
+    files = [
+        work / "cfg/simple_weather.yaml",
+        work / "cfg/stand_in_model.yaml",
+        *(work / c for c in configs),
+    ]
     return compile_config(files, list(extra), env=None, default_env=False)
 
 
 def _only(result, code: str):
     found = [d for d in result.diagnostics if d.severity == "error"]
-    assert result.plan is None and [d.code for d in found] == [code], [str(d) for d in result.diagnostics]
+    assert result.plan is None and [d.code for d in found] == [code], [
+        str(d) for d in result.diagnostics
+    ]
     return found[0]
 
 
@@ -61,11 +67,18 @@ def test_a_packaged_template_name_is_kept_for_the_runtime(work: Path) -> None:
     (work / "judge.yaml").write_text(JUDGE.replace("PATH", "judge_equivalence.j2"))
     result = _compile(work, configs=("judge.yaml",))
     assert result.plan is not None
-    assert result.plan["servers"]["judge_rs"]["config"]["judge_prompt_template_fpath"] == "judge_equivalence.j2"
+    assert (
+        result.plan["servers"]["judge_rs"]["config"]["judge_prompt_template_fpath"]
+        == "judge_equivalence.j2"
+    )
 
 
-@pytest.mark.parametrize(("target", "words"), [("nope.j2", "does not exist"), ("adir", "is a directory")])
-def test_a_missing_or_directory_judge_template_is_located(work: Path, target: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("target", "words"), [("nope.j2", "does not exist"), ("adir", "is a directory")]
+)
+def test_a_missing_or_directory_judge_template_is_located(
+    work: Path, target: str, words: str
+) -> None:
     (work / "judge.yaml").write_text(JUDGE.replace("PATH", target))
     d = _only(_compile(work, configs=("judge.yaml",)), "GYM003")
     assert words in d.message and str(work / target) not in d.message  # shown as the user wrote it
@@ -73,31 +86,49 @@ def test_a_missing_or_directory_judge_template_is_located(work: Path, target: st
 
 
 def test_an_inline_or_file_template_field_is_checked_when_it_names_a_file(work: Path) -> None:
-    (work / "judge.yaml").write_text(JUDGE.replace("judge_prompt_template_fpath: PATH",
-                                                   "judge_prompt_template: prompts/missing.txt"))
+    (work / "judge.yaml").write_text(
+        JUDGE.replace(
+            "judge_prompt_template_fpath: PATH", "judge_prompt_template: prompts/missing.txt"
+        )
+    )
     d = _only(_compile(work, configs=("judge.yaml",)), "GYM003")
     assert "prompts/missing.txt does not exist" in d.message and d.location.line == 5
 
 
-@pytest.mark.parametrize(("include", "words"), [("nope.yaml", "file not found"), ("adir", "is a directory")])
-def test_a_bad_include_is_located_where_config_paths_names_it(work: Path, include: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("include", "words"), [("nope.yaml", "file not found"), ("adir", "is a directory")]
+)
+def test_a_bad_include_is_located_where_config_paths_names_it(
+    work: Path, include: str, words: str
+) -> None:
     (work / "inc.yaml").write_text(f"config_paths: [{include}]\n")
     d = _only(_compile(work, configs=("inc.yaml",)), "GYM003")
-    assert words in d.message and (d.location.file, d.location.line, d.location.col) == ("inc.yaml", 1, 16)
+    assert words in d.message and (d.location.file, d.location.line, d.location.col) == (
+        "inc.yaml",
+        1,
+        16,
+    )
 
 
-@pytest.mark.parametrize(("value", "words"), [("nope.jsonl", "does not exist"), ("adir", "is a directory")])
+@pytest.mark.parametrize(
+    ("value", "words"), [("nope.jsonl", "does not exist"), ("adir", "is a directory")]
+)
 def test_a_bad_input_path_is_located(work: Path, value: str, words: str) -> None:
     d = _only(_compile(work, f"+input_jsonl_fpath={value}"), "GYM050")
     assert words in d.message and d.location.file == "<command line>"
 
 
-@pytest.mark.parametrize(("value", "words"), [
-    ("adir", "is a directory"),
-    ("afile/rollouts.jsonl", "afile is a file, not a directory"),
-    ("afile/deeper/rollouts.jsonl", "afile is a file, not a directory"),
-])
-def test_an_output_path_that_cannot_be_created_is_located(work: Path, value: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("adir", "is a directory"),
+        ("afile/rollouts.jsonl", "afile is a file, not a directory"),
+        ("afile/deeper/rollouts.jsonl", "afile is a file, not a directory"),
+    ],
+)
+def test_an_output_path_that_cannot_be_created_is_located(
+    work: Path, value: str, words: str
+) -> None:
     d = _only(_compile(work, f"+output_jsonl_fpath={value}"), "GYM003")
     assert words in d.message and d.path == "$.output_jsonl_fpath"
 
@@ -105,10 +136,14 @@ def test_an_output_path_that_cannot_be_created_is_located(work: Path, value: str
 def test_an_output_path_in_a_config_file_resolves_against_it(work: Path) -> None:
     (work / "out.yaml").write_text("output_jsonl_fpath: results/r.jsonl\n")
     result = _compile(work, configs=("out.yaml",))
-    assert result.plan is not None and result.plan["job"]["output"]["path"] == str(work / "results/r.jsonl")
+    assert result.plan is not None and result.plan["job"]["output"]["path"] == str(
+        work / "results/r.jsonl"
+    )
 
 
-@pytest.mark.skipif(AS_ROOT, reason="root reads and writes files whatever their mode, so chmod 000 proves nothing")
+@pytest.mark.skipif(
+    AS_ROOT, reason="root reads and writes files whatever their mode, so chmod 000 proves nothing"
+)
 def test_unreadable_files_and_unwritable_output_dirs_are_located(work: Path) -> None:
     locked = work / "locked"
     locked.mkdir()
@@ -120,7 +155,10 @@ def test_unreadable_files_and_unwritable_output_dirs_are_located(work: Path) -> 
     try:
         (work / "judge.yaml").write_text(JUDGE.replace("PATH", "cfg/secret.j2"))
         d = _only(_compile(work, configs=("judge.yaml",)), "GYM003")
-        assert d.message == "file cfg/secret.j2 is not readable (permission denied)" and d.location.line == 5
+        assert (
+            d.message == "file cfg/secret.j2 is not readable (permission denied)"
+            and d.location.line == 5
+        )
         (work / "inc.yaml").write_text("config_paths: [cfg/hidden.yaml]\n")
         d = _only(_compile(work, configs=("inc.yaml",)), "GYM003")
         assert "not readable (permission denied)" in d.message and d.location.file == "inc.yaml"

@@ -28,7 +28,9 @@ def compiled(tmp_path: Path) -> Path:
     shutil.copytree(EXAMPLES / "simple_weather", work)
     (work / "env.yaml").write_text("shared_note: hello\n")
     configs = [work / "simple_weather.yaml", work / "stand_in_model.yaml"]
-    result = compile_config(configs, [f"+output_jsonl_fpath={tmp_path / 'out.jsonl'}"], env=work / "env.yaml")
+    result = compile_config(
+        configs, [f"+output_jsonl_fpath={tmp_path / 'out.jsonl'}"], env=work / "env.yaml"
+    )
     assert result.plan is not None, result.diagnostics
     write_plan(result.plan, tmp_path / "plan.json")
     return tmp_path / "plan.json"
@@ -46,7 +48,9 @@ def test_an_unchanged_plan_loads_without_notes(compiled: Path) -> None:
     assert notes == []
 
 
-def test_a_changed_config_file_is_named_in_a_warning_and_the_plan_still_runs(compiled: Path, capsys) -> None:
+def test_a_changed_config_file_is_named_in_a_warning_and_the_plan_still_runs(
+    compiled: Path, capsys
+) -> None:
     config = compiled.parent / "work" / "stand_in_model.yaml"
     config.write_text(config.read_text() + "# edited\n")
     plan = load_plan(compiled)
@@ -62,9 +66,14 @@ def test_a_changed_env_file_and_a_deleted_config_are_warnings(compiled: Path) ->
     (work / "simple_weather.yaml").unlink()
     notes: list[str] = []
     load_plan(compiled, warn=notes.append)
-    assert any(f"env file {work / 'env.yaml'} changed since compile" in n and "secrets are read from it now" in n
-               for n in notes)
-    assert any(f"config file {work / 'simple_weather.yaml'} cannot be read any more" in n for n in notes)
+    assert any(
+        f"env file {work / 'env.yaml'} changed since compile" in n
+        and "secrets are read from it now" in n
+        for n in notes
+    )
+    assert any(
+        f"config file {work / 'simple_weather.yaml'} cannot be read any more" in n for n in notes
+    )
 
 
 def test_a_changed_input_is_refused_naming_the_file_and_both_hashes(compiled: Path) -> None:
@@ -74,7 +83,10 @@ def test_a_changed_input_is_refused_naming_the_file_and_both_hashes(compiled: Pa
     with pytest.raises(PlanError) as caught:
         load_plan(compiled)
     message = caught.value.message
-    assert f"input {data} changed since compile (sha256 {before[:12]}… -> " in message and "recompile" in message
+    assert (
+        f"input {data} changed since compile (sha256 {before[:12]}… -> " in message
+        and "recompile" in message
+    )
     assert caught.value.exit_code == EXIT_BAD_PLAN
 
 
@@ -84,27 +96,35 @@ def test_an_edited_plan_is_refused(compiled: Path) -> None:
         load_plan(compiled)
 
 
-def test_a_resealed_plan_with_another_secret_source_still_loads_only_if_consistent(compiled: Path) -> None:
+def test_a_resealed_plan_with_another_secret_source_still_loads_only_if_consistent(
+    compiled: Path,
+) -> None:
     """Hash and schema together: a hand-made plan must still be a valid plan."""
+
     def change(plan):
         plan["secrets"] = {"x": {"source": "nowhere", "key": "x"}}
         plan["content_hash"] = content_hash(plan)
+
     _rewrite(compiled, change)
     with pytest.raises(PlanError, match=r"not a valid gym-compile plan"):
         load_plan(compiled)
 
 
-@pytest.mark.parametrize(("version", "words"), [
-    (2, "made by a newer gym-compile (format 2); upgrade gym-run"),
-    (99, "made by a newer gym-compile (format 99)"),
-    (0, "older than the format 1 this gym-run reads; recompile"),
-    ("1", "no integer format_version"),
-    (None, "no integer format_version"),
-])
+@pytest.mark.parametrize(
+    ("version", "words"),
+    [
+        (2, "made by a newer gym-compile (format 2); upgrade gym-run"),
+        (99, "made by a newer gym-compile (format 99)"),
+        (0, "older than the format 1 this gym-run reads; recompile"),
+        ("1", "no integer format_version"),
+        (None, "no integer format_version"),
+    ],
+)
 def test_format_versions_get_a_clear_message(compiled: Path, version, words: str) -> None:
     def change(plan):
         plan["format_version"] = version
         plan["content_hash"] = content_hash(plan)
+
     _rewrite(compiled, change)
     with pytest.raises(PlanError) as caught:
         load_plan(compiled)

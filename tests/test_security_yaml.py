@@ -20,21 +20,63 @@ from gym_compile.diagnostics import CompileError
 from gym_compile.loader import MAX_DEPTH, MAX_FILE_BYTES, load_yaml, parse_yaml
 
 LAUGHS = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(9))
+    f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(9)
+)
 
 # (name, text, code, line, col, words in the message)
 HOSTILE = [
     ("billion laughs", LAUGHS, "GYM007", None, None, "once aliases are expanded"),
-    ("100,000 nested [", "a: " + "[" * 100_000 + "]" * 100_000, "GYM007", 1, 3 + MAX_DEPTH, "nested deeper"),
+    (
+        "100,000 nested [",
+        "a: " + "[" * 100_000 + "]" * 100_000,
+        "GYM007",
+        1,
+        3 + MAX_DEPTH,
+        "nested deeper",
+    ),
     ("100,000 unclosed [", "a: " + "[" * 100_000, "GYM007", 1, 3 + MAX_DEPTH, "nested deeper"),
-    ("100,000 nested {", "a: " + "{b: " * 100_000 + "1" + "}" * 100_000, "GYM007", 1, None, "nested deeper"),
-    ("30,000 nested block sequences", "a:\n" + "- " * 30_000 + "x\n", "GYM007", 2, None, "nested deeper"),
-    ("600 indented mappings", "".join(" " * i + f"k{i}:\n" for i in range(600)), "GYM007", MAX_DEPTH + 1, None,
-     "nested deeper"),
+    (
+        "100,000 nested {",
+        "a: " + "{b: " * 100_000 + "1" + "}" * 100_000,
+        "GYM007",
+        1,
+        None,
+        "nested deeper",
+    ),
+    (
+        "30,000 nested block sequences",
+        "a:\n" + "- " * 30_000 + "x\n",
+        "GYM007",
+        2,
+        None,
+        "nested deeper",
+    ),
+    (
+        "600 indented mappings",
+        "".join(" " * i + f"k{i}:\n" for i in range(600)),
+        "GYM007",
+        MAX_DEPTH + 1,
+        None,
+        "nested deeper",
+    ),
     ("alias cycle", "a: &x [1, *x]\n", "GYM007", 1, 4, "cycle"),
     ("merge cycle", "a: &x\n  <<: *x\n", "GYM007", 1, 4, "cycle"),
-    ("python tag", "a: !!python/object/apply:os.system ['echo hi']\n", "GYM006", 1, 4, "unsupported YAML tag"),
-    ("python tag on a key", "!!python/name:os.system : 1\n", "GYM006", 1, 1, "unsupported YAML tag"),
+    (
+        "python tag",
+        "a: !!python/object/apply:os.system ['echo hi']\n",
+        "GYM006",
+        1,
+        4,
+        "unsupported YAML tag",
+    ),
+    (
+        "python tag on a key",
+        "!!python/name:os.system : 1\n",
+        "GYM006",
+        1,
+        1,
+        "unsupported YAML tag",
+    ),
     ("custom tag", "a: !include other.yaml\n", "GYM006", 1, 4, "unsupported YAML tag"),
     ("binary tag on a key", "!!binary a: 1\n", "GYM006", 1, 1, "unsupported YAML tag"),
     ("int tag on text", "a: !!int abc\n", "GYM006", 1, 4, "the value is not a valid !!int"),
@@ -64,7 +106,9 @@ def which_loader(request, monkeypatch):
     return request.param
 
 
-@pytest.mark.parametrize(("name", "text", "code", "line", "col", "words"), HOSTILE, ids=[h[0] for h in HOSTILE])
+@pytest.mark.parametrize(
+    ("name", "text", "code", "line", "col", "words"), HOSTILE, ids=[h[0] for h in HOSTILE]
+)
 def test_hostile_yaml_gets_one_located_diagnostic(which_loader, name, text, code, line, col, words):
     started = time.monotonic()
     with pytest.raises(CompileError) as caught:
@@ -91,7 +135,10 @@ def test_empty_file_is_an_empty_mapping_or_a_diagnostic(tmp_path):
     assert load_yaml(path).data == {}
     with pytest.raises(CompileError) as caught:
         load_yaml(path, allow_empty=False)
-    assert caught.value.diagnostics[0].code == "GYM005" and "empty" in caught.value.diagnostics[0].message
+    assert (
+        caught.value.diagnostics[0].code == "GYM005"
+        and "empty" in caught.value.diagnostics[0].message
+    )
 
 
 def test_non_utf8_is_located_at_the_first_bad_byte(tmp_path):
@@ -128,49 +175,79 @@ def test_a_deep_file_through_the_cli_is_a_diagnostic_not_a_crash(tmp_path: Path,
     assert "Traceback" not in result.output and not (tmp_path / "plan.json").exists()
 
 
-LADDER = "[&a [1,1,1,1,1,1,1,1,1,1], " + ", ".join(
-    f"&{b} [{','.join(['*' + a] * 10)}]" for a, b in zip("abcde", "bcdef", strict=True)) + ", [*f,*f,*f,*f,*f]]"
+LADDER = (
+    "[&a [1,1,1,1,1,1,1,1,1,1], "
+    + ", ".join(f"&{b} [{','.join(['*' + a] * 10)}]" for a, b in zip("abcde", "bcdef", strict=True))
+    + ", [*f,*f,*f,*f,*f]]"
+)
 
 
-@pytest.mark.parametrize(("override", "words"), [
-    ("+x=" + "[" * 100_000, "nested deeper than 200 levels"),
-    ("+x=!!int abc", "the value is not a valid !!int"),
-    ("+x=!!float", "the value is not a valid !!float"),
-    ("+x=!!python/name:os.system", "unsupported YAML tag"),
-    ("+x=" + LADDER, "more than 1000000 values once aliases are expanded"),
-])
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("+x=" + "[" * 100_000, "nested deeper than 200 levels"),
+        ("+x=!!int abc", "the value is not a valid !!int"),
+        ("+x=!!float", "the value is not a valid !!float"),
+        ("+x=!!python/name:os.system", "unsupported YAML tag"),
+        ("+x=" + LADDER, "more than 1000000 values once aliases are expanded"),
+    ],
+)
 def test_hostile_override_values_are_located_gym010(override: str, words: str) -> None:
     """Override values went through yaml.safe_load: RecursionError, ValueError, IndexError escaped."""
     from gym_compile.compiler import compile_config
 
     result = compile_config([], [override], env=None, default_env=False)
     found = [d for d in result.diagnostics if d.code == "GYM010"]
-    assert found and words in found[0].message and found[0].location.file == "<command line>", result.diagnostics
+    assert found and words in found[0].message and found[0].location.file == "<command line>", (
+        result.diagnostics
+    )
 
 
 @pytest.mark.parametrize("default", ["[" * 3000 + "]" * 3000, "!!int abc", "!!float"])
 def test_hostile_interpolation_defaults_stay_text(default: str) -> None:
     from gym_compile.compiler import compile_config
 
-    result = compile_config([], [f"+x=${{oc.env:GYM_SURELY_UNSET_VAR,{default}}}"], env=None, default_env=False)
+    result = compile_config(
+        [], [f"+x=${{oc.env:GYM_SURELY_UNSET_VAR,{default}}}"], env=None, default_env=False
+    )
     assert all(d.code.startswith("GYM0") for d in result.diagnostics)
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("k: " + "[" * 100_000, "cannot be used at line 1 (GYM007: document nested deeper than 200 levels)"),
-    ("k: !!python/object/apply:os.system ['x']\n", "cannot be used at line 1 (GYM006: unsupported YAML tag"),
-    ("k: !!int secret-value-999\n", "cannot be used at line 1 (GYM006: the value is not a valid !!int)"),
-    ("k: sk-secret-value-123456\nk: again-secret-value\n", "cannot be used at line 2 (GYM002: duplicate key 'k')"),
-])
-def test_a_hostile_env_file_at_run_time_is_a_secret_error_quoting_no_value(tmp_path, text: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (
+            "k: " + "[" * 100_000,
+            "cannot be used at line 1 (GYM007: document nested deeper than 200 levels)",
+        ),
+        (
+            "k: !!python/object/apply:os.system ['x']\n",
+            "cannot be used at line 1 (GYM006: unsupported YAML tag",
+        ),
+        (
+            "k: !!int secret-value-999\n",
+            "cannot be used at line 1 (GYM006: the value is not a valid !!int)",
+        ),
+        (
+            "k: sk-secret-value-123456\nk: again-secret-value\n",
+            "cannot be used at line 2 (GYM002: duplicate key 'k')",
+        ),
+    ],
+)
+def test_a_hostile_env_file_at_run_time_is_a_secret_error_quoting_no_value(
+    tmp_path, text: str, words: str
+) -> None:
     """gym-run reads env.yaml with the compiler's loader (it used PyYAML's C composer directly)."""
     from runtime.errors import SecretError
     from runtime.secrets import resolve_secrets
 
     env = tmp_path / "env.yaml"
     env.write_text(text)
-    plan = {"servers": {"m": {"config": {"api_key": {"$secret": "k"}}}}, "env_file": str(env),
-            "secrets": {"k": {"source": "env_file", "key": "k"}}}
+    plan = {
+        "servers": {"m": {"config": {"api_key": {"$secret": "k"}}}},
+        "env_file": str(env),
+        "secrets": {"k": {"source": "env_file", "key": "k"}},
+    }
     with pytest.raises(SecretError) as caught:
         resolve_secrets(plan, environ={})
     assert words in caught.value.message and "secret-value" not in caught.value.message

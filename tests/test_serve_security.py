@@ -34,15 +34,28 @@ def _can_bind(host: str) -> bool:
         return False
 
 
-@pytest.mark.parametrize(("host", "loopback"), [
-    ("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True), ("localhost", True),
-    ("0.0.0.0", False), ("::", False), ("10.1.2.3", False), ("example.com", False), ("", False),
-])
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.1.2.3", False),
+        ("example.com", False),
+        ("", False),
+    ],
+)
 def test_what_counts_as_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
 
 
-async def test_a_config_host_beyond_loopback_is_refused_before_anything_starts(tmp_path: Path) -> None:
+async def test_a_config_host_beyond_loopback_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
     plan = weather_plan(tmp_path, with_job=False)
     plan["servers"]["example_simple_weather"]["config"]["host"] = "0.0.0.0"
     with pytest.raises(RemoteBindRefused) as caught:
@@ -58,17 +71,26 @@ async def test_every_request_needs_the_token_when_one_is_set(tmp_path: Path) -> 
     try:
         async with aiohttp.ClientSession() as http:
             url = served.url("example_simple_weather") + "/get_weather"
-            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
-                            {"Authorization": f"Basic {TOKEN}"}, {"Authorization": f"Bearer {TOKEN}x"}):
+            for headers in (
+                {},
+                {"Authorization": "Bearer wrong"},
+                {"Authorization": TOKEN},
+                {"Authorization": f"Basic {TOKEN}"},
+                {"Authorization": f"Bearer {TOKEN}x"},
+            ):
                 async with http.post(url, json={"city": "sf"}, headers=headers) as resp:
                     body = await resp.json()
                     assert resp.status == 401 and resp.headers["WWW-Authenticate"] == "Bearer"
                     assert set(body["error"]) == {"message", "type", "param", "code"}
                     assert "Authorization: Bearer <token>" in body["error"]["message"]
-            async with http.post(url, json={"city": "sf"}, headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+            async with http.post(
+                url, json={"city": "sf"}, headers={"Authorization": f"Bearer {TOKEN}"}
+            ) as resp:
                 assert resp.status == 200 and (await resp.json())["city"] == "sf"
             agent = served.url("simple_weather_simple_agent") + "/run"
-            async with http.post(agent, json=weather_row(), headers={"Authorization": f"bearer {TOKEN}"}) as resp:
+            async with http.post(
+                agent, json=weather_row(), headers={"Authorization": f"bearer {TOKEN}"}
+            ) as resp:
                 assert resp.status == 200 and (await resp.json())["reward"] == 1.0
     finally:
         await served.close()
@@ -76,12 +98,15 @@ async def test_every_request_needs_the_token_when_one_is_set(tmp_path: Path) -> 
 
 @pytest.mark.skipif(not _can_bind("127.0.0.2"), reason="127.0.0.2 is not bindable on this machine")
 async def test_allow_remote_with_a_token_listens_on_the_asked_address(tmp_path: Path) -> None:
-    served = await start_serving(weather_plan(tmp_path, with_job=False), host="127.0.0.2", allow_remote=True,
-                                 token=TOKEN)
+    served = await start_serving(
+        weather_plan(tmp_path, with_job=False), host="127.0.0.2", allow_remote=True, token=TOKEN
+    )
     try:
         assert all(s.url.startswith("http://127.0.0.2:") for s in served.table)
         async with aiohttp.ClientSession() as http:
-            async with http.post(served.url("example_simple_weather") + "/seed_session", json={}) as resp:
+            async with http.post(
+                served.url("example_simple_weather") + "/seed_session", json={}
+            ) as resp:
                 assert resp.status == 401
     finally:
         await served.close()
@@ -91,18 +116,29 @@ async def test_request_bodies_over_the_limit_are_413_in_the_official_shape(tmp_p
     served = await start_serving(weather_plan(tmp_path, with_job=False))
     try:
         async with aiohttp.ClientSession() as http:
-            for name, route in (("policy_model", "/v1/responses"), ("example_simple_weather", "/verify"),
-                                ("simple_weather_simple_agent", "/run")):
+            for name, route in (
+                ("policy_model", "/v1/responses"),
+                ("example_simple_weather", "/verify"),
+                ("simple_weather_simple_agent", "/run"),
+            ):
                 data = b'{"x": "' + b"a" * MAX_REQUEST_BYTES + b'"}'
-                async with http.post(served.url(name) + route, data=data,
-                                     headers={"Content-Type": "application/json"}) as resp:
+                async with http.post(
+                    served.url(name) + route,
+                    data=data,
+                    headers={"Content-Type": "application/json"},
+                ) as resp:
                     body = await resp.json()
                     assert resp.status == 413, (name, body)
                     assert f"at most {MAX_REQUEST_BYTES} bytes" in body["error"]["message"]
             async with http.get(served.url("example_simple_weather") + "/verify") as resp:
-                assert resp.status == 405 and "not allowed" in (await resp.json())["error"]["message"]
+                assert (
+                    resp.status == 405 and "not allowed" in (await resp.json())["error"]["message"]
+                )
             async with http.post(served.url("policy_model") + "/nope", json={}) as resp:
-                assert resp.status == 404 and "no route POST /nope" in (await resp.json())["error"]["message"]
+                assert (
+                    resp.status == 404
+                    and "no route POST /nope" in (await resp.json())["error"]["message"]
+                )
     finally:
         await served.close()
 
@@ -122,9 +158,17 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _gym_run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "runtime.cli", *args], env=env or _env(), cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _gym_run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "runtime.cli", *args],
+        env=env or _env(),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_gym_run_serve_refuses_a_non_loopback_host_without_the_flag(tmp_path: Path) -> None:
@@ -132,10 +176,15 @@ def test_gym_run_serve_refuses_a_non_loopback_host_without_the_flag(tmp_path: Pa
     proc = _gym_run("serve", str(plan), "--host", "0.0.0.0")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2, out + err
-    assert "gym-run: error: refusing to listen beyond this machine" in err and "--allow-remote" in err
+    assert (
+        "gym-run: error: refusing to listen beyond this machine" in err and "--allow-remote" in err
+    )
     proc = _gym_run("stand-in", "--host", "0.0.0.0", "--port", "0")
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 1 and "refusing to serve the stand-in without --api-key on '0.0.0.0'" in err
+    assert (
+        proc.returncode == 1
+        and "refusing to serve the stand-in without --api-key on '0.0.0.0'" in err
+    )
 
 
 def _serve_until_table(proc: subprocess.Popen[str]) -> list[str]:
@@ -149,7 +198,9 @@ def _serve_until_table(proc: subprocess.Popen[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("from_env", [False, True])
-def test_require_token_prints_a_fresh_token_once_or_uses_the_environment(tmp_path: Path, from_env: bool) -> None:
+def test_require_token_prints_a_fresh_token_once_or_uses_the_environment(
+    tmp_path: Path, from_env: bool
+) -> None:
     plan = write_plan(tmp_path / "plan.json", weather_plan(tmp_path, with_job=False))
     env = _env(**{TOKEN_ENV: TOKEN}) if from_env else _env()
     proc = _gym_run("serve", str(plan), "--require-token", env=env)
@@ -158,13 +209,18 @@ def test_require_token_prints_a_fresh_token_once_or_uses_the_environment(tmp_pat
         token_lines = [line for line in lines if line.startswith("bearer token")]
         assert len(token_lines) == 1
         token = TOKEN if from_env else token_lines[0].rsplit(" ", 1)[1].strip()
-        assert (TOKEN_ENV in token_lines[0]) is from_env and TOKEN not in "".join(lines)  # never echoed
+        assert (TOKEN_ENV in token_lines[0]) is from_env and TOKEN not in "".join(
+            lines
+        )  # never echoed
         assert len(token) >= 32
         url = next(line.split()[-1] for line in lines if line.startswith("example_simple_weather"))
 
         def post(headers: dict[str, str]) -> int:
-            request = urllib.request.Request(url + "/get_weather", data=json.dumps({"city": "sf"}).encode(),
-                                             headers={"Content-Type": "application/json", **headers})
+            request = urllib.request.Request(
+                url + "/get_weather",
+                data=json.dumps({"city": "sf"}).encode(),
+                headers={"Content-Type": "application/json", **headers},
+            )
             try:
                 with urllib.request.urlopen(request, timeout=30) as resp:
                     return resp.status

@@ -85,8 +85,15 @@ async def test_simple_weather_tool_call_then_final_message(aiohttp_client, opena
     assert first["tools"][0]["strict"] is True and first["usage"]["total_tokens"] > 1
 
     tool_out = {"city": "sf", "weather_description": "The weather in sf is cold."}
-    follow = [*first_body["input"], call,
-              {"type": "function_call_output", "call_id": call["call_id"], "output": json.dumps(tool_out)}]
+    follow = [
+        *first_body["input"],
+        call,
+        {
+            "type": "function_call_output",
+            "call_id": call["call_id"],
+            "output": json.dumps(tool_out),
+        },
+    ]
     second_body = weather_body(input=follow)
     assert_valid(openai_schema("create_response"), second_body)
     second = await (await post(client, second_body)).json()
@@ -106,57 +113,141 @@ def test_every_weather_row_answers_validly(row, openai_schema):
 
 
 SCHEMAS: list[dict[str, Any]] = [
-    {"type": "object", "properties": {"unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-                                      "city": {"type": "string"}}, "required": ["unit", "city"]},
-    {"type": "object", "properties": {"n": {"type": "integer", "minimum": 5, "maximum": 7},
-                                      "m": {"type": "integer", "exclusiveMinimum": 10, "multipleOf": 4},
-                                      "neg": {"type": "integer", "maximum": -3},
-                                      "x": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5},
-                                      "k": {"type": "integer", "enum": [3, 9]}},
-     "required": ["n", "m", "neg", "x", "k"], "additionalProperties": False},
-    {"type": "object", "properties": {"user": {"type": "object", "properties": {
-        "name": {"type": "string", "minLength": 12}, "age": {"type": "integer", "minimum": 18},
-        "address": {"type": "object", "properties": {"zip": {"type": "string", "maxLength": 3}},
-                    "required": ["zip"], "additionalProperties": False}},
-        "required": ["name", "age", "address"], "additionalProperties": False}}, "required": ["user"]},
-    {"type": "object", "properties": {
-        "tags": {"type": "array", "items": {"type": "string"}, "minItems": 3, "uniqueItems": True},
-        "days": {"type": "array", "items": {"enum": ["mon", "tue", "wed"]}, "minItems": 2,
-                 "maxItems": 2, "uniqueItems": True},
-        "grid": {"type": "array", "items": {"type": "array", "items": {"type": "integer", "minimum": 1}}},
-        "pair": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "boolean"}], "items": False}},
-     "required": ["tags", "days", "grid", "pair"]},
-    {"type": "object", "properties": {
-        "when": {"anyOf": [{"type": "null"}, {"type": "string", "format": "date-time"}]},
-        "mode": {"oneOf": [{"const": "fast"}, {"type": "integer"}]},
-        "opt": {"type": ["string", "null"]}, "flag": {"type": "boolean"}, "nothing": {"type": "null"},
-        "level": {"type": "string", "default": "info"}},
-     "required": ["when", "mode", "opt", "flag", "nothing", "level"], "additionalProperties": False},
-    {"$defs": {"point": {"type": "object", "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
-                         "required": ["x", "y"], "additionalProperties": False}},
-     "type": "object", "properties": {"points": {"type": "array", "items": {"$ref": "#/$defs/point"},
-                                                 "minItems": 2},
-                                      "origin": {"allOf": [{"$ref": "#/$defs/point"}]}},
-     "required": ["points", "origin"]},
-    {"type": "object", "properties": {"meta": {"type": "object", "minProperties": 2,
-                                               "additionalProperties": {"type": "integer"}}},
-     "required": ["meta"]},
+    {
+        "type": "object",
+        "properties": {
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            "city": {"type": "string"},
+        },
+        "required": ["unit", "city"],
+    },
+    {
+        "type": "object",
+        "properties": {
+            "n": {"type": "integer", "minimum": 5, "maximum": 7},
+            "m": {"type": "integer", "exclusiveMinimum": 10, "multipleOf": 4},
+            "neg": {"type": "integer", "maximum": -3},
+            "x": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5},
+            "k": {"type": "integer", "enum": [3, 9]},
+        },
+        "required": ["n", "m", "neg", "x", "k"],
+        "additionalProperties": False,
+    },
+    {
+        "type": "object",
+        "properties": {
+            "user": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "minLength": 12},
+                    "age": {"type": "integer", "minimum": 18},
+                    "address": {
+                        "type": "object",
+                        "properties": {"zip": {"type": "string", "maxLength": 3}},
+                        "required": ["zip"],
+                        "additionalProperties": False,
+                    },
+                },
+                "required": ["name", "age", "address"],
+                "additionalProperties": False,
+            }
+        },
+        "required": ["user"],
+    },
+    {
+        "type": "object",
+        "properties": {
+            "tags": {
+                "type": "array",
+                "items": {"type": "string"},
+                "minItems": 3,
+                "uniqueItems": True,
+            },
+            "days": {
+                "type": "array",
+                "items": {"enum": ["mon", "tue", "wed"]},
+                "minItems": 2,
+                "maxItems": 2,
+                "uniqueItems": True,
+            },
+            "grid": {
+                "type": "array",
+                "items": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+            },
+            "pair": {
+                "type": "array",
+                "prefixItems": [{"type": "string"}, {"type": "boolean"}],
+                "items": False,
+            },
+        },
+        "required": ["tags", "days", "grid", "pair"],
+    },
+    {
+        "type": "object",
+        "properties": {
+            "when": {"anyOf": [{"type": "null"}, {"type": "string", "format": "date-time"}]},
+            "mode": {"oneOf": [{"const": "fast"}, {"type": "integer"}]},
+            "opt": {"type": ["string", "null"]},
+            "flag": {"type": "boolean"},
+            "nothing": {"type": "null"},
+            "level": {"type": "string", "default": "info"},
+        },
+        "required": ["when", "mode", "opt", "flag", "nothing", "level"],
+        "additionalProperties": False,
+    },
+    {
+        "$defs": {
+            "point": {
+                "type": "object",
+                "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
+                "required": ["x", "y"],
+                "additionalProperties": False,
+            }
+        },
+        "type": "object",
+        "properties": {
+            "points": {"type": "array", "items": {"$ref": "#/$defs/point"}, "minItems": 2},
+            "origin": {"allOf": [{"$ref": "#/$defs/point"}]},
+        },
+        "required": ["points", "origin"],
+    },
+    {
+        "type": "object",
+        "properties": {
+            "meta": {
+                "type": "object",
+                "minProperties": 2,
+                "additionalProperties": {"type": "integer"},
+            }
+        },
+        "required": ["meta"],
+    },
 ]
 
 
-@pytest.mark.parametrize("schema", SCHEMAS, ids=["enum", "numbers", "nested", "arrays", "unions",
-                                                 "refs", "min-properties"])
+@pytest.mark.parametrize(
+    "schema",
+    SCHEMAS,
+    ids=["enum", "numbers", "nested", "arrays", "unions", "refs", "min-properties"],
+)
 def test_arguments_validate_against_the_tool_parameters(schema):
     Draft202012Validator.check_schema(schema)
     args = args_for(schema)
-    errors = list(Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-                  .iter_errors(args))
+    errors = list(
+        Draft202012Validator(
+            schema, format_checker=Draft202012Validator.FORMAT_CHECKER
+        ).iter_errors(args)
+    )
     assert not errors, [e.message for e in errors]
 
 
 def test_arguments_only_required_unless_strict():
-    schema = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
-              "required": ["a"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+        "required": ["a"],
+        "additionalProperties": False,
+    }
     assert set(args_for(schema)) == {"a"}
     assert set(args_for(schema, strict=True)) == {"a", "b"}
 
@@ -164,14 +255,22 @@ def test_arguments_only_required_unless_strict():
 def test_first_free_string_gets_the_user_hint_and_enums_stay_valid():
     schema = SCHEMAS[0]
     assert args_for(schema, "what's it like in sf?") == {"unit": "celsius", "city": "sf"}
-    assert args_for({"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
-                    "") == {"q": "q"}
+    assert args_for(
+        {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}, ""
+    ) == {"q": "q"}
 
 
-@pytest.mark.parametrize(("text", "hint"), [
-    ("what's it like in sf?", "sf"), ("going out in sf tn", "sf"), ("I'm in SF, what should I wear?", "SF"),
-    ("how's the weather in new york?", "new york"), ("tell me a joke!", "joke"), ("", ""),
-])
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("what's it like in sf?", "sf"),
+        ("going out in sf tn", "sf"),
+        ("I'm in SF, what should I wear?", "SF"),
+        ("how's the weather in new york?", "new york"),
+        ("tell me a joke!", "joke"),
+        ("", ""),
+    ],
+)
 def test_hint_heuristic(text, hint):
     assert _hint_from_text(text) == hint
 
@@ -179,18 +278,29 @@ def test_hint_heuristic(text, hint):
 def test_respond_is_deterministic_and_ids_follow_the_request():
     body = weather_body()
     one, two = respond(json.loads(json.dumps(body))), respond(body)
-    assert one["id"] == two["id"] and one["output"] == two["output"] and one["usage"] == two["usage"]
+    assert (
+        one["id"] == two["id"] and one["output"] == two["output"] and one["usage"] == two["usage"]
+    )
     other = respond(weather_body(1))
     assert other["id"] != one["id"] and other["output"][0]["call_id"] != one["output"][0]["call_id"]
     assert re.fullmatch(r"resp_[0-9a-f]{24}", one["id"])
 
 
 def test_tool_choice_selects_or_suppresses_tools(openai_schema):
-    tools = [tool({"type": "object", "properties": {}}, "first"),
-             {"type": "function", "name": "second"}]  # parameters/strict missing: filled with null
-    named = respond({"input": "hi", "tools": tools, "tool_choice": {"type": "function", "name": "second"}})
+    tools = [
+        tool({"type": "object", "properties": {}}, "first"),
+        {"type": "function", "name": "second"},
+    ]  # parameters/strict missing: filled with null
+    named = respond(
+        {"input": "hi", "tools": tools, "tool_choice": {"type": "function", "name": "second"}}
+    )
     assert named["output"][0]["name"] == "second" and named["output"][0]["arguments"] == "{}"
-    assert named["tools"][1] == {"type": "function", "name": "second", "strict": None, "parameters": None}
+    assert named["tools"][1] == {
+        "type": "function",
+        "name": "second",
+        "strict": None,
+        "parameters": None,
+    }
     assert_valid(openai_schema("response"), named)
     silent = respond({"input": "hi", "tools": tools, "tool_choice": "none"})
     assert silent["output"][0]["type"] == "message"
@@ -198,22 +308,38 @@ def test_tool_choice_selects_or_suppresses_tools(openai_schema):
 
 
 def test_plain_message_echoes_the_last_user_message_and_request_settings(openai_schema):
-    body = {"model": "m", "instructions": "be brief", "temperature": 0.2, "top_p": 0.5,
-            "metadata": {"k": "v"}, "parallel_tool_calls": False,
-            "input": [{"role": "user", "content": "first"},
-                      {"role": "user", "content": [{"type": "input_text", "text": "second one"}]}]}
+    body = {
+        "model": "m",
+        "instructions": "be brief",
+        "temperature": 0.2,
+        "top_p": 0.5,
+        "metadata": {"k": "v"},
+        "parallel_tool_calls": False,
+        "input": [
+            {"role": "user", "content": "first"},
+            {"role": "user", "content": [{"type": "input_text", "text": "second one"}]},
+        ],
+    }
     answer = respond(body)
     assert_valid(openai_schema("response"), answer)
     assert answer["output"][0]["content"][0]["text"] == "You said: second one"
-    assert (answer["instructions"], answer["temperature"], answer["top_p"]) == ("be brief", 0.2, 0.5)
+    assert (answer["instructions"], answer["temperature"], answer["top_p"]) == (
+        "be brief",
+        0.2,
+        0.5,
+    )
     assert answer["metadata"] == {"k": "v"} and answer["parallel_tool_calls"] is False
     assert answer["usage"]["output_tokens"] == 5  # ceil(len("You said: second one") / 4)
 
 
 def test_plain_tool_output_is_used_verbatim_and_judge_seam_is_inert():
-    body = {"input": [{"role": "user", "content": "x"},
-                      {"type": "function_call_output", "call_id": "c", "output": "42 degrees"}],
-            "tools": [tool({"type": "object", "properties": {}})]}
+    body = {
+        "input": [
+            {"role": "user", "content": "x"},
+            {"type": "function_call_output", "call_id": "c", "output": "42 degrees"},
+        ],
+        "tools": [tool({"type": "object", "properties": {}})],
+    }
     assert respond(body)["output"][0]["content"][0]["text"] == "42 degrees"
     assert _judge_answer("Is the answer equivalent? [[A=B]]") is None
 
@@ -228,12 +354,15 @@ async def test_bad_requests_are_400_with_param(aiohttp_client, openai_schema):
     await assert_error(await post(client, [1, 2]), 400, openai_schema)
     err = await assert_error(await post(client, {"model": "m"}), 400, openai_schema)
     assert err["param"] == "input" and "input" in err["message"]
-    err = await assert_error(await post(client, {"input": "x", "tools": [{"type": "function"}]}), 400,
-                             openai_schema)
+    err = await assert_error(
+        await post(client, {"input": "x", "tools": [{"type": "function"}]}), 400, openai_schema
+    )
     assert err["param"] == "tools[0].name"
     err = await assert_error(await post(client, {"input": "x", "stream": True}), 400, openai_schema)
     assert err["param"] == "stream"
-    await assert_error(await post(client, b'{"input": "x", "temperature": NaN}'), 400, openai_schema)
+    await assert_error(
+        await post(client, b'{"input": "x", "temperature": NaN}'), 400, openai_schema
+    )
     assert client.app["stats"]["bad_request"] == 6
 
 
@@ -281,7 +410,8 @@ async def test_models_list_and_unversioned_routes(aiohttp_client, openai_schema)
         listing = await resp.json()
         assert listing["object"] == "list"
         assert [(m["id"], m["object"], m["owned_by"]) for m in listing["data"]] == [
-            ("local-1", "model", "gym-compile")]
+            ("local-1", "model", "gym-compile")
+        ]
         assert isinstance(listing["data"][0]["created"], int)
     body = weather_body()
     del body["model"]
@@ -301,7 +431,11 @@ async def test_rate_limit_fault_has_retry_headers(aiohttp_client, openai_schema)
     assert resp.headers["retry-after-ms"] == "1500" and resp.headers["retry-after"] == "2"
     bare = await aiohttp_client(build_app(faults=Faults(rate_limit=1.0, retry_after_ms=None)))
     resp = await post(bare, weather_body())
-    assert resp.status == 429 and "retry-after" not in resp.headers and "retry-after-ms" not in resp.headers
+    assert (
+        resp.status == 429
+        and "retry-after" not in resp.headers
+        and "retry-after-ms" not in resp.headers
+    )
 
 
 async def test_server_errors_alternate_500_and_503(aiohttp_client, openai_schema):
@@ -396,6 +530,7 @@ async def test_official_openai_client_retries_injected_rate_limits():
     openai = pytest.importorskip("openai")
     standin = await start_standin(faults=Faults(rate_limit=0.5, seed=1), api_key="sk-good-key-123")
     try:
+
         def call(key: str) -> Any:
             client = openai.OpenAI(base_url=standin.url, api_key=key, max_retries=8)
             return client.responses.create(model="m", input="hello")
@@ -414,8 +549,13 @@ async def test_official_openai_client_retries_injected_rate_limits():
 
 def test_run_standalone_serves_until_terminated():
     code = "from runtime.standin import run_standalone; run_standalone('127.0.0.1', 0)"
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         match = re.fullmatch(r"stand-in listening on (http://127\.0\.0\.1:\d+/v1)\n", line)
