@@ -8,10 +8,10 @@ from typing import Any
 
 from jsonschema import ValidationError
 
-from . import schema_catalog as catalog
-from .diagnostics import CMDLINE, Diagnostic, Location, Related, did_you_mean, json_path
-from .interpolate import Resolved
-from .secretscan import check_literals
+from gym_compile import schema_catalog as catalog
+from gym_compile.diagnostics import CMDLINE, Diagnostic, Location, Related, did_you_mean, json_path
+from gym_compile.interpolate import Resolved
+from gym_compile.secretscan import check_literals
 
 Path_ = tuple[Any, ...]
 
