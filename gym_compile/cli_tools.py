@@ -9,10 +9,9 @@ from pathlib import Path
 import click
 from jinja2 import TemplateError
 
-from gym_compile.diagnostics import codes
-from gym_compile.inspect import editor_schema
-from gym_compile.diagnostics import did_you_mean, has_errors, json_path
+from gym_compile.diagnostics import codes, did_you_mean, has_errors, json_path
 from gym_compile.diagnostics.text import render_text
+from gym_compile.inspect import editor_schema
 from gym_compile.inspect.diff import diff_plans
 from gym_compile.inspect.explain import explain_key, parse_key
 from gym_compile.inspect.show import load_plan, render_plan

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from gym_compile.diagnostics import codes
 from gym_compile.cli import main
+from gym_compile.diagnostics import codes
 from gym_compile.diagnostics.sarif import to_sarif
 
 REPO = Path(__file__).resolve().parent.parent
