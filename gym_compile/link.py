@@ -11,6 +11,7 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
+from gym_compile import jsonsafe
 from gym_compile import schema_catalog as catalog
 from gym_compile.costing import JobSpend, start_costing
 from gym_compile.diagnostics import (
@@ -22,6 +23,16 @@ from gym_compile.diagnostics import (
     did_you_mean,
     json_path,
 )
+from gym_compile.files import (
+    JSONL_BYTES,
+    LINE_BYTES,
+    Line,
+    iter_lines,
+    open_input,
+    real_path,
+    refusal,
+)
+from gym_compile.jsonsafe import BadJSON
 from gym_compile.loader import display_path
 from gym_compile.merge import EVERYTHING
 from gym_compile.validate import Validated
@@ -116,8 +127,8 @@ def resolve_path(v: Validated, path: tuple[Any, ...], value: str) -> Path:
     origins = v.resolved.origins.get(tuple(path))
     loc = origins[-1].location if origins and origins[-1].location else v.location(path)
     if loc is None or loc.file == CMDLINE:
-        return (Path.cwd() / p).resolve()
-    return (Path(loc.file).resolve().parent / p).resolve()
+        return real_path(Path.cwd() / p)
+    return real_path(real_path(loc.file).parent / p)
 
 
 def _check_refs(v: Validated, server: Any, options: LinkOptions) -> None:
@@ -307,7 +318,7 @@ def _job(v: Validated) -> Job | None:
     if "output_jsonl_fpath" in g:
         output = resolve_path(v, ("output_jsonl_fpath",), g["output_jsonl_fpath"])
     else:
-        output = (Path.cwd() / "results" / f"{name}_rollouts.jsonl").resolve()
+        output = real_path(Path.cwd() / "results" / f"{name}_rollouts.jsonl")
     if output.exists() and output.is_dir():
         v.diagnostics.append(
             Diagnostic(
@@ -359,15 +370,24 @@ def check_input(
     at: tuple[Any, ...],
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> InputFile | None:
-    """The input file a config names: missing is reported at the config value that names it."""
-    loc = v.location(at)
-    if not path.is_file():
-        why = "is a directory" if path.is_dir() else "does not exist"
+    """The input file a config names: missing, not a regular file (a device, a FIFO, /proc) or
+    unreadable is reported at the config value that names it, before a byte is read."""
+    refused = refusal(path)
+    why = (
+        refused
+        if refused is not None
+        else None
+        if path.is_file()
+        else "is a directory"
+        if path.is_dir()
+        else "does not exist"
+    )
+    if why is not None:
         v.diagnostics.append(
             Diagnostic(
                 "GYM050",
                 f"input file {display_path(path)} {why}",
-                loc,
+                v.location(at),
                 json_path(at),
                 related=v.related(at),
                 hints=(
@@ -387,7 +407,8 @@ def read_input(
 ) -> tuple[InputFile | None, list[Diagnostic]]:
     """One streaming pass: hash, count and validate every row (the validator is built once).
 
-    `on_row` sees each valid row as it goes by (the cost estimate), so a big file is read once."""
+    `on_row` sees each valid row as it goes by (the cost estimate), so a big file is read once.
+    Rows are located but never quoted: the file may not be a dataset at all."""
     shown = display_path(path)
     validator = catalog.validator("input_row.schema.json")
     quick = catalog.quick_check("input_row.schema.json")
@@ -395,13 +416,12 @@ def read_input(
     rows = errors = 0
     problems: list[Diagnostic] = []
     try:
-        with open(path, "rb") as fh:
-            for lineno, raw in enumerate(fh, 1):
-                digest.update(raw)
-                if not raw.strip():
+        with open_input(path, JSONL_BYTES, "a dataset") as fh:
+            for line in iter_lines(fh, LINE_BYTES, digest):
+                if line.data is not None and not line.data.strip():
                     continue
                 rows += 1
-                row, problem = _row_problem(quick, validator, raw, shown, lineno)
+                row, problem = _row_problem(quick, validator, line, shown)
                 if problem is None and on_row is not None:
                     on_row(row)
                 elif problem is not None:
@@ -410,7 +430,11 @@ def read_input(
                         problems.append(problem)
     except OSError as exc:
         return None, [
-            Diagnostic("GYM050", f"cannot read input file {shown}: {exc.strerror}", Location(shown))
+            Diagnostic(
+                "GYM050",
+                f"cannot read input file {shown}: {exc.strerror or exc}",
+                Location(shown),
+            )
         ]
     if errors > MAX_ROW_ERRORS:
         problems.append(
@@ -426,18 +450,24 @@ def read_input(
 
 
 def _row_problem(
-    quick: Any, validator: Any, raw: bytes, shown: str, lineno: int
+    quick: Any, validator: Any, line: Line, shown: str
 ) -> tuple[Any, Diagnostic | None]:
     """(the parsed row, None) or (whatever parsed, what is wrong with it)."""
-    try:
-        row = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        col = getattr(exc, "colno", 1)
-        msg = getattr(exc, "msg", "not UTF-8")
+    lineno, raw = line.lineno, line.data
+    if raw is None:
         return None, Diagnostic(
             "GYM051",
-            f"line {lineno} is not JSON: {msg}",
-            Location(shown, lineno, col),
+            f"line {lineno} is {line.size} bytes, over the {LINE_BYTES}-byte limit for one row",
+            Location(shown, lineno, 1),
+            hints=("each line must be one JSON object (JSON Lines)",),
+        )
+    try:
+        row = jsonsafe.loads(raw)
+    except BadJSON as exc:
+        return None, Diagnostic(
+            "GYM051",
+            f"line {lineno} is not JSON: {exc.reason}",
+            Location(shown, lineno, max(exc.colno, 1)),
             hints=("each line must be one JSON object (JSON Lines)",),
         )
     if quick(row):
@@ -460,8 +490,42 @@ def _row_problem(
     )
     return row, Diagnostic(
         "GYM052",
-        f"row {lineno} is invalid: {error.message[:200]}",
+        f"row {lineno} is invalid: {_row_message(error)}",
         loc,
         json_path(error.absolute_path),
         hints=hints,
     )
+
+
+_JSON_TYPES = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    type(None): "null",
+}
+
+
+_BOUNDS = {
+    "minimum": "less than the minimum {}",
+    "maximum": "greater than the maximum {}",
+    "minLength": "shorter than {} characters",
+    "maxLength": "longer than {} characters",
+    "minItems": "fewer than {} items",
+    "maxItems": "more than {} items",
+}
+
+
+def _row_message(error: Any) -> str:
+    """What is wrong with a row, without quoting its values (the file may hold anything)."""
+    if error.validator in ("required", "additionalProperties"):
+        return str(error.message)[:200]  # names keys, not values
+    if error.validator == "type":
+        got = _JSON_TYPES.get(type(error.instance), "a number")
+        return f"expected {error.validator_value}, got {got}"
+    if error.validator == "enum":
+        return f"not one of {', '.join(map(str, error.validator_value))[:160]}"
+    bound = _BOUNDS.get(error.validator)
+    if bound is not None:
+        return bound.format(error.validator_value)
+    return f"does not match the row schema ({error.validator})"

@@ -24,6 +24,7 @@ from typing import Any
 from gym_compile import schema_catalog as catalog
 from gym_compile.compiler import compile_config
 from gym_compile.diagnostics import Diagnostic, Location, unique
+from gym_compile.files import real_path
 from gym_compile.interpolate import resolve
 from gym_compile.link import LinkOptions, link, options_for, read_input
 from gym_compile.loader import display_path, load_yaml_lenient
@@ -100,7 +101,7 @@ def expand(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
     seen: set[Path] = set()
     unique_files = []
     for f in found:
-        key = f.resolve()
+        key = real_path(f)
         if key not in seen:
             seen.add(key)
             unique_files.append(f)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from dataclasses import dataclass, field
@@ -10,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from gym_compile.diagnostics import CompileError, Diagnostic, Location, Related, json_path
+from gym_compile.diagnostics import CompileError, Diagnostic, Location, Related, excerpts, json_path
+from gym_compile.files import FileRefused, read_bytes, real_path
 from gym_compile.yaml_limits import (
     COMPOSE_SAFE_DEPTH,
     MAX_DEPTH,
@@ -74,25 +76,12 @@ def display_path(path: Path) -> str:
 
 
 def read_text(path: Path, file: str) -> str:
-    """Bytes -> text with located errors for the usual ways a file is not readable YAML text."""
+    """Bytes -> text with located errors for the usual ways a file is not readable YAML text.
+
+    Only a regular file of at most MAX_FILE_BYTES is read (gym_compile/files.py): a device, a FIFO
+    or /proc is refused before reading, and the text is remembered for diagnostic excerpts."""
     try:
-        if path.is_dir():
-            raise CompileError(
-                [Diagnostic("GYM003", f"'{file}' is a directory, not a YAML file", Location(file))]
-            )
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise CompileError(
-                [
-                    Diagnostic(
-                        "GYM007",
-                        f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit",
-                        Location(file),
-                        hints=("split it, or check it is the file you meant",),
-                    )
-                ]
-            )
-        raw = path.read_bytes()
+        raw = read_bytes(path, MAX_FILE_BYTES, "a config file")
     except FileNotFoundError:
         raise CompileError(
             [Diagnostic("GYM003", f"file not found: {file}", Location(file))]
@@ -104,6 +93,28 @@ def read_text(path: Path, file: str) -> str:
                     "GYM003", f"file is not readable (permission denied): {file}", Location(file)
                 )
             ]
+        ) from None
+    except FileRefused as exc:
+        if exc.errno == errno.EFBIG:
+            raise CompileError(
+                [
+                    Diagnostic(
+                        "GYM007",
+                        f"file {exc.strerror}",
+                        Location(file),
+                        hints=("split it, or check it is the file you meant",),
+                    )
+                ]
+            ) from None
+        why = (
+            "is a directory, not a YAML file"
+            if exc.errno == errno.EISDIR
+            else f"{exc.strerror}; config files are read from regular files only"
+        )
+        raise CompileError([Diagnostic("GYM003", f"'{file}' {why}", Location(file))]) from None
+    except OSError as exc:  # a symbolic link loop, an I/O error
+        raise CompileError(
+            [Diagnostic("GYM003", f"cannot read {file}: {exc.strerror or exc}", Location(file))]
         ) from None
     try:
         return raw.decode("utf-8-sig")
@@ -135,12 +146,13 @@ def load_yaml_lenient(
 ) -> tuple[Document | None, list[Diagnostic]]:
     """Like load_yaml, but gives the problems with whatever could be read (lint classifies files
     by their content even when they have problems)."""
-    path = Path(path).resolve()
+    path = real_path(path)
     file = file or display_path(path)
     try:
         text = read_text(path, file)
     except CompileError as exc:
         return None, exc.diagnostics
+    excerpts.remember(path, text)
     return parse_lenient(text, file=file, path=path, allow_empty=allow_empty)
 
 

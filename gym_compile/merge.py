@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gym_compile.diagnostics import CompileError, Diagnostic, Location, Related, closest, json_path
+from gym_compile.files import real_path
 from gym_compile.loader import Document, SourceMap, display_path, load_yaml_lenient, top_level_keys
 from gym_compile.overrides import Override
 
@@ -103,7 +104,7 @@ def merge(
         SourceMap(),
         docs,
         env,
-        env_path.resolve() if env_path else None,
+        real_path(env_path) if env_path else None,
         list(problems),
         unknown,
     )
@@ -178,7 +179,7 @@ def _load_all(
     def visit(
         path: Path, named_at: Location | None, stack: list[tuple[Path, Location | None]]
     ) -> None:
-        path = path.resolve()
+        path = real_path(path)
         if any(p == path for p, _ in stack):
             chain = [display_path(p) for p, _ in stack] + [display_path(path)]
             start = next(i for i, (p, _) in enumerate(stack) if p == path)

@@ -13,6 +13,7 @@ from gym_compile import schema_catalog as catalog
 from gym_compile.atomic import atomic_file
 from gym_compile.canonical import FORMAT_VERSION, SECRET_MARKER, content_hash, file_sha256
 from gym_compile.diagnostics import CMDLINE, Diagnostic, has_errors, json_path
+from gym_compile.files import real_path
 from gym_compile.interpolate import Origin
 from gym_compile.link import Linked
 from gym_compile.secretscan import leaves, looks_secret, secret_key_name
@@ -179,7 +180,7 @@ def _secret_ref(
         return None
     # a literal in a config file works, and the validate stage has warned about it (GYM060)
     key = origins[0].key if origins else ".".join(map(str, path))
-    return key, {"source": "config", "key": key, "file": str(Path(literal_at.file).resolve())}
+    return key, {"source": "config", "key": key, "file": str(real_path(literal_at.file))}
 
 
 def _embedded(v: Validated, origin: Origin, value: Any) -> bool:

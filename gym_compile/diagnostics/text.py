@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
-from functools import lru_cache
 
 from gym_compile.diagnostics import CMDLINE, Diagnostic, Location
+from gym_compile.diagnostics.excerpts import MAX_SHOWN, source_line, window
 from gym_compile.secretscan import mask_line, mask_text
 
 MAX_CARET = 60
-
-
-@lru_cache(maxsize=64)
-def _read_lines(path: str, mtime_ns: int) -> tuple[str, ...]:
-    """Keyed by absolute path and mtime: the same relative name means another file after a chdir."""
-    try:
-        with open(path, encoding="utf-8-sig", errors="replace") as fh:
-            return tuple(fh.read().splitlines())
-    except OSError:
-        return ()
-
-
-def source_lines(file: str) -> tuple[str, ...]:
-    try:
-        path = os.path.abspath(file)
-        return _read_lines(path, os.stat(path).st_mtime_ns)
-    except OSError:
-        return ()
 
 
 def _guess_width(text: str, col: int) -> int:
@@ -43,23 +24,24 @@ def _guess_width(text: str, col: int) -> int:
 
 
 def snippet(loc: Location | None, indent: str = "") -> list[str]:
-    """The line the location points at, secrets masked, with a caret under the offending part."""
+    """The line the location points at, secrets masked, cut to a window, with a caret under the
+    offending part; only lines of config files the loader read (excerpts.py), nothing else."""
     if loc is None:
         return []
     if loc.file == CMDLINE:
-        label = mask_text(loc.label)
+        label, _, width = window(mask_text(loc.label), 1, MAX_CARET)
         return [
             f"{indent}      | {label}",
-            f"{indent}      | " + "^" * max(1, min(len(label), MAX_CARET)),
+            f"{indent}      | " + "^" * max(1, min(len(label), width)),
         ]
-    lines = source_lines(loc.file)
-    if not loc.line or loc.line > len(lines):
+    text = source_line(loc.file, loc.line) if loc.line else None
+    if text is None:
         return []
-    text = lines[loc.line - 1]
     col = max(loc.col, 1)
-    width = loc.span or _guess_width(text, col)
+    width = loc.span or _guess_width(text[: col + 4 * MAX_SHOWN], col)
     shown = mask_line(text)
     width = max(1, min(width, MAX_CARET, max(len(shown) - col + 1, 1)))
+    shown, col, width = window(shown, col, width)
     return [f"{indent}{loc.line:5d} | {shown}", f"{indent}      | " + " " * (col - 1) + "^" * width]
 
 
