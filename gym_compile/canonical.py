@@ -6,6 +6,8 @@ import hashlib
 import json
 from typing import Any
 
+from gym_compile.files import sha256_of
+
 FORMAT_VERSION = 1
 SECRET_MARKER = "$secret"
 
@@ -22,9 +24,6 @@ def content_hash(plan: dict[str, Any]) -> str:
 
 
 def file_sha256(path: str) -> str:
-    """Streams the file so large datasets are hashed without being held in memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Streams the file so large datasets are hashed without being held in memory; only a regular
+    file (a plan naming /dev/zero as its input must not spin forever)."""
+    return sha256_of(path)

@@ -19,7 +19,7 @@ from gym_compile.cli_tools import (
     schema_cmd,
     show_cmd,
 )
-from gym_compile.clickutil import DefaultGroup
+from gym_compile.clickutil import GuardedGroup
 from gym_compile.compiler import compile_config
 from gym_compile.costing import estimate_line
 from gym_compile.diagnostics import Diagnostic, has_errors
@@ -34,34 +34,9 @@ DEFAULT_LIMIT = 50
 FORMATS = ["text", "json", "github", "sarif"]
 
 
-class _Main(DefaultGroup):
-    """The one boundary where an unexpected exception becomes a short message and exit code 2:
-    a user mistake is always a diagnostic, so anything else is our bug."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except (
-            click.exceptions.ClickException,
-            click.exceptions.Exit,
-            click.exceptions.Abort,
-            SystemExit,
-            KeyboardInterrupt,
-        ):
-            raise
-        except Exception as exc:
-            if os.environ.get("GYM_COMPILE_DEBUG"):
-                raise
-            click.echo(
-                f"gym-compile: internal error: {type(exc).__name__}: {exc}\n"
-                "  this is a bug in gym-compile, not in your config; set GYM_COMPILE_DEBUG=1 for the "
-                "traceback and report it",
-                err=True,
-            )
-            ctx.exit(EXIT_USAGE)
-
-
-@click.group(cls=_Main, default="compile", context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=GuardedGroup, default="compile", context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, prog_name="gym-compile")
 def main() -> None:
     """Compile NeMo Gym-style YAML configs into one checked run plan (gym-compile CONFIG... -o plan.json)."""

@@ -128,7 +128,11 @@ def schema_cmd(out_dir: Path | None) -> None:
     if out_dir is None:
         click.echo(json.dumps(editor_schema.build(), indent=2))
         return
-    target = display_path(editor_schema.write(out_dir))
+    try:
+        target = display_path(editor_schema.write(out_dir))
+    except OSError as exc:
+        click.echo(f"gym-compile: cannot write to {out_dir}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_USAGE)
     click.echo(
         f"wrote {target}\nfirst line of a config file to use it:\n"
         f"# yaml-language-server: $schema={target}",

@@ -26,6 +26,7 @@ CONFIG_BYTES = 20 * MiB  # a YAML config or env.yaml, a price table, a metrics d
 PLAN_BYTES = 64 * MiB  # plan.json (1,000 servers take a few MB)
 TEMPLATE_BYTES = 1 * MiB  # a judge prompt template
 LINE_BYTES = 16 * MiB  # one JSONL line: an input row or a rollout record (= a request body's limit)
+RECORD_BYTES = 256 * MiB  # one rollout record (a rollout may hold several 32 MiB answers)
 JSONL_BYTES = 64 * GiB  # a dataset or a rollouts file, read line by line
 
 PSEUDO_ROOTS = ("/proc", "/sys", "/dev")

@@ -14,9 +14,12 @@ from typing import Any
 
 from gym_compile import schema_catalog as catalog
 from gym_compile.assets import templates_dir
+from gym_compile.atomic import output_refusal
 from gym_compile.diagnostics import Diagnostic, json_path
-from gym_compile.link import Linked, resolve_path
+from gym_compile.files import TEMPLATE_BYTES, refusal, too_large
+from gym_compile.link import Job, Linked, resolve_path
 from gym_compile.loader import display_path
+from gym_compile.plan import metrics_path
 from gym_compile.validate import Server, Validated
 
 #: Fields that hold inline template text or, when they look like a file name, a path.
@@ -29,7 +32,7 @@ def check_paths(linked: Linked) -> None:
         if server.valid:
             _server_paths(v, server)
     if linked.job is not None:
-        _output_dir(v, linked.job.output)
+        _outputs(v, linked.job)
 
 
 def _server_paths(v: Validated, server: Server) -> None:
@@ -58,7 +61,17 @@ def _file(v: Validated, at: tuple[Any, ...], value: str) -> str | None:
     if v.resolved.is_failed(at):
         return None
     path = resolve_path(v, at, value)
+    refused = refusal(path, directory_ok=True)
+    if refused is not None:
+        _report(v, at, f"file {display_path(path)} {refused}")
+        return None
     if path.is_file():
+        size = path.stat().st_size
+        if size > TEMPLATE_BYTES:
+            _report(
+                v, at, f"file {display_path(path)} {too_large(size, TEMPLATE_BYTES, 'a template')}"
+            )
+            return None
         if not os.access(path, os.R_OK):
             _report(v, at, f"file {display_path(path)} is not readable (permission denied)")
             return None
@@ -68,6 +81,21 @@ def _file(v: Validated, at: tuple[Any, ...], value: str) -> str | None:
     why = "is a directory, not a file" if path.is_dir() else "does not exist"
     _report(v, at, f"file {display_path(path)} {why}")
     return None
+
+
+def _outputs(v: Validated, job: Job) -> None:
+    """What gym-run will write must be a regular file or nothing yet: never a device, a FIFO or
+    /proc (replacing /dev/null as root is what an atomic rename does)."""
+    at = ("output_jsonl_fpath",)
+    outputs = [(job.output, "output_jsonl_fpath"), (metrics_path(job.output), "the metrics file")]
+    if job.response_cache is not None:
+        outputs.append((Path(job.response_cache["path"]), "the response cache"))
+    for path, what in outputs:
+        why = output_refusal(path)
+        if why is not None and not path.is_dir():  # a directory is reported by link
+            name = "" if what == "output_jsonl_fpath" else f" ({what})"
+            _report(v, at, f"cannot write {display_path(path)}{name}: it {why}")
+    _output_dir(v, job.output)
 
 
 def _output_dir(v: Validated, output: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from gym_compile import __version__
 from gym_compile import schema_catalog as catalog
 from gym_compile.assets import load_schema
+from gym_compile.atomic import atomic_file
 
 FILE_NAME = "gym-config.schema.json"
 DRAFT = "http://json-schema.org/draft-07/schema#"
@@ -137,5 +138,6 @@ def build() -> dict[str, Any]:
 def write(out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / FILE_NAME
-    target.write_text(json.dumps(build(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    with atomic_file(target) as fh:
+        fh.write(json.dumps(build(), indent=2, sort_keys=False) + "\n")
     return target

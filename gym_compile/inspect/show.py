@@ -10,9 +10,12 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
+from gym_compile import jsonsafe
 from gym_compile import schema_catalog as catalog
 from gym_compile.assets import templates_dir
 from gym_compile.canonical import SECRET_MARKER, content_hash
+from gym_compile.files import PLAN_BYTES, read_bytes
+from gym_compile.jsonsafe import BadJSON
 
 
 @dataclass
@@ -30,12 +33,12 @@ def load_plan(path: Path) -> LoadedPlan:
     """Reads and checks a plan; a plan that breaks its schema is still shown, with the problems."""
     shown = str(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            plan = json.load(fh)
+        plan = jsonsafe.loads(read_bytes(path, PLAN_BYTES, "a plan"))
     except OSError as exc:
-        return LoadedPlan(shown, None, [f"cannot read {shown}: {exc.strerror}"])
-    except json.JSONDecodeError as exc:
-        return LoadedPlan(shown, None, [f"{shown}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}"])
+        return LoadedPlan(shown, None, [f"cannot read {shown}: {exc.strerror or exc}"])
+    except BadJSON as exc:
+        where = f"{shown}:{exc.lineno}:{exc.colno}" if exc.lineno else shown
+        return LoadedPlan(shown, None, [f"{where}: not JSON: {exc.reason}"])
     if not isinstance(plan, dict):
         return LoadedPlan(shown, None, [f"{shown}: not a plan (the top level is not an object)"])
     problems = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -12,8 +11,11 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from gym_compile import jsonsafe
 from gym_compile.assets import load_schema
 from gym_compile.canonical import FORMAT_VERSION, content_hash, file_sha256
+from gym_compile.files import PLAN_BYTES, read_bytes
+from gym_compile.jsonsafe import BadJSON
 from gym_run.errors import PlanError
 
 _MAX_SCHEMA_ERRORS = 5
@@ -78,17 +80,17 @@ def stale_sources(plan: dict[str, Any]) -> list[str]:
 
 
 def _read_json(path: str) -> Any:
+    """A regular file of at most PLAN_BYTES, parsed with bounded nesting."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        return jsonsafe.loads(read_bytes(path, PLAN_BYTES, "a plan"))
     except FileNotFoundError:
         raise PlanError(f"plan {path} not found (compile one with gym-compile)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(f"cannot read plan {path}: {exc}") from None
-    except json.JSONDecodeError as exc:
+    except OSError as exc:
+        raise PlanError(f"cannot read plan {path}: {exc.strerror or exc}") from None
+    except BadJSON as exc:
+        where = f" (line {exc.lineno}, column {exc.colno}: {exc.reason})" if exc.lineno else ""
         raise PlanError(
-            f"{path} is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "pass the plan.json written by gym-compile"
+            f"{path} is not JSON{where or f' ({exc.reason})'}; pass the plan.json written by gym-compile"
         ) from None
 
 

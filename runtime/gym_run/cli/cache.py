@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import click
 
+from gym_compile.files import JSONL_BYTES, open_input
 from gym_run.cli.errors import user_errors
 from gym_run.endpoint.cache import ResponseCache
 from gym_run.errors import GymRunError
@@ -19,7 +20,7 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 def cache_path(target: str) -> str:
     """A cache file as given, or the response cache a plan names (which may not exist yet)."""
     try:
-        with open(target, "rb") as fh:
+        with open_input(target, JSONL_BYTES) as fh:
             if fh.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC:
                 return target
     except OSError as exc:

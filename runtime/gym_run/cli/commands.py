@@ -9,9 +9,8 @@ import sys
 import click
 
 from gym_compile import __version__
-from gym_compile.clickutil import DefaultGroup
 from gym_run.cli.cache import cache_group
-from gym_run.cli.errors import UserError, user_errors
+from gym_run.cli.errors import Guard, UserError, user_errors
 from gym_run.cli.report import report_command
 from gym_run.collect.runner import DEFAULT_GRACE_S, JobResult, run_job
 from gym_run.collect.summary import summary_lines
@@ -25,9 +24,7 @@ from gym_run.errors import (
 from gym_run.plan import load_plan
 
 
-@click.group(
-    cls=DefaultGroup, default="run", context_settings={"help_option_names": ["-h", "--help"]}
-)
+@click.group(cls=Guard, default="run", context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gym-run", message="%(prog)s %(version)s")
 def cli() -> None:
     """Execute a plan written by gym-compile.

@@ -3,15 +3,26 @@ gym-run subcommand module)."""
 
 from __future__ import annotations
 
+import errno
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
-from gym_run.errors import GymRunError
+from gym_compile.clickutil import GuardedGroup
+from gym_run.errors import EXIT_ERROR, GymRunError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Guard(GuardedGroup):
+    """gym-run's boundary: an unexpected exception is one line and exit 1, never a traceback."""
+
+    prog = "gym-run"
+    debug_env = "GYM_RUN_DEBUG"
+    internal_exit = EXIT_ERROR
+    blame = "not in your plan or data"
 
 
 class UserError(click.ClickException):
@@ -32,5 +43,10 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except GymRunError as exc:
             raise UserError(exc.message, exc.exit_code) from None
+        except OSError as exc:  # a full disk, a refused output path: one line, not a traceback
+            if exc.errno == errno.EPIPE:
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise UserError(f"{where}{exc.strerror or exc}", EXIT_ERROR) from None
 
     return wrapper  # type: ignore[return-value]

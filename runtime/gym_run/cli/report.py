@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import click
 
+from gym_compile import jsonsafe
 from gym_compile.diagnostics import CompileError
+from gym_compile.files import CONFIG_BYTES, read_bytes
+from gym_compile.jsonsafe import BadJSON
 from gym_compile.loader import load_yaml
 from gym_run.endpoint.pricing import PriceTable
+from gym_run.errors import GymRunError
 from gym_run.report.render import render_html, render_text
 
 
@@ -32,10 +35,11 @@ def _load(path: str, what: str) -> Any:
                 f"cannot read {what}: {first.location}: {first.message}"
             ) from None
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError, RecursionError) as exc:
-        raise click.ClickException(f"cannot read {what} {path}: {exc}") from None
+        return jsonsafe.loads(read_bytes(path, CONFIG_BYTES, what))
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except BadJSON as exc:
+        raise click.ClickException(f"cannot read {what} {path}: not JSON ({exc.reason})") from None
 
 
 @click.command("report")
@@ -95,5 +99,7 @@ def report_command(
         data = render_html(rollouts, out, metrics_doc, prices=table, max_rows=max_rows)
     except OSError as exc:
         raise click.ClickException(f"{exc.filename or rollouts}: {exc.strerror or exc}") from None
+    except GymRunError as exc:
+        raise click.ClickException(exc.message) from None
     click.echo(render_text(rollouts, metrics_doc, prices=table, data=data))
     click.echo(f"report: {out}")

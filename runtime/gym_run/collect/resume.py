@@ -10,7 +10,6 @@ mapped into memory, so neither a resume nor an export holds the records or the i
 
 from __future__ import annotations
 
-import json
 import mmap
 import os
 import tempfile
@@ -18,7 +17,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from gym_compile import jsonsafe
 from gym_compile.atomic import atomic_file
+from gym_compile.files import JSONL_BYTES, RECORD_BYTES, iter_lines, open_input
+from gym_compile.jsonsafe import BadJSON
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.rollouts import planned_total
 from gym_run.errors import GymRunError, OutputExistsError
@@ -111,27 +113,30 @@ def scan(path: str, ledger: Ledger, metrics: Metrics, skip: Skip | None = None) 
     report): then it is passed to `skip(lineno, why)` and left out."""
     report = ScanReport()
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below
+        fh = open_input(path, JSONL_BYTES, "a rollouts file")
     except FileNotFoundError:
         return report
+    except OSError as exc:
+        raise GymRunError(f"cannot read rollouts {path}: {exc.strerror or exc}") from None
     with fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.endswith(b"\n"):
-                report.torn_bytes = len(line)
+        for line in iter_lines(fh, RECORD_BYTES):
+            lineno, data = line.lineno, line.data
+            if data is not None and not data.endswith(b"\n"):
+                report.torn_bytes = len(data)
                 break
-            if line.strip():
+            if data is None or data.strip():
                 try:
-                    record = _record(line, path, lineno)
+                    record = _record(data, path, lineno)
                     final = ledger.add(record, report.size, metrics)
                 except (GymRunError, LookupError, ValueError) as exc:
                     if skip is None:
                         raise _refusal(exc, path, lineno) from None
                     skip(lineno, getattr(exc, "message", str(exc)))
-                    report.size += len(line)
+                    report.size += line.size
                     continue
                 report.records += 1
                 report.not_final += not final
-            report.size += len(line)
+            report.size += line.size
     return report
 
 
@@ -146,11 +151,13 @@ def _refusal(exc: Exception, path: str, lineno: int) -> GymRunError:
     return _not_a_record(path, lineno, str(exc))
 
 
-def _record(line: bytes, path: str, lineno: int) -> dict[str, Any]:
+def _record(line: bytes | None, path: str, lineno: int) -> dict[str, Any]:
+    if line is None:
+        raise _not_a_record(path, lineno, f"a line longer than {RECORD_BYTES} bytes")
     try:
-        record = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _not_a_record(path, lineno, f"not JSON ({getattr(exc, 'msg', exc)})") from None
+        record = jsonsafe.loads(line)
+    except BadJSON as exc:
+        raise _not_a_record(path, lineno, f"not JSON ({exc.reason})") from None
     if not isinstance(record, dict):
         raise _not_a_record(path, lineno, "not a JSON object")
     return record
@@ -170,10 +177,10 @@ def final_records(path: str, skip: Skip | None = None) -> Iterator[dict[str, Any
     plan prefix of the first record; records of another prefix are skipped like lines that are
     not records), then the same rule as resume and export picks the final records."""
     prefix, tasks, repeats = None, 0, 0
-    with open(path, "rb") as fh:
-        for line in fh:
+    with open_input(path, JSONL_BYTES, "a rollouts file") as fh:
+        for line in iter_lines(fh, RECORD_BYTES):
             try:
-                rid = json.loads(line)["_gym"]["id"]
+                rid = jsonsafe.loads(line.data or b"")["_gym"]["id"]
                 head, task, rollout = rid.split(":")
                 prefix = prefix or head
                 if head == prefix:
@@ -183,11 +190,11 @@ def final_records(path: str, skip: Skip | None = None) -> Iterator[dict[str, Any
     ledger = Ledger(f"sha256:{prefix or ''}", max(1, repeats), tasks * max(1, repeats))
     try:
         scan(path, ledger, Metrics(), skip or (lambda _lineno, _why: None))
-        with open(path, "rb") as src:
+        with open_input(path, JSONL_BYTES, "a rollouts file") as src:
             for i in range(ledger.total):
                 if ledger.state(i) != EMPTY:
                     src.seek(ledger.offset(i))
-                    yield json.loads(src.readline())
+                    yield jsonsafe.loads(src.readline(RECORD_BYTES + 1))
     finally:
         ledger.close()
 
@@ -217,8 +224,11 @@ def export_final(
         )
     scan(rollouts, ledger, Metrics())
     report = ExportReport(dest, ok=ledger.ok, failed=ledger.failed)
-    with open(rollouts, "rb") as src, atomic_file(dest, "wb") as out:
-        report.written, report.missing = _copy_final(src, out, ledger, ok_only)
+    try:
+        with open(rollouts, "rb") as src, atomic_file(dest, "wb") as out:
+            report.written, report.missing = _copy_final(src, out, ledger, ok_only)
+    except OSError as exc:  # a full disk, or -o naming a device: the old export (if any) stays
+        raise GymRunError(f"cannot write the export to {dest}: {exc.strerror or exc}") from None
     return report
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
+from gym_compile import jsonsafe
+from gym_compile.files import JSONL_BYTES, LINE_BYTES, iter_lines, open_input
+from gym_compile.jsonsafe import BadJSON
 from gym_run.collect.record import failed_record, ok_record
 from gym_run.endpoint.cache import cache_scope
 from gym_run.endpoint.callstats import CURRENT_ROLLOUT, RolloutTrace
@@ -34,20 +36,27 @@ def iter_rows(
     if limit is not None and limit <= 0:
         limit = None
     index = 0
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+    try:
+        fh = open_input(path, JSONL_BYTES, "a dataset")
+    except OSError as exc:
+        raise PlanError(f"input {path} cannot be read ({exc.strerror or exc}); recompile") from None
+    with fh:
+        for line in iter_lines(fh, LINE_BYTES):
+            lineno, data = line.lineno, line.data
             if limit is not None and index >= limit:
                 return
-            if not line.strip():
+            if data is not None and not data.strip():
                 continue
             if skip is not None and skip(index):
                 index += 1
                 continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
+                if data is None:
+                    raise BadJSON(f"longer than {LINE_BYTES} bytes")
+                row = jsonsafe.loads(data)
+            except BadJSON as exc:
                 raise PlanError(
-                    f"{path}:{lineno}: not JSON ({exc.msg}); fix the file and recompile"
+                    f"{path}:{lineno}: not JSON ({exc.reason}); fix the file and recompile"
                 ) from None
             if not isinstance(row, dict):
                 raise PlanError(

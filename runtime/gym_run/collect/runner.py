@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
+from gym_compile.atomic import output_refusal
 from gym_run.collect.budget import Budget
 from gym_run.collect.interrupt import Interrupts
 from gym_run.collect.metrics import Metrics
@@ -88,6 +89,11 @@ async def run_job(
     if not job:
         raise PlanError("this plan has no collection job (compile with +agent_name=...)")
     specs = server_specs(plan, environ)
+    metrics_refused = output_refusal(job["output"]["metrics_path"])
+    if metrics_refused is not None:  # found now, before a token is paid for, not at the end
+        raise GymRunError(
+            f"cannot write the metrics to {job['output']['metrics_path']}: it {metrics_refused}"
+        )
     state = _Job(
         plan,
         notice=notice,
@@ -328,7 +334,13 @@ class _Job:
             budget=self.budget.as_dict(),
         )
         out = self.job["output"]
-        write_json_atomic(out["metrics_path"], document)
+        try:
+            write_json_atomic(out["metrics_path"], document)
+        except OSError as exc:  # a full disk: the rollouts are safe, only the summary file is not
+            raise GymRunError(
+                f"cannot write the metrics to {out['metrics_path']}: {exc.strerror or exc}; the "
+                f"rollouts are in {out['path']} (`gym-run report` summarises them)"
+            ) from None
         return JobResult(
             document,
             out["path"],

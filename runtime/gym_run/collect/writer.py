@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
-from gym_compile.atomic import atomic_file
+from gym_compile.atomic import atomic_file, output_refusal
+from gym_compile.files import FileRefused
 from gym_run.errors import GymRunError, OutputExistsError
 
 try:
@@ -28,6 +30,7 @@ Existing = Literal["refuse", "overwrite", "append"]
 OnDurable = Callable[[dict[str, Any], int], None]
 
 
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not wait for a reader
 MAX_WAITING = 4096  # records queued for the disk before writers wait (bounds memory, not latency)
 
 
@@ -67,7 +70,15 @@ class RolloutWriter:
         try:
             if parent:
                 os.makedirs(parent, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            why = output_refusal(self.path)  # appending to /dev/sda or a FIFO is no rollouts file
+            if why is not None:
+                raise FileRefused(why, self.path)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NONBLOCK, 0o644)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped in since the check
+                os.close(fd)
+                raise FileRefused(
+                    "is not a regular file; refusing to write rollouts to it", self.path
+                )
         except OSError as exc:
             raise GymRunError(
                 f"cannot write rollouts to {self.path}: {exc.strerror or exc}"

@@ -18,6 +18,7 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from gym_compile.assets import templates_dir
+from gym_compile.files import TEMPLATE_BYTES, read_bytes
 from gym_run.errors import PlanError
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
@@ -69,5 +70,6 @@ def load_prompt_template(
     candidates = [Path(spec)] if os.path.isabs(spec) else [Path(spec), templates_dir() / spec]
     for path in candidates:
         if path.is_file():
-            return PromptTemplate(path.read_text(encoding="utf-8"), str(path), names)
+            text = read_bytes(path, TEMPLATE_BYTES, "a template").decode("utf-8", "replace")
+            return PromptTemplate(text, str(path), names)
     raise FileNotFoundError(errno.ENOENT, ", ".join(str(p) for p in candidates), spec)
