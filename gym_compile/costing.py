@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gym_compile import settings
 from gym_compile.diagnostics import Diagnostic, json_path
 from gym_compile.estimate import Estimate, EstimateBuilder, check_budget
 from gym_compile.prices import PriceTable, unpriced_message
@@ -66,18 +67,21 @@ def start_costing(v: Validated, agent: Server) -> Costing:
     prices = g.get("prices") if isinstance(g.get("prices"), dict) else None
     try:
         table = PriceTable.load(prices)
-    except ValueError:  # validate reported where the overrides are wrong; no plan is built
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        KeyError,
+    ):  # validate reported where the overrides are wrong; no plan is built
         table = PriceTable.load()
     ref = agent.config.get("model_server")
     model_server = v.servers.get(ref.get("name", "")) if isinstance(ref, dict) else None
     model = model_server.config.get("model") if model_server is not None else None
-    budget = g.get("budget") if isinstance(g.get("budget"), dict) else None
-    if budget is not None:
-        budget = {k: budget.get(k) for k in BUDGET_KEYS}
+    budget = settings.budget(g, BUDGET_KEYS)
     max_steps = agent.config.get("max_steps")
     builder = EstimateBuilder(
-        limit=g.get("limit") or None,
-        params_override=g.get("responses_create_params") or {},
+        limit=settings.limit(g),
+        params_override=settings.params(g),
         max_steps=max_steps if isinstance(max_steps, int) else None,
     )
     return Costing(builder, model if isinstance(model, str) else None, table, prices, budget)

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RESOLVERS = ("oc.env", "oc.select")
+MAX_NESTING = (
+    32  # ${oc.select:a,${oc.select:b,...}} levels: parsing and resolving recurse per level
+)
 
 
 @dataclass(frozen=True)
@@ -34,13 +37,13 @@ class GrammarError(Exception):
 
 def parse(text: str) -> list[Any]:
     """Splits a string into literal parts, Ref and Call nodes."""
-    parts, pos = _parse_text(text, 0, stop="")
+    parts, pos = _parse_text(text, 0, stop="", depth=0)
     if pos != len(text):
         raise GrammarError(f"unexpected '{text[pos]}' at position {pos + 1}")
     return parts
 
 
-def _parse_text(text: str, pos: int, stop: str) -> tuple[list[Any], int]:
+def _parse_text(text: str, pos: int, stop: str, depth: int) -> tuple[list[Any], int]:
     parts: list[Any] = []
     buf: list[str] = []
     while pos < len(text):
@@ -51,7 +54,9 @@ def _parse_text(text: str, pos: int, stop: str) -> tuple[list[Any], int]:
             if buf:
                 parts.append("".join(buf))
                 buf = []
-            node, pos = _parse_interp(text, pos + 2)
+            if depth >= MAX_NESTING:
+                raise GrammarError(f"'${{' nested more than {MAX_NESTING} levels deep")
+            node, pos = _parse_interp(text, pos + 2, depth + 1)
             parts.append(node)
         elif stop and text[pos] in stop:
             break
@@ -63,7 +68,7 @@ def _parse_text(text: str, pos: int, stop: str) -> tuple[list[Any], int]:
     return parts, pos
 
 
-def _parse_interp(text: str, pos: int) -> tuple[Any, int]:
+def _parse_interp(text: str, pos: int, depth: int) -> tuple[Any, int]:
     start = pos - 2
     end_name = pos
     while end_name < len(text) and text[end_name] not in ":}$":
@@ -82,7 +87,7 @@ def _parse_interp(text: str, pos: int) -> tuple[Any, int]:
     args: list[tuple[Any, ...]] = []
     pos = end_name + 1
     while True:
-        arg, pos = _parse_text(text, pos, stop=",}")
+        arg, pos = _parse_text(text, pos, stop=",}", depth=depth)
         args.append(tuple(_strip(arg)))
         if pos >= len(text):
             raise GrammarError("'${' is never closed with '}'")

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from gym_compile.diagnostics import Diagnostic, Location, Related, did_you_mean, json_path
+from gym_compile.diagnostics import Diagnostic, Location, Related, did_you_mean, json_path, shorten
 from gym_compile.interp_grammar import RESOLVERS, Call, Ref, parse
 from gym_compile.interp_grammar import GrammarError as _Syntax
 from gym_compile.interp_grammar import roots as _roots
@@ -21,6 +21,7 @@ from gym_compile.merge import Merged
 
 Path_ = tuple[Any, ...]
 MISSING = "???"
+MAX_CHAIN = 64  # links of ${a} -> ${b} -> ... followed before GYM025
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class _Resolver:
         self.origins: dict[Path_, list[Origin]] = {}
         self.referenced: set[Path_] = set()
         self.env_file = merged.env.file if merged.env else None
+        self.chain_reported = False
 
     # -- tree walking -------------------------------------------------------------------------
     def walk(self, node: Any, path: Path_) -> Any:
@@ -113,12 +115,17 @@ class _Resolver:
         if path in self.stack:
             self._cycle(path)
             raise _Failed
+        if (
+            len(self.stack) >= MAX_CHAIN
+        ):  # each link costs several frames: stop before the stack does
+            self._too_deep(path)
+            raise _Failed
         try:
             parts = parse(text)
         except _Syntax as exc:
             self._report(
                 "GYM023",
-                f"malformed interpolation in {text!r}: {exc}",
+                f"malformed interpolation in {shorten(text, 120)!r}: {exc}",
                 path,
                 hints=(
                     "write ${key.path}, ${oc.env:VAR,default} or ${oc.select:key,default}; "
@@ -342,6 +349,25 @@ class _Resolver:
             hints=("one of these values must be a literal",),
         )
         self.failed.update(chain)
+
+    def _too_deep(self, path: Path_) -> None:
+        """Reported once, at the value that starts the chain; every value on it stays unresolved."""
+        first = self.stack[0]
+        self.failed.update(self.stack)
+        if self.chain_reported:
+            return  # one long chain cut in pieces would repeat the same error per 64 links
+        self.chain_reported = True
+
+        def name(p: Path_) -> str:
+            return ".".join(map(str, p))
+
+        self._report(
+            "GYM025",
+            f"a chain of ${{...}} references is more than {MAX_CHAIN} links long "
+            f"({name(first)} -> {name(self.stack[1])} -> ... -> {name(path)})",
+            first,
+            hints=("refer to the value at the end of the chain directly",),
+        )
 
 
 class _Failed(Exception):

@@ -11,7 +11,7 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
-from gym_compile import jsonsafe
+from gym_compile import jsonsafe, settings
 from gym_compile import schema_catalog as catalog
 from gym_compile.costing import JobSpend, start_costing
 from gym_compile.diagnostics import (
@@ -292,10 +292,12 @@ def _job(v: Validated) -> Job | None:
         return None
 
     if "input_jsonl_fpath" in g:
+        if settings.text(g["input_jsonl_fpath"]) is None:
+            return None  # the schema check reported it
         input_path = resolve_path(v, ("input_jsonl_fpath",), g["input_jsonl_fpath"])
         input_at: tuple[Any, ...] = ("input_jsonl_fpath",)
     else:
-        datasets = agent.config.get("datasets") or []
+        datasets = settings.datasets(agent.config)
         if not datasets:
             v.diagnostics.append(
                 Diagnostic(
@@ -309,13 +311,13 @@ def _job(v: Validated) -> Job | None:
             )
             return None
         ds = next((d for d in datasets if d.get("type") == "example"), datasets[0])
-        idx = datasets.index(ds)
+        idx = agent.config["datasets"].index(ds)
         input_at = agent.source_path + ("datasets", idx, "jsonl_fpath")
         input_path = resolve_path(v, input_at, ds["jsonl_fpath"])
     costing = start_costing(v, agent)
     input_file = check_input(v, input_path, input_at, on_row=costing.builder.add)
 
-    if "output_jsonl_fpath" in g:
+    if settings.text(g.get("output_jsonl_fpath")) is not None:
         output = resolve_path(v, ("output_jsonl_fpath",), g["output_jsonl_fpath"])
     else:
         output = real_path(Path.cwd() / "results" / f"{name}_rollouts.jsonl")
@@ -331,17 +333,15 @@ def _job(v: Validated) -> Job | None:
         )
     if input_file is None or not agent.valid:
         return None
-    limit = g.get("limit") or None
-    params = g.get("responses_create_params") or {}
-    repeats = g.get("num_repeats") or 1
+    repeats = settings.num_repeats(g)
     return Job(
         name,
         input_file,
         output,
-        limit,
+        settings.limit(g),
         repeats,
-        g.get("num_samples_in_parallel") or 16,
-        params,
+        settings.concurrency(g),
+        settings.params(g),
         costing.finish(v, repeats),
         _response_cache(v, output),
     )
@@ -358,7 +358,7 @@ def _response_cache(v: Validated, output: Path) -> dict[str, Any] | None:
     at = ("response_cache", "path")
     path = (
         resolve_path(v, at, setting["path"])
-        if setting.get("path")
+        if settings.text(setting.get("path"))
         else output.parent / "responses.sqlite"
     )
     return {"path": str(path), "stand_in": bool(setting.get("stand_in", False))}

@@ -9,6 +9,14 @@ from typing import Literal
 
 Severity = Literal["error", "warning"]
 CMDLINE = "<command line>"
+MAX_MESSAGE = 400  # characters of a message or hint; the rest is cut
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text` cut to `limit` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 30]}… ({len(text) - limit + 30:,} more characters)"
 
 
 @dataclass(frozen=True, order=True)
@@ -23,7 +31,7 @@ class Location:
 
     def __str__(self) -> str:
         if self.file == CMDLINE:
-            return f"{CMDLINE}:{self.label}"
+            return f"{CMDLINE}:{shorten(self.label, 160)}"
         if self.line:
             return f"{self.file}:{self.line}:{self.col}"
         return self.file
@@ -46,6 +54,14 @@ class Diagnostic:
     severity: Severity = "error"
     hints: tuple[str, ...] = ()
     related: tuple[Related, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        """Messages and hints may name what a user wrote (a key, a ${...}): one of 20 MB must not
+        make 20 MB of output in any renderer."""
+        if len(self.message) > MAX_MESSAGE:
+            object.__setattr__(self, "message", shorten(self.message))
+        if any(len(h) > MAX_MESSAGE for h in self.hints):
+            object.__setattr__(self, "hints", tuple(shorten(h) for h in self.hints))
 
     def sort_key(self) -> tuple:
         loc = self.location or Location("")

@@ -136,6 +136,15 @@ _CODES = [
         "export VAR=...   or   ${oc.env:VAR,default}",
     ),
     Code(
+        "GYM025",
+        "interpolation-too-deep",
+        "Interpolation chain too long",
+        "A ${...} refers to a value that refers to another, and so on, for more than 64 links "
+        "(a: ${b}, b: ${c}, ...). Resolving such a chain would exhaust the stack; a config needs a "
+        "few links.",
+        "Point the first value at the last one directly: a: ${z}",
+    ),
+    Code(
         "GYM030",
         "unknown-key",
         "Unknown key",
