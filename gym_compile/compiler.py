@@ -13,6 +13,7 @@ from gym_compile.merge import merge
 from gym_compile.overrides import split_overrides
 from gym_compile.paths import check_paths
 from gym_compile.plan import build_plan
+from gym_compile.secret_paths import mask_labels, secret_override_labels
 from gym_compile.validate import validate
 
 
@@ -57,11 +58,12 @@ def compile_config(
     validated = validate(resolved)
     linked = link(validated, options_for(validated))
     check_paths(linked)
+    secret_labels = secret_override_labels(validated)  # shown as +key=*** in every diagnostic
     diagnostics = problems + merged.diagnostics + resolved.diagnostics + validated.diagnostics
     if has_errors(diagnostics) or not build or assume_env or merged.incomplete:
-        return Result(None, unique(diagnostics))
+        return Result(None, mask_labels(unique(diagnostics), secret_labels))
     plan = build_plan(linked)
     diagnostics = problems + merged.diagnostics + resolved.diagnostics + validated.diagnostics
     if has_errors(diagnostics):  # the plan stage reports secrets it cannot keep out of the plan
-        return Result(None, unique(diagnostics))
-    return Result(plan, unique(diagnostics))
+        return Result(None, mask_labels(unique(diagnostics), secret_labels))
+    return Result(plan, mask_labels(unique(diagnostics), secret_labels))

@@ -16,7 +16,8 @@ from gym_compile.diagnostics import CMDLINE, Diagnostic, has_errors, json_path
 from gym_compile.files import real_path
 from gym_compile.interpolate import Origin
 from gym_compile.link import Linked
-from gym_compile.secretscan import leaves, looks_secret, secret_key_name
+from gym_compile.secret_paths import full_path, secret_leaves
+from gym_compile.secretscan import leaves, secret_key_name
 from gym_compile.validate import Server, Validated
 
 
@@ -81,25 +82,22 @@ def _redact(v: Validated, server: Server, secrets: dict[str, dict[str, str]]) ->
     """Replaces every secret by {"$secret": NAME} and records where NAME is read at run time.
 
     A value is secret when its schema field is writeOnly, when it comes whole from an env.yaml key
-    or environment variable whose name looks secret (policy_api_key, HF_TOKEN), or when it looks
-    like a credential (sk-..., Bearer ...): the plan is meant to be committed and shared."""
+    or environment variable whose name looks secret (policy_api_key, HF_TOKEN), when it looks
+    like a credential (sk-..., Bearer ...), or when it is an HTTP header value that carries a
+    credential (Authorization, api-key, x-api-key) or comes from env.yaml or the environment
+    (`X-Org: ${oc.env:ORG}`): the plan is meant to be committed and shared."""
     config = copy.deepcopy(server.config)
-    schema = catalog.server_schema(server.type, server.implementation)
-    write_only = {rel for rel, _value, flag in catalog.marked(schema, config, "writeOnly") if flag}
-    for rel, value in list(leaves(config, ())):
-        if value is None or not rel:
-            continue
-        path = server.source_path + (server.renamed.get(rel[0], rel[0]),) + rel[1:]
-        if rel not in write_only and not _flows_secret(v, path, value):
-            continue
+    for rel in list(secret_leaves(v, server, config)):
+        node = config
+        for part in rel[:-1]:
+            node = node[part]
+        path = full_path(server, rel)
+        value = node[rel[-1]]
         ref = _secret_ref(v, path, value)
         if ref is None:
             continue
         name, where = ref
         secrets[name] = where
-        node = config
-        for part in rel[:-1]:
-            node = node[part]
         node[rel[-1]] = {SECRET_MARKER: name}
     return config
 
@@ -134,13 +132,6 @@ def _refuse_leaks(v: Validated, plan: dict[str, Any]) -> None:
                     hints=("refer to the secret as a whole value: key: ${name}",),
                 )
             )
-
-
-def _flows_secret(v: Validated, path: tuple[Any, ...], value: Any) -> bool:
-    if looks_secret(value):
-        return True
-    origins = v.resolved.origins.get(path, [])
-    return any(o.source in ("env_file", "environment") and secret_key_name(o.key) for o in origins)
 
 
 def _secret_ref(

@@ -33,6 +33,10 @@ SECRET_KEY = re.compile(
     r"(^|[_\-.])(key|apikey|token|secret|password|passwd)($|[_\-.])", re.IGNORECASE
 )
 MASK = "***"
+#: Headers that carry credentials whatever their value looks like (plus any name secret_key_name
+#: accepts: x-api-key, x-auth-token, ...).
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "api-key"})
+HEADER_FIELDS = frozenset({"default_headers", "headers"})
 
 
 def find_secret(text: str) -> re.Match[str] | None:
@@ -48,6 +52,13 @@ def looks_secret(value: Any) -> bool:
 def secret_key_name(name: object) -> bool:
     """env.yaml keys like policy_api_key or hf_token hold secrets even when their value looks plain."""
     return isinstance(name, str) and SECRET_KEY.search(name) is not None
+
+
+def credential_header(name: object) -> bool:
+    """Authorization, api-key, x-api-key, X-Auth-Token, ...: a header whose value is a secret."""
+    return isinstance(name, str) and (
+        name.strip().lower() in CREDENTIAL_HEADERS or secret_key_name(name.strip())
+    )
 
 
 def mask_text(text: str) -> str:
@@ -120,6 +131,23 @@ def check_literals(v: Validated) -> None:
                     f"secret field '{path[-1]}' is written as a literal in a config file",
                     seen,
                 )
+        for field_name in HEADER_FIELDS:
+            headers = server.config.get(field_name)
+            if not isinstance(headers, dict):
+                continue
+            for header, value in headers.items():
+                path = server.source_path + (server.renamed.get(field_name, field_name), header)
+                if not credential_header(header) or not isinstance(value, str):
+                    continue
+                if v.resolved.is_failed(path) or (loc := _literal_at(v, path)) is None:
+                    continue
+                _warn(
+                    v,
+                    loc,
+                    path,
+                    f"credential header '{header}' is written as a literal in a config file",
+                    seen,
+                )
 
 
 def _literal_at(v: Validated, path: tuple[Any, ...]) -> Location | None:
@@ -155,7 +183,7 @@ def _warn(
     if key in seen:
         return
     seen.add(key)
-    name = (f"{path[0]}_{path[-1]}" if len(path) > 1 else str(path[0])).lower()
+    name = (f"{path[0]}_{path[-1]}" if len(path) > 1 else str(path[0])).lower().replace("-", "_")
     v.diagnostics.append(
         Diagnostic(
             "GYM060",

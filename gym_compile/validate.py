@@ -11,7 +11,7 @@ from jsonschema import ValidationError
 from gym_compile import schema_catalog as catalog
 from gym_compile.diagnostics import CMDLINE, Diagnostic, Location, Related, did_you_mean, json_path
 from gym_compile.interpolate import Resolved
-from gym_compile.secretscan import check_literals
+from gym_compile.secretscan import check_literals, credential_header, looks_secret, secret_key_name
 
 Path_ = tuple[Any, ...]
 
@@ -267,13 +267,15 @@ def _diagnose(
             )
             for k in missing
         ]
+    secret = _secret_here(out, path, error)
     if v == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
+        shown = "" if secret else f" ({_short(error.instance)})"
         return [
             Diagnostic(
                 "GYM031",
-                f"expected {expected}, got {_kind(error.instance)} ({_short(error.instance)})",
+                f"expected {expected}, got {_kind(error.instance)}{shown}",
                 out.location(path),
                 where,
                 related=related,
@@ -284,14 +286,28 @@ def _diagnose(
         return [
             Diagnostic(
                 "GYM033",
-                f"{_short(error.instance)} is not one of: {', '.join(map(_short, allowed))}",
+                f"{'the value' if secret else _short(error.instance)} is not one of: "
+                f"{', '.join(map(_short, allowed))}",
                 out.location(path),
                 where,
                 related=related,
-                hints=did_you_mean(str(error.instance), map(str, allowed)),
+                hints=() if secret else did_you_mean(str(error.instance), map(str, allowed)),
             )
         ]
-    return [Diagnostic("GYM034", error.message, out.location(path), where, related=related)]
+    message = f"the value breaks the schema rule '{v}'" if secret else error.message
+    return [Diagnostic("GYM034", message, out.location(path), where, related=related)]
+
+
+def _secret_here(out: Validated, path: Path_, error: ValidationError) -> bool:
+    """A value that may be a secret is never quoted in a message: a writeOnly field (api_key), a
+    secret-named key or source (policy_api_key, HF_TOKEN), a credential header."""
+    if isinstance(error.schema, dict) and error.schema.get("writeOnly"):
+        return True
+    if path and (secret_key_name(path[-1]) or credential_header(path[-1])):
+        return True
+    return any(secret_key_name(o.key) for o in out.resolved.origins.get(path, [])) or looks_secret(
+        error.instance
+    )
 
 
 def _sampling_hint(key: str) -> tuple[str, ...]:

@@ -211,7 +211,8 @@ def test_secrets_are_kept_out_of_the_plan_wherever_they_flow(tmp_path):
     text = json.dumps(result.plan)
     assert "CANARY" not in text and "abcdefghijklmnop" not in text
     headers = result.plan["servers"]["m"]["config"]["default_headers"]
-    assert headers["X-HF"] == {"$secret": "hf_token"} and headers["X-Plain"] == "ok"
+    # a header fed from env.yaml is a reference whatever its key is called (issue 13)
+    assert headers["X-HF"] == {"$secret": "hf_token"} and headers["X-Plain"] == {"$secret": "plain"}
     assert result.plan["secrets"]["hf_token"] == {"source": "env_file", "key": "hf_token"}
     assert result.plan["secrets"][headers["X-Lit"]["$secret"]]["source"] == "config"
 

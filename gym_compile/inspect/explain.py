@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -11,11 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from gym_compile import schema_catalog as catalog
-from gym_compile.diagnostics import Diagnostic, did_you_mean
+from gym_compile.diagnostics import CMDLINE, Diagnostic, did_you_mean
 from gym_compile.interp_grammar import Call, GrammarError, Ref, parse
 from gym_compile.interpolate import resolve
 from gym_compile.merge import Merged, merge
 from gym_compile.overrides import split_overrides
+from gym_compile.secret_paths import (
+    mask_labels,
+    mask_override,
+    secret_named_override,
+    secret_override_labels,
+)
 from gym_compile.secretscan import MASK, looks_secret, secret_key_name
 from gym_compile.validate import Server, Validated, validate
 
@@ -59,7 +66,10 @@ def explain_key(
     raw = copy.deepcopy(merged.data)
     resolved = resolve(merged)
     v = validate(resolved)
-    diagnostics = problems + merged.diagnostics + resolved.diagnostics + v.diagnostics
+    diagnostics = mask_labels(
+        problems + merged.diagnostics + resolved.diagnostics + v.diagnostics,
+        secret_override_labels(v),
+    )
     path = parse_key(key)
     return _Explainer(v, raw, path).run(key, diagnostics)
 
@@ -80,6 +90,7 @@ class _Explainer:
         self.v, self.raw, self.path = v, raw, path
         self.merged: Merged = v.resolved.merged
         self.server = self._server()
+        self.masking = False  # the key is a secret: every value on its ${...} chain is shown as ***
 
     def _server(self) -> Server | None:
         s = self.v.servers.get(self.path[0]) if self.path else None
@@ -91,6 +102,11 @@ class _Explainer:
             return Explanation(
                 False, [f"{key} is not set in this config"] + self._suggest(), diagnostics
             )
+        self.masking = (
+            final is not None
+            and not isinstance(final, (dict, list))
+            and (self._secret(self.path, final))
+        )
         out = [f"{'.'.join(map(str, self.path))} = {self._show(final, self.path)}"]
         if isinstance(final, (dict, list)):
             out += self._leaves(final, self.path)
@@ -152,7 +168,9 @@ class _Explainer:
     def _show(self, value: Any, path: Path_) -> str:
         if isinstance(value, (dict, list)):
             return "{...}" if isinstance(value, dict) else f"[{len(value)} items]"
-        return MASK if value is not None and self._secret(path, value) else json.dumps(value)
+        if value is not None and (self.masking or self._secret(path, value)):
+            return MASK
+        return json.dumps(value)
 
     def _leaves(self, node: Any, path: Path_) -> list[str]:
         items = node.items() if isinstance(node, dict) else enumerate(node)
@@ -172,6 +190,8 @@ class _Explainer:
     def _origin(self, loc: Any) -> str:
         if loc is None:
             return "unknown"
+        if loc.file == CMDLINE and (self.masking or secret_named_override(loc.label)):
+            loc = dataclasses.replace(loc, label=mask_override(loc.label))
         env = self.merged.env
         return f"{loc} (env file)" if env is not None and loc.file == env.file else str(loc)
 
@@ -190,7 +210,7 @@ class _Explainer:
                 var = "".join(p for p in part.args[0] if isinstance(p, str))
                 shown = (
                     MASK
-                    if secret_key_name(var) or looks_secret(os.environ.get(var))
+                    if self.masking or secret_key_name(var) or looks_secret(os.environ.get(var))
                     else json.dumps(os.environ.get(var))
                 )
                 out.append(

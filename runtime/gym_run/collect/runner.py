@@ -246,7 +246,7 @@ class _Job:
             repeats,
             skip,
         )
-        cache = open_cache(self.cache_spec["path"]) if self.cache_spec else None
+        cache = open_cache(self.cache_spec["path"], self.notice) if self.cache_spec else None
         try:
             async with make_session(job["concurrency"] + 8) as session:
                 servers = await build_servers(
@@ -352,14 +352,18 @@ class _Job:
         )
 
 
-def open_cache(path: str) -> ResponseCache:
-    """The plan's response cache; a file that cannot be opened is the user's to fix, not a traceback."""
+def open_cache(path: str, notice: Callable[[str], None] = _stderr) -> ResponseCache | None:
+    """The plan's response cache, or None (and one warning) when it cannot be opened: the cache
+    saves money, it must never stop a run (nor fail a paid rollout later: see ResponseCache)."""
     try:
-        return ResponseCache(path)
+        return ResponseCache(path, warn=notice)
     except (OSError, sqlite3.Error) as exc:
-        raise GymRunError(
-            f"response cache {path} cannot be opened ({exc}); fix the path or run with --no-cache"
-        ) from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        notice(
+            f"gym-run: warning: response cache {path} cannot be opened ({why}); running without "
+            "it (fix the path, or pass --no-cache to silence this)"
+        )
+        return None
 
 
 async def _tick(progress: Progress) -> None:

@@ -18,12 +18,16 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from gym_compile import jsonsafe
+from gym_compile.atomic import output_refusal
 from gym_compile.canonical import canonical_json
+from gym_compile.files import FileRefused
+from gym_compile.jsonsafe import BadJSON
 from gym_run.endpoint.client import ModelClient
 from gym_run.endpoint.usage import add_usage
 
@@ -70,10 +74,21 @@ def cache_key(
 
 
 class ResponseCache:
-    """One SQLite file (WAL); every call runs in a worker thread under one lock."""
+    """One SQLite file (WAL); every call runs in a worker thread under one lock.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    During a run the cache is a saving, never a risk: when the disk is full or the file breaks,
+    `warn` is told once and the cache turns itself off (gets miss, puts are dropped), so a rollout
+    whose model calls were paid for is never failed by its cache."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, warn: Callable[[str], None] | None = None
+    ) -> None:
         self.path = os.fspath(path)
+        self._warn = warn
+        self.broken: str | None = None  # why the cache turned itself off
+        why = output_refusal(self.path)
+        if why is not None:  # SQLite would happily open /dev/zero or a FIFO
+            raise FileRefused(why, self.path)
         if os.path.dirname(self.path):
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self._lock = threading.Lock()
@@ -93,18 +108,36 @@ class ResponseCache:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
+    def _degrade(self, exc: Exception) -> None:
+        """Off for the rest of the run, said once."""
+        if self.broken is None:
+            self.broken = f"{type(exc).__name__}: {exc}"
+            if self._warn is not None:
+                self._warn(
+                    f"gym-run: warning: response cache {self.path} stopped working ({exc}); "
+                    "going on without it (nothing more is cached or replayed this run)"
+                )
+
     def get_sync(self, key: str) -> dict[str, Any] | None:
-        with self._lock:  # SELECT then UPDATE, not UPDATE ... RETURNING: that needs SQLite 3.35+
-            rows = self._db.execute(
-                "SELECT response FROM responses WHERE key = ?", (key,)
-            ).fetchall()
-            if rows:
-                self._db.execute("UPDATE responses SET hits = hits + 1 WHERE key = ?", (key,))
-        if not rows:
+        if self.broken is not None:
+            self.misses += 1
+            return None
+        try:
+            with self._lock:  # SELECT then UPDATE, not UPDATE ... RETURNING (SQLite 3.35+)
+                rows = self._db.execute(
+                    "SELECT response FROM responses WHERE key = ?", (key,)
+                ).fetchall()
+                if rows:
+                    self._db.execute("UPDATE responses SET hits = hits + 1 WHERE key = ?", (key,))
+            found = jsonsafe.loads(rows[0][0]) if rows else None
+        except (sqlite3.Error, OSError, BadJSON) as exc:
+            self._degrade(exc)
+            found = None
+        if not isinstance(found, dict):
             self.misses += 1
             return None
         self.hits += 1
-        return json.loads(rows[0][0])
+        return found
 
     def put_sync(
         self, key: str, response: Mapping[str, Any], *, model: str = "", secrets: Sequence[str] = ()
@@ -114,10 +147,17 @@ class ResponseCache:
         if any(s and (s in text or json.dumps(s)[1:-1] in text) for s in secrets):
             self.refused += 1
             return False
-        self._run(
-            "INSERT OR REPLACE INTO responses (key, model, response, created_at) VALUES (?, ?, ?, ?)",
-            (key, model, text, time.time()),
-        )
+        if self.broken is not None:
+            return False
+        try:
+            self._run(
+                "INSERT OR REPLACE INTO responses (key, model, response, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (key, model, text, time.time()),
+            )
+        except (sqlite3.Error, OSError) as exc:  # a full disk: the answer is paid for, keep it
+            self._degrade(exc)
+            return False
         self.stored += 1
         return True
 

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from gym_compile import jsonsafe
+from gym_compile.jsonsafe import BadJSON
 from gym_compile.secretscan import mask_text
 from gym_run.endpoint.callstats import CallStats, note_retry
 from gym_run.endpoint.ratelimit import Gate
@@ -290,8 +292,8 @@ class OpenAIClient:
 
 def _json_object(text: str) -> dict[str, Any] | None:
     try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError:
+        parsed = jsonsafe.loads(text)
+    except BadJSON:  # also 100,000 nested brackets or a 5,000-digit number: malformed, not a crash
         return None
     return parsed if isinstance(parsed, dict) else None
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from gym_compile import jsonsafe
+from gym_compile.jsonsafe import BadJSON
 from gym_run.collect.record import ok_record
 from gym_run.collect.runner import make_session, server_specs
 from gym_run.errors import ModelCallError, ServerStartError
@@ -57,13 +58,13 @@ class Served:
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
+        body = jsonsafe.loads(await request.read())
     except web.HTTPRequestEntityTooLarge:
         raise _Reject(
             error_response(413, f"request body too large: at most {MAX_REQUEST_BYTES} bytes")
         ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _Reject(error_response(400, f"request body is not JSON: {exc}")) from None
+    except BadJSON as exc:  # bounded nesting and numbers: never a 500
+        raise _Reject(error_response(400, f"request body is not JSON: {exc.reason}")) from None
     if not isinstance(body, dict):
         raise _Reject(error_response(400, "request body must be a JSON object"))
     return body

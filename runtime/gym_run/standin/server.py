@@ -107,7 +107,7 @@ def _tool_output_text(output: Any) -> str:
     text = _text_of(output)
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
     if isinstance(parsed, dict):
         strings = {k: v for k, v in parsed.items() if isinstance(v, str) and v}
@@ -282,7 +282,7 @@ def build_app(
             return denied
         try:
             body = json.loads(await request.read(), parse_constant=_reject_constant)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # 100,000 nested brackets, a 5,000-digit number
             stats["bad_request"] += 1
             message = "We could not parse the JSON body of your request: it must be a JSON object."
             return error_response(400, message, param="body")

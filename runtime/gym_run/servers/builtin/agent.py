@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from gym_compile import jsonsafe
+from gym_compile.jsonsafe import BadJSON
 from gym_run.endpoint.usage import (
     USAGE_KEYS,
     add_usage,
@@ -153,11 +154,10 @@ class SimpleAgent:
                     "output": output,
                 }
         try:
-            args = json.loads(raw) if isinstance(raw, str) else raw
-        except json.JSONDecodeError as exc:
-            output = error_body(
-                f"arguments for {name} are not valid JSON ({exc.msg} at position {exc.pos})"
-            )
+            args = jsonsafe.loads(raw) if isinstance(raw, str) else raw
+        except BadJSON as exc:  # the model wrote them: it reads why, the rollout goes on
+            where = f" at line {exc.lineno} column {exc.colno}" if exc.lineno else ""
+            output = error_body(f"arguments for {name} are not valid JSON ({exc.reason}{where})")
         else:
             if isinstance(args, dict):
                 stats.tool_calls += 1
