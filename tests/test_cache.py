@@ -123,8 +123,10 @@ async def test_secrets_never_reach_the_file_even_from_unusual_bodies(tmp_path, s
     for _ in range(2):
         await client.create(normal)
         await client.create(unusual)
-    assert standin.app["stats"]["ok"] == 3  # normal once (then cached), unusual every time
-    assert cache.stats()["session"]["refused"] == 2 and cache.stats()["entries"] == 1
+    # The client masks the echoed key as the answer arrives (issue 13), so the masked answer is
+    # safe to store: each body is sent once, then replayed from the cache.
+    assert standin.app["stats"]["ok"] == 2
+    assert cache.stats()["session"]["refused"] == 0 and cache.stats()["entries"] == 2
     cache.close()
     data = all_cache_bytes(path)
     assert b"hello there" in data  # the store is readable: the check below is not vacuous

@@ -6,11 +6,9 @@ live only in memory and are never printed (errors name where we looked, never wh
 
 from __future__ import annotations
 
-import base64
-import json
 import os
-import urllib.parse
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,51 +16,9 @@ from gym_compile.canonical import SECRET_MARKER
 from gym_compile.diagnostics import CompileError
 from gym_compile.loader import load_yaml
 from gym_run.errors import SecretError
+from gym_run.redact import MASK, MIN_MASKED_LEN, REDACT, Redactor, spellings
 
-MASK = "***"
-MIN_REDACTED_LEN = 6  # shorter values would mask innocent text; such secrets are not secrets
-
-
-class Redactor:
-    """Masks known secret values (and their URL, JSON and base64 spellings) in text.
-
-    The last net for messages built from what others sent us: an endpoint that echoes the
-    Authorization header or another header back in its error body.
-    """
-
-    def __init__(self, values: Iterable[str] = ()) -> None:
-        self._needles: list[str] = []
-        for value in values:
-            self.add(value)
-
-    def add(self, value: Any) -> None:
-        if not isinstance(value, str) or len(value.strip()) < MIN_REDACTED_LEN:
-            return
-        forms = set(spellings(value)) - set(self._needles)
-        self._needles = sorted([*self._needles, *forms], key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for needle in self._needles:
-            if needle in text:
-                text = text.replace(needle, MASK)
-        return text
-
-
-def spellings(value: str) -> list[str]:
-    """How a value may come back: as is, stripped, URL-quoted, JSON-escaped, base64-encoded
-    alone or as a Bearer header (the aligned prefix every such encoding starts with)."""
-    forms = {value, value.strip(), urllib.parse.quote(value, safe=""), json.dumps(value)[1:-1]}
-    for text in (value, f"Bearer {value}"):
-        raw = text.encode()
-        whole = raw[: len(raw) - len(raw) % 3]
-        forms.add(base64.b64encode(whole).decode())
-        forms.add(base64.urlsafe_b64encode(whole).decode())
-    return [f for f in forms if len(f) >= MIN_REDACTED_LEN]
-
-
-#: Every secret value this process resolved; runtime code masks with it before printing or
-#: recording text that came from outside (upstream error bodies, exception messages).
-REDACT = Redactor()
+__all__ = ["MASK", "REDACT", "Redactor", "resolve_secrets", "spellings", "substitute_secrets"]
 
 
 def referenced_secrets(value: Any) -> set[str]:
@@ -77,7 +33,9 @@ def referenced_secrets(value: Any) -> set[str]:
 
 
 def resolve_secrets(
-    plan: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    plan: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> dict[str, str]:
     """Values of the secrets the plan's servers use; all missing ones reported in one error."""
     environ = os.environ if environ is None else environ
@@ -98,9 +56,18 @@ def resolve_secrets(
             problems.append(exc.message)
     if problems:
         raise SecretError("\n".join(problems))
-    for value in values.values():
-        REDACT.add(value)
+    for name, value in values.items():
+        if not REDACT.add(value):
+            (warn or _stderr)(
+                f"gym-run: warning: secret {name!r} is shorter than {MIN_MASKED_LEN} characters, "
+                "too short to tell apart from ordinary text, so it is not masked in what gym-run "
+                "prints and writes (a real key is longer)"
+            )
     return values
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def substitute_secrets(value: Any, secrets: Mapping[str, str]) -> Any:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from gym_compile.atomic import atomic_file, output_refusal
 from gym_compile.files import FileRefused
 from gym_run.errors import GymRunError, OutputExistsError
+from gym_run.redact import REDACT
 
 try:
     import fcntl
@@ -35,8 +36,14 @@ MAX_WAITING = 4096  # records queued for the disk before writers wait (bounds me
 
 
 def encode_record(record: dict[str, Any]) -> bytes:
-    """One line; a lone surrogate (legal in a JSON string escape) is written back as that escape."""
-    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
+    """One line; a lone surrogate (legal in a JSON string escape) is written back as that escape.
+
+    The last net for secrets: every value gym-run resolved is masked in the line (answers are
+    masked where they arrive; this catches anything else, such as a row that quotes a key)."""
+    text = json.dumps(record, ensure_ascii=False)
+    if REDACT:
+        text = REDACT.json_line(text)
+    return (text + "\n").encode("utf-8", "backslashreplace")
 
 
 class RolloutWriter:

@@ -19,7 +19,7 @@ import aiohttp
 
 from gym_compile import jsonsafe
 from gym_compile.jsonsafe import BadJSON
-from gym_compile.secretscan import mask_text
+from gym_compile.secretscan import credential_header, mask_text
 from gym_run.endpoint.callstats import CallStats, note_retry
 from gym_run.endpoint.ratelimit import Gate
 from gym_run.endpoint.retry import Failure, RetryPolicy
@@ -100,6 +100,7 @@ class OpenAIClient:
         retry: RetryPolicy | None = None,
         throttle: Mapping[str, Any] | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        key_is_secret: bool = True,
     ) -> None:
         self._session = session
         self.base_url = base_url.rstrip("/")
@@ -116,7 +117,11 @@ class OpenAIClient:
             for k, v in self._headers.items()
             if k.lower() != "content-type" and isinstance(v, str)
         ]
-        self._redactor = Redactor([api_key, *sent])
+        self._redactor = Redactor([api_key, *sent] if key_is_secret else sent)
+        # An answer's text may quote the key too (a valid 200 echoing the request): what is
+        # masked there is narrower, so ordinary header values (X-Title) stay in model output.
+        credentials = [v for k, v in (default_headers or {}).items() if credential_header(k)]
+        self._answer_redactor = Redactor([api_key, *credentials] if key_is_secret else credentials)
         self.max_response_bytes = max_response_bytes
         self._extra_body = dict(extra_body or {})
         self.timeouts = timeouts or Timeouts()
@@ -247,6 +252,7 @@ class OpenAIClient:
                         request_id,
                     )
                 )
+            parsed = self._mask_answer(text, parsed)
             outcome.ok = True
             usage = parsed.get("usage")
             if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
@@ -284,6 +290,15 @@ class OpenAIClient:
                 "response_too_large",
             )
         )
+
+    def _mask_answer(self, text: str, parsed: dict[str, Any]) -> dict[str, Any]:
+        """Every known secret masked in a parsed answer (a quick look at the raw text first: a
+        walk is needed only when a secret, or a \\u escape that could spell one, is there)."""
+        escaped = "\\u" in text
+        for redactor in (self._answer_redactor, REDACT):
+            if redactor and (escaped or redactor.found_in(text)):
+                parsed = redactor.tree(parsed)
+        return parsed
 
     def _redact(self, text: str) -> str:
         """Some endpoints echo the key or headers they were sent; they must not reach a log or rollout."""

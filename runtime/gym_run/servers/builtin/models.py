@@ -128,7 +128,12 @@ async def stand_in_model(
         faults=faults,
     )
     client = OpenAIClient(
-        session, base_url=standin.url, api_key=STAND_IN_API_KEY, model=model, **call_options(config)
+        session,
+        base_url=standin.url,
+        api_key=STAND_IN_API_KEY,
+        model=model,
+        key_is_secret=False,  # a public constant: masking it would turn stand-in-1 into ***-1
+        **call_options(config),
     )
     return ModelServer(
         name, cached(name, client, cache, key_url=f"stand-in://{model}"), on_close=standin.close
