@@ -18,8 +18,9 @@ def canonical_json(value: Any) -> bytes:
 
 
 def content_hash(plan: dict[str, Any]) -> str:
-    """sha256 over the canonical plan without its own content_hash field."""
-    body = {k: v for k, v in plan.items() if k != "content_hash"}
+    """sha256 over the canonical plan without its own content_hash and signature fields (the
+    signature signs this hash; see gym_compile/signing.py for what each promises)."""
+    body = {k: v for k, v in plan.items() if k not in ("content_hash", "signature")}
     return "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
 
 

@@ -18,6 +18,7 @@ from gym_compile.interpolate import Origin
 from gym_compile.link import Linked
 from gym_compile.secret_paths import full_path, secret_leaves
 from gym_compile.secretscan import leaves, secret_key_name
+from gym_compile.signing import PlanKeyError, sign
 from gym_compile.validate import Server, Validated
 
 
@@ -69,6 +70,11 @@ def build_plan(linked: Linked) -> dict[str, Any]:
     }
     _refuse_leaks(v, plan)
     plan["content_hash"] = content_hash(plan)
+    if secrets and not has_errors(v.diagnostics):
+        try:
+            sign(plan)  # gym-run sends secrets only for plans signed with this user's key
+        except PlanKeyError as exc:
+            v.diagnostics.append(Diagnostic("GYM062", f"cannot sign the plan: {exc}", None))
     catalog.validator("plan.schema.json").validate(plan)  # our own contract: a failure is our bug
     return plan
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,12 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The plan key (gym_compile/signing.py) of the test session: never the user's own ~/.config.
+# Set at import so in-process compiles and every subprocess gym-compile / gym-run share it.
+os.environ.setdefault("GYM_TEST_CONFIG_HOME", tempfile.mkdtemp(prefix="gym-test-config-"))
+os.environ["XDG_CONFIG_HOME"] = os.environ["GYM_TEST_CONFIG_HOME"]
+os.environ.pop("GYM_PLAN_KEY", None)
 EXAMPLES = REPO / "examples"
 
 

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from gym_run.secrets import referenced_secrets
 
 from gym_compile.canonical import content_hash, file_sha256
+from gym_compile.signing import sign
 
 WEATHER_TOOL = {
     "type": "function",
@@ -79,8 +81,12 @@ def openai_spec(base_url: str, api_key: Any = "sk-test-123", **config: Any) -> d
 
 
 def seal(plan: dict[str, Any]) -> dict[str, Any]:
-    """Recomputes content_hash the way gym-compile does."""
+    """Recomputes content_hash the way gym-compile does, and signs a plan that refers to secrets
+    with the test session's plan key, as gym-compile would."""
+    plan.pop("signature", None)
     plan["content_hash"] = content_hash(plan)
+    if referenced_secrets(plan["servers"]):
+        sign(plan)
     return plan
 
 

@@ -238,6 +238,7 @@ def test_a_hostile_env_file_at_run_time_is_a_secret_error_quoting_no_value(
     tmp_path, text: str, words: str
 ) -> None:
     """gym-run reads env.yaml with the compiler's loader (it used PyYAML's C composer directly)."""
+    from gym_compile.signing import sign
     from gym_run.errors import SecretError
     from gym_run.secrets import resolve_secrets
 
@@ -248,6 +249,7 @@ def test_a_hostile_env_file_at_run_time_is_a_secret_error_quoting_no_value(
         "env_file": str(env),
         "secrets": {"k": {"source": "env_file", "key": "k"}},
     }
+    sign(plan)  # as gym-compile would: the plan is trusted, the env file is what is hostile
     with pytest.raises(SecretError) as caught:
         resolve_secrets(plan, environ={})
     assert words in caught.value.message and "secret-value" not in caught.value.message

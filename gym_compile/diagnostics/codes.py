@@ -297,6 +297,16 @@ _CODES = [
         "api_key: ${policy_api_key}   # and policy_api_key in env.yaml",
     ),
     Code(
+        "GYM062",
+        "plan-key",
+        "The plan cannot be signed",
+        "A plan that refers to secrets is signed with the compiling user's plan key ($GYM_PLAN_KEY, else "
+        "~/.config/gym-compile/plan-key, made on first use); gym-run sends secrets only for plans "
+        "signed with the same key. The key file could not be read or created, or GYM_PLAN_KEY is too "
+        "short.",
+        "export GYM_PLAN_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))')",
+    ),
+    Code(
         "GYM070",
         "over-budget",
         "The estimate is over the budget",

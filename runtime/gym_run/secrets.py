@@ -17,6 +17,7 @@ from gym_compile.diagnostics import CompileError
 from gym_compile.loader import load_yaml
 from gym_run.errors import SecretError
 from gym_run.redact import MASK, MIN_MASKED_LEN, REDACT, Redactor, spellings
+from gym_run.trust import check_trusted
 
 __all__ = ["MASK", "REDACT", "Redactor", "resolve_secrets", "spellings", "substitute_secrets"]
 
@@ -39,6 +40,7 @@ def resolve_secrets(
 ) -> dict[str, str]:
     """Values of the secrets the plan's servers use; all missing ones reported in one error."""
     environ = os.environ if environ is None else environ
+    check_trusted(plan)  # a plan someone else edited (even re-hashed) gets no secret at all
     wanted = sorted(referenced_secrets(plan["servers"]))
     reader = _FileReader()
     values: dict[str, str] = {}
