@@ -67,15 +67,11 @@ def start_costing(v: Validated, agent: Server) -> Costing:
     prices = g.get("prices") if isinstance(g.get("prices"), dict) else None
     try:
         table = PriceTable.load(prices)
-    except (
-        ValueError,
-        TypeError,
-        AttributeError,
-        KeyError,
-    ):  # validate reported where the overrides are wrong; no plan is built
-        table = PriceTable.load()
+    except (ValueError, TypeError, AttributeError, KeyError):
+        table = PriceTable.load()  # validate reported where the overrides are wrong; no plan
     ref = agent.config.get("model_server")
-    model_server = v.servers.get(ref.get("name", "")) if isinstance(ref, dict) else None
+    ref_name = settings.text(ref.get("name")) if isinstance(ref, dict) else None
+    model_server = v.servers.get(ref_name) if ref_name else None
     model = model_server.config.get("model") if model_server is not None else None
     budget = settings.budget(g, BUDGET_KEYS)
     max_steps = agent.config.get("max_steps")

@@ -225,10 +225,10 @@ def _missing_ref(
 def _check_ports(v: Validated) -> None:
     taken: dict[tuple[str, int], str] = {}
     for server in v.servers.values():
-        port = server.config.get("port")
-        if not port:
-            continue
-        key = (server.config.get("host", "127.0.0.1"), port)
+        port, host = server.config.get("port"), server.config.get("host", "127.0.0.1")
+        if not settings.count(port, None, minimum=1) or not isinstance(host, str):
+            continue  # none, or a wrong type the schema check reported
+        key = (host, port)
         if key in taken:
             path = server.source_path + ("port",)
             other = v.servers[taken[key]]
@@ -254,6 +254,8 @@ def _job(v: Validated) -> Job | None:
     g = v.globals
     agents = [s for s in v.servers.values() if s.type == "responses_api_agents"]
     name = g.get("agent_name")
+    if name is not None and settings.text(name) is None:
+        return None  # not a string: the schema check reported it
     if v.resolved.is_failed(("agent_name",)) or any(not a.valid for a in agents if a.name == name):
         return None  # already reported
     if name is None:
