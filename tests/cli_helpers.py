@@ -72,7 +72,7 @@ def no_crash(ran: Ran) -> None:
 
 def weather_world(root: Path) -> Path:
     """simple_weather with the stand-in, copied under root; returns root."""
-    shutil.copytree(EXAMPLES / "simple_weather", root / "sw")
+    shutil.copytree(EXAMPLES / "simple_weather", root / "sw", dirs_exist_ok=True)
     return root
 
 
