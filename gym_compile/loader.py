@@ -19,6 +19,7 @@ from gym_compile.yaml_limits import (
     MAX_NODES,
     expanded_size,
     flow_too_deep,
+    long_line,
     nesting_bound,
     too_deep,
 )
@@ -169,6 +170,9 @@ def parse_lenient(
     text: str, *, file: str, path: Path | None = None, allow_empty: bool = True
 ) -> tuple[Document | None, list[Diagnostic]]:
     """The document (None when the YAML does not parse) and every problem found in it."""
+    long = long_line(text, file)
+    if long is not None:
+        return None, [long]
     deep = too_deep(text, file, _Loader) if nesting_bound(text) > COMPOSE_SAFE_DEPTH else None
     if deep is not None:
         return None, [deep]

@@ -56,6 +56,25 @@ def expanded_size(node: yaml.Node, memo: dict[int, int], depth: int, file: str) 
     return size
 
 
+MAX_LINE = 1024 * 1024  # characters on one line: an 18 MB line took minutes to parse and fail
+
+
+def long_line(text: str, file: str) -> Diagnostic | None:
+    """The first line longer than MAX_LINE, before any parsing (a config is written by people)."""
+    if len(text) <= MAX_LINE:
+        return None
+    for number, line in enumerate(text.split("\n"), 1):
+        if len(line) > MAX_LINE:
+            return Diagnostic(
+                "GYM007",
+                f"line {number} is {len(line)} characters long, over the {MAX_LINE}-character "
+                "limit for one line",
+                Location(file, number, 1),
+                hints=("a config is written by people: split the value over several lines",),
+            )
+    return None
+
+
 def nesting_bound(text: str) -> int:
     """An upper bound of the nesting depth, cheap to compute: each level is a flow bracket, or a
     block collection indented deeper than its parent (two per column: a sequence may sit at its

@@ -74,8 +74,10 @@ _CODES = [
         "GYM007",
         "too-large",
         "File too large or too deep",
-        "The file is over the size limit, nested too deeply, refers to itself through an alias (a "
-        "cycle), or expands to too many values through aliases (a 'billion laughs' document). The limits stop a bad file from exhausting memory.",
+        "The file is over the size limit (20 MiB), has a line over 1 MiB, is nested more than 200 "
+        "levels deep, refers to itself through an alias (a cycle), or expands to too many values "
+        "through aliases (a 'billion laughs' document). The limits stop a bad file from exhausting "
+        "memory or time.",
         "Split the file, or replace aliases (*name) that copy large anchors.",
     ),
     Code(
