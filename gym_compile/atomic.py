@@ -54,7 +54,7 @@ def atomic_file(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
     try:
         if hasattr(os, "fchmod"):  # mkstemp makes 0600; a plan or report is meant to be shared
             os.fchmod(fd, _mode_for(target))
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
