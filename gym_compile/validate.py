@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +13,7 @@ from jsonschema import ValidationError
 from . import schema_catalog as catalog
 from .diagnostics import CMDLINE, Diagnostic, Location, Related, did_you_mean, json_path
 from .interpolate import Resolved
+from .nemo.roots import Root, find_roots_explained
 from .secretscan import check_literals
 
 Path_ = tuple[Any, ...]
@@ -25,6 +28,9 @@ class Server:
     source_path: Path_  # where the implementation mapping sits in the tree
     renamed: dict[str, str] = field(default_factory=dict)  # canonical key -> key as written
     valid: bool = True  # invalid ones are kept so references to them are not reported twice
+    schema: dict[str, Any] = field(
+        default_factory=dict
+    )  # built-in or derived from NeMo Gym's source
 
 
 @dataclass
@@ -36,6 +42,7 @@ class Validated:
     broken: set[str] = field(
         default_factory=set
     )  # instances too malformed to validate (already reported)
+    roots: list[Root] = field(default_factory=list)  # NeMo Gym roots, searched in this order
 
     def location(self, path: Path_) -> Location | None:
         return self.resolved.merged.source.at(path)
@@ -49,8 +56,13 @@ class Validated:
         )
 
 
-def validate(resolved: Resolved) -> Validated:
-    out = Validated(resolved, {}, {}, [])
+def validate(
+    resolved: Resolved, nemo_gym_roots: Sequence[str | os.PathLike[str]] = ()
+) -> Validated:
+    """nemo_gym_roots: --nemo-gym-root values; the other roots come from the environment, the
+    config files' location, the working directory and an installed nemo-gym."""
+    roots = find_roots_explained([d.path for d in resolved.merged.configs], nemo_gym_roots)
+    out = Validated(resolved, {}, {}, [], roots=roots)
     settings = catalog.validator("globals.schema.json").schema["properties"]
     for name, value in resolved.data.items():
         kind = (
@@ -172,7 +184,7 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
     config.pop("entrypoint", None)
     if valid:
         catalog.fill_defaults(schema, config)
-    out.servers[name] = Server(name, stype, impl, config, path, renamed, valid)
+    out.servers[name] = Server(name, stype, impl, config, path, renamed, valid, schema)
 
 
 def _canonical(
