@@ -15,6 +15,7 @@ from .diagnostics import CMDLINE, Diagnostic, Location, Related, did_you_mean, j
 from .interpolate import Resolved
 from .nemo.roots import Root, find_roots_explained
 from .secretscan import check_literals
+from .server_schema import runtime_differs, schema_of
 
 Path_ = tuple[Any, ...]
 
@@ -155,17 +156,6 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
         return
     ((impl, config),) = impls.items()
     path = (name, stype, impl)
-    if impl not in known:
-        out.diagnostics.append(
-            Diagnostic(
-                "GYM036",
-                f"unknown {stype} implementation '{impl}'",
-                loc(path),
-                json_path(path),
-                hints=did_you_mean(impl, known) + (f"known {stype}: {', '.join(known)}",),
-            )
-        )
-        return
     if config is None:
         config = {}
     if not isinstance(config, dict):
@@ -178,12 +168,19 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
             )
         )
         return
-    schema = catalog.server_schema(stype, impl)
+    found = schema_of(out, name, stype, impl, config, path)
+    if found is None:
+        return
+    schema, validator = found
+    written = dict(config)
     config, renamed = _canonical(out, schema, copy.deepcopy(config), path)
-    valid = _check(out, catalog.server_validator(stype, impl), config, path, renamed)
-    config.pop("entrypoint", None)
+    valid = _check(out, validator, config, path, renamed)
+    built_in = impl in known
+    if built_in:
+        config.pop("entrypoint", None)  # ours run in-process; a NeMo Gym server needs its module
     if valid:
         catalog.fill_defaults(schema, config)
+        runtime_differs(out, schema, config, written, path)
     out.servers[name] = Server(name, stype, impl, config, path, renamed, valid, schema)
 
 
@@ -224,13 +221,18 @@ def _check(
     for error in sorted(
         validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))
     ):
-        ok = False
+        ok = ok and _unsure_extra_keys(error)
         out.diagnostics.extend(
             d
             for d in _diagnose(out, error, path, renamed, validator.schema)
             if d not in out.diagnostics
         )  # `required` names every missing key each time
     return ok
+
+
+def _unsure_extra_keys(error: ValidationError) -> bool:
+    """Unknown keys where a derived schema may not know every key: warnings, the value is kept."""
+    return error.validator == "additionalProperties" and bool(error.schema.get("x-incomplete"))
 
 
 def _diagnose(
@@ -254,15 +256,23 @@ def _diagnose(
         if not rel:
             allowed += list(schema.get("x-aliases", {}))
         extras = [k for k in error.instance if k not in error.schema.get("properties", {})]
+        unsure = error.schema.get("x-incomplete") or []
         return [
             Diagnostic(
-                "GYM030",
-                f"unknown key '{k}'",
+                "GYM091" if unsure else "GYM030",
+                f"unknown key '{k}'"
+                + (
+                    " (the schema derived from the server's source may not know every key)"
+                    if unsure
+                    else ""
+                ),
                 out.resolved.merged.source.key_at(path + (k,)),
                 json_path(path + (k,)),
+                severity="warning" if unsure else "error",
                 hints=did_you_mean(k, allowed)
                 + _sampling_hint(k)
-                + (f"allowed here: {', '.join(sorted(allowed))}",),
+                + (f"allowed here: {', '.join(sorted(allowed))}",)
+                + tuple(f"not read: {why}" for why in unsure[:3]),
             )
             for k in extras
         ]

@@ -17,7 +17,7 @@ CODE = re.compile(r"\bGYM\d{3}\b")
 
 def _codes_used_in_the_compiler() -> set[str]:
     used: set[str] = set()
-    for path in (REPO / "gym_compile").glob("*.py"):
+    for path in (REPO / "gym_compile").rglob("*.py"):
         if path.name != "codes.py":
             used |= set(CODE.findall(path.read_text(encoding="utf-8")))
     return used
