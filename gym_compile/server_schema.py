@@ -73,26 +73,34 @@ def runtime_differs(
     v: Any, schema: dict[str, Any], config: dict[str, Any], written: dict[str, Any], path: Path_
 ) -> None:
     """GYM092 for each top-level value (written or defaulted) a rule of the schema names:
-    `"x-gym-run-differs": [{"const": value, "unless": [keys], "message": "..."}]`."""
+    `"x-gym-run-differs": [{"const": v | "not": v | "written": true, "unless": [keys], "message"}]`:
+    the value is v, the value is not v, the key is written at all; an `unless` key written
+    (even as null: gym-run's own option chosen) silences it."""
     for key, sub in schema.get("properties", {}).items():
         for rule in sub.get("x-gym-run-differs", []):
             value = config.get(key)
-            if "const" in rule and (
-                value != rule["const"] or type(value) is not type(rule["const"])
-            ):
+            if "const" in rule and not _same(value, rule["const"]):
                 continue
-            if any(config.get(other) not in (None, "", {}, []) for other in rule.get("unless", [])):
+            if "not" in rule and _same(value, rule["not"]):
                 continue
+            if rule.get("written") and key not in written:
+                continue
+            if any(other in written for other in rule.get("unless", [])):
+                continue  # the config chose gym-run's own option
             was_written = key in written
             at = path + (key,) if was_written else path
             v.diagnostics.append(
                 Diagnostic(
                     "GYM092",
                     f"{key}: {rule['message']}"
-                    + ("" if was_written else f" ({key} not set: NeMo Gym's default applies)"),
+                    + ("" if was_written else f" ({key} is not set: its default applies)"),
                     v.resolved.merged.source.key_at(at),
                     json_path(path + (key,)),
                     severity="warning",
                     hints=tuple(rule.get("hints", ())),
                 )
             )
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a == b and type(a) is type(b)

@@ -289,6 +289,22 @@ def _diagnose(
             )
             for k in missing
         ]
+    if v in ("anyOf", "oneOf") and error.context:
+        chosen = _branch_errors(error)
+        if chosen is None:  # no branch has the value's type: one message naming them all
+            types = [t for e in error.context for t in _as_list(e.validator_value)]
+            return [
+                Diagnostic(
+                    "GYM031",
+                    f"expected {' or '.join(dict.fromkeys(types))}, got {_kind(error.instance)} "
+                    f"({_short(error.instance)})",
+                    out.location(path),
+                    where,
+                    related=related,
+                )
+            ]
+        if chosen:
+            return [d for e in chosen for d in _diagnose(out, e, base, renamed, schema)]
     if v == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
@@ -314,6 +330,35 @@ def _diagnose(
             )
         ]
     return [Diagnostic("GYM034", error.message, out.location(path), where, related=related)]
+
+
+def _branch_errors(error: ValidationError) -> list[ValidationError] | None:
+    """The errors of the union branch the value was meant for: not one whose type differs, nor
+    one whose `type` discriminator differs; of several, the one with the fewest errors.
+    None when every branch rejects the value's type; [] when no branch can be told apart."""
+    branches: dict[Any, list[ValidationError]] = {}
+    for e in error.context or []:
+        branches.setdefault(e.relative_schema_path[0], []).append(e)
+    if all(
+        any(e.validator == "type" and not e.relative_path for e in errs)
+        for errs in branches.values()
+    ) and all(e.validator == "type" for errs in branches.values() for e in errs):
+        return None
+    meant = [
+        errs
+        for errs in branches.values()
+        if not any(e.validator == "type" and not e.relative_path for e in errs)
+        and not any(
+            e.validator in ("const", "enum") and list(e.relative_path) == ["type"] for e in errs
+        )
+    ]
+    if not meant:
+        return []
+    return min(meant, key=len)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _sampling_hint(key: str) -> tuple[str, ...]:
