@@ -10,7 +10,14 @@ from typing import Any
 
 import yaml
 
-from gym_compile.diagnostics import CompileError, Diagnostic, Location, Related, json_path
+from gym_compile.diagnostics import (
+    CompileError,
+    Diagnostic,
+    FileMissing,
+    Location,
+    Related,
+    json_path,
+)
 from gym_compile.yaml_limits import (
     COMPOSE_SAFE_DEPTH,
     MAX_DEPTH,
@@ -94,7 +101,7 @@ def read_text(path: Path, file: str) -> str:
             )
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise CompileError(
+        raise FileMissing(
             [Diagnostic("GYM003", f"file not found: {file}", Location(file))]
         ) from None
     except PermissionError:
