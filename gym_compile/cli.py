@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .cli_tools import (
+from gym_compile import __version__
+from gym_compile.cli_tools import (
     EXIT_ERRORS,
     EXIT_OK,
     EXIT_USAGE,
@@ -19,16 +19,17 @@ from .cli_tools import (
     schema_cmd,
     show_cmd,
 )
-from .clickutil import DefaultGroup
-from .compiler import compile_config
-from .costing import estimate_line
-from .diagnostics import Diagnostic, has_errors
-from .lint import lint
-from .overrides import is_override
-from .plan import write_plan
-from .render import render_text
-from .render_ci import to_github, to_json
-from .sarif import to_sarif_text
+from gym_compile.clickutil import DefaultGroup
+from gym_compile.compiler import compile_config
+from gym_compile.costing import estimate_line
+from gym_compile.diagnostics import Diagnostic, has_errors
+from gym_compile.diagnostics.ci import to_github, to_json
+from gym_compile.diagnostics.sarif import to_sarif_text
+from gym_compile.diagnostics.text import render_text
+from gym_compile.lint import lint
+from gym_compile.options import Options
+from gym_compile.overrides import is_override
+from gym_compile.plan import write_plan
 
 DEFAULT_LIMIT = 50
 FORMATS = ["text", "json", "github", "sarif"]
@@ -36,9 +37,9 @@ nemo_gym_root_option = click.option(
     "--nemo-gym-root",
     "nemo_gym_roots",
     multiple=True,
-    type=click.Path(path_type=Path, file_okay=False),
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="A NeMo Gym checkout (or plugin tree) to search first for server sources and files; "
-    "repeatable. Also: NEMO_GYM_EXTRA_ROOTS, the config's own tree, ., an installed nemo-gym.",
+    "repeatable. Also searched: NEMO_GYM_EXTRA_ROOTS, the config's own tree, ., an installed nemo-gym.",
 )
 
 
@@ -129,13 +130,10 @@ def compile_cmd(
     """CONFIG files and Hydra-style OVERRIDES (+key=value, "+config_paths=[a.yaml,b.yaml]", ~key), in any order."""
     configs = [Path(a) for a in args if not is_override(a)]
     overrides = [a for a in args if is_override(a)]
-    result = compile_config(
-        configs,
-        overrides,
-        env=env_path,
-        env_required=env_path is not None,
-        nemo_gym_roots=nemo_gym_roots,
+    options = Options(
+        env=env_path, env_required=env_path is not None, nemo_gym_roots=nemo_gym_roots
     )
+    result = compile_config(configs, overrides, options)
     code = EXIT_ERRORS if result.plan is None else EXIT_OK
     report(result.diagnostics, fmt, verbose=verbose, to_stderr=True, exit_code=code)
     if result.plan is None:

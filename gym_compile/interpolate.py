@@ -12,12 +12,12 @@ from typing import Any
 
 import yaml
 
-from .diagnostics import Diagnostic, Location, Related, did_you_mean, json_path
-from .interp_grammar import RESOLVERS, Call, Ref, parse
-from .interp_grammar import GrammarError as _Syntax
-from .interp_grammar import roots as _roots
-from .loader import display_path, load_value, locate
-from .merge import Merged
+from gym_compile.diagnostics import Diagnostic, Location, Related, did_you_mean, json_path
+from gym_compile.interp_grammar import RESOLVERS, Call, Ref, parse
+from gym_compile.interp_grammar import GrammarError as _Syntax
+from gym_compile.interp_grammar import roots as _roots
+from gym_compile.loader import display_path, load_value, locate
+from gym_compile.merge import Merged
 
 Path_ = tuple[Any, ...]
 MISSING = "???"
@@ -229,27 +229,27 @@ class _Resolver:
                     raise _Failed  # supplied from outside: nothing to check here
                 self._undefined(key, target, i, path)
                 raise _Failed
-        target = tuple(int(p) if p.isdigit() else p for p in target)
-        value = self.value_at(target, node)
-        if target in self.failed:
-            if self._is_missing(target) and not self.allow_missing:
-                at = self.m.source.at(target)
+        found = tuple(int(p) if p.isdigit() else p for p in target)
+        value = self.value_at(found, node)
+        if found in self.failed:
+            if self._is_missing(found) and not self.allow_missing:
+                at = self.m.source.at(found)
                 self._report(
                     "GYM022",
-                    f"'${{{key}}}' refers to {'.'.join(map(str, target))}, which is ??? (not set)",
+                    f"'${{{key}}}' refers to {'.'.join(map(str, found))}, which is ??? (not set)",
                     path,
-                    hints=(_set_hint(target),),
+                    hints=(_set_hint(found),),
                     related=(Related(at, "left as ??? here"),) if at else (),
                 )
             raise _Failed
-        loc = self.m.source.at(target)
-        inherited = self.origins.get(target)
+        loc = self.m.source.at(found)
+        inherited = self.origins.get(found)
         if inherited:
             origins.extend(inherited)
-        elif self.env_file and loc is not None and loc.file == self.env_file and len(target) == 1:
-            origins.append(Origin("env_file", str(target[0]), loc))
+        elif self.env_file and loc is not None and loc.file == self.env_file and len(found) == 1:
+            origins.append(Origin("env_file", str(found[0]), loc))
         else:
-            origins.append(Origin("config", ".".join(map(str, target)), loc))
+            origins.append(Origin("config", ".".join(map(str, found)), loc))
         return value
 
     def _key_path(self, key: str, path: Path_) -> tuple[str, ...]:

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import CompileError, Diagnostic, Location, Related, closest, json_path
-from .loader import Document, SourceMap, display_path, load_yaml_lenient, top_level_keys
-from .overrides import Override
+from gym_compile.diagnostics import CompileError, Diagnostic, Location, Related, closest, json_path
+from gym_compile.loader import Document, SourceMap, display_path, load_yaml_lenient, top_level_keys
+from gym_compile.overrides import Override
 
 Path_ = tuple[Any, ...]
 

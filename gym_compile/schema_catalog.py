@@ -10,7 +10,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from .assets import load_schema, schemas_dir
+from gym_compile.assets import load_schema, schemas_dir
 
 #: environment_servers (NeMo Gym 0.7) have no built-in implementation: their schemas are derived.
 SERVER_TYPES = (

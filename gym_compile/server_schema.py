@@ -12,11 +12,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from . import schema_catalog as catalog
-from .diagnostics import Diagnostic, did_you_mean, json_path
-from .loader import display_path
-from .nemo.lookup import implementations_in, schema_from_source
-from .nemo.roots import HOW_TO_POINT
+from gym_compile import schema_catalog as catalog
+from gym_compile.diagnostics import Diagnostic, did_you_mean, json_path
+from gym_compile.loader import display_path
+from gym_compile.nemo.lookup import implementations_in, schema_from_source
+from gym_compile.nemo.roots import HOW_TO_POINT
 
 Path_ = tuple[Any, ...]
 #: What an instance is checked against when its source has no config class we can read.

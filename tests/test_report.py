@@ -1,4 +1,4 @@
-"""runtime.report: HTML and text reports from rollouts made by running the stand-in pipeline,
+"""gym_run.report.render: HTML and text reports from rollouts made by running the stand-in pipeline,
 checked with html.parser and rendered in headless Chromium; the report CLI command."""
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from gym_run.cli.report import report_command
+from gym_run.collect.runner import run_job
+from gym_run.report.render import render_html, render_text
 
 from gym_compile.compiler import compile_config
-from runtime.report import render_html, render_text
-from runtime.report_cli import report_command
-from runtime.runner import run_job
+from gym_compile.options import Options
 from tests.conftest import EXAMPLES
 from tests.runtime_helpers import read_jsonl, stand_in_spec, weather_plan, weather_row
 
@@ -65,7 +66,7 @@ def weather_rollouts(tmp_path_factory) -> Path:
     result = compile_config(
         [example / "simple_weather.yaml", example / "stand_in_model.yaml"],
         [f"+output_jsonl_fpath={tmp / 'rollouts.jsonl'}", "+num_repeats=2"],
-        env=tmp / "no-env.yaml",
+        Options(env=tmp / "no-env.yaml"),
     )
     assert result.ok, [str(d) for d in result.diagnostics]
     asyncio.run(run_job(result.plan, show_progress=False))
@@ -140,7 +141,9 @@ async def test_failures_judge_pricing_and_escaping(tmp_path):
 async def test_judge_verdicts_and_separate_usage_in_report(tmp_path):
     configs = sorted((EXAMPLES / "judge_example").glob("*.yaml"))
     result = compile_config(
-        configs, [f"+output_jsonl_fpath={tmp_path / 'judged.jsonl'}"], env=tmp_path / "none"
+        configs,
+        [f"+output_jsonl_fpath={tmp_path / 'judged.jsonl'}"],
+        Options(env=tmp_path / "none"),
     )
     job = await run_job(result.plan, show_progress=False)
     data = render_html(job.rollouts_path, str(tmp_path / "judged.html"))
@@ -249,7 +252,7 @@ def test_report_renders_in_headless_chromium(weather_rollouts, tmp_path):
 
 
 def test_report_takes_the_final_record_of_each_id_like_resume(weather_rollouts, tmp_path):
-    """An id's first ok record, else its last failed one (runtime/resume.py), in input order."""
+    """An id's first ok record, else its last failed one (runtime/gym_run/collect/resume.py), in input order."""
     records = read_jsonl(weather_rollouts)
     ok0, ok1 = sorted(records, key=lambda r: (r["_ng_task_index"], r["_ng_rollout_index"]))[:2]
     failed = {
@@ -286,7 +289,7 @@ def test_report_takes_the_final_record_of_each_id_like_resume(weather_rollouts, 
 
 
 def test_gym_run_report_and_text(weather_rollouts, tmp_path):
-    from runtime.cli import cli as gym_run
+    from gym_run.cli import cli as gym_run
 
     out = tmp_path / "wired.html"
     html = CliRunner().invoke(

@@ -1,11 +1,11 @@
-"""runtime.verifiers.answer_match: normalised exact match and multiple-choice letters, tricky cases,
+"""gym_run.servers.builtin.verifiers.answer_match: normalised exact match and multiple-choice letters, tricky cases,
 and a whole run through the registry on the stand-in."""
 
 from __future__ import annotations
 
 import pytest
+from gym_run.servers.builtin.verifiers import AnswerMatch, choice_letter, final_answer, normalise
 
-from runtime.verifiers import AnswerMatch, choice_letter, final_answer, normalise
 from tests.runtime_helpers import assistant_message
 
 
@@ -130,8 +130,10 @@ def test_helpers():
 async def test_answer_match_compiles_and_runs_on_the_stand_in(tmp_path):
     """A config naming answer_match, through gym-compile and the runtime (the stand-in echoes
     "You said: <question>", so the row that asks for "Answer: B" gets B)."""
+    from gym_run.collect.runner import run_job
+
     from gym_compile.compiler import compile_config
-    from runtime.runner import run_job
+    from gym_compile.options import Options
     from tests.runtime_helpers import read_jsonl, write_jsonl
 
     rows = [
@@ -152,7 +154,7 @@ async def test_answer_match_compiles_and_runs_on_the_stand_in(tmp_path):
     result = compile_config(
         [tmp_path / "config.yaml"],
         [f"+output_jsonl_fpath={tmp_path / 'out.jsonl'}"],
-        env=tmp_path / "none.yaml",
+        Options(env=tmp_path / "none.yaml"),
     )
     assert result.ok, [str(d) for d in result.diagnostics]
     job = await run_job(result.plan, show_progress=False)
@@ -167,5 +169,5 @@ async def test_answer_match_compiles_and_runs_on_the_stand_in(tmp_path):
     bad.write_text(
         (tmp_path / "config.yaml").read_text().replace("multiple_choice", "fuzzy"), encoding="utf-8"
     )
-    refused = compile_config([bad], [], env=tmp_path / "none.yaml")
+    refused = compile_config([bad], [], Options(env=tmp_path / "none.yaml"))
     assert not refused.ok and any("fuzzy" in str(d) for d in refused.diagnostics)

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
-from . import pysource
-from .derive import FORMAT, Derived, derive
+from gym_compile.nemo import pysource
+from gym_compile.nemo.derive import FORMAT, Derived, derive
 
 MAX_ENTRIES = 4096  # past this the oldest quarter of the entries is removed
 _MEMO: dict[tuple[str, ...], tuple[tuple[int, int], Derived]] = {}

@@ -18,26 +18,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .models import Deriver
-from .pysource import ClassRef, ModuleIndex
+from gym_compile.nemo.models import Deriver
+from gym_compile.nemo.pysource import ClassRef, ModuleIndex
 
 #: Bumped whenever derivation changes what it produces (old cache entries are then ignored).
 FORMAT = 1
 #: Keys NeMo Gym reads from any server's mapping besides its config class: metadata
 #: (nemo_gym/server_metadata.py) and, on resources servers, the pairings it declares
 #: (nemo_gym/global_config.py: allowed_agents / allowed_model_types, a list or one name).
-_METADATA = {
+_METADATA: dict[str, dict[str, Any]] = {
     "description": {"type": "string"},
     "verified": {"type": "boolean", "default": False},
     "verified_url": {"type": ["string", "null"]},
     "value": {"type": "string", "description": "What the environment improves."},
 }
-_NAMES = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+_NAMES: dict[str, Any] = {
+    "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+}
 _PAIRINGS = {
     "allowed_agents": {**_NAMES, "description": "Agent types this resources server supports."},
     "allowed_model_types": {**_NAMES, "description": "Model server types that can carry it."},
 }
-_LAUNCHER = {
+_LAUNCHER: dict[str, dict[str, Any]] = {
     "host": {"type": "string", "default": "127.0.0.1"},
     "port": {"type": ["integer", "null"], "minimum": 0, "maximum": 65535, "default": None},
 }

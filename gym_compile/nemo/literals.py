@@ -12,7 +12,7 @@ import ast
 import math
 from typing import Any
 
-from .pysource import ClassRef, External, Module, ModuleIndex, ValueRef
+from gym_compile.nemo.pysource import ClassRef, External, Module, ModuleIndex, ValueRef
 
 
 class _Unknown:

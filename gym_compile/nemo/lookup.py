@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import cached_derive
-from .derive import Derived
-from .roots import SERVER_TYPES, Root, entrypoint_module, find_server_source
+from gym_compile.nemo.cache import cached_derive
+from gym_compile.nemo.derive import Derived
+from gym_compile.nemo.roots import SERVER_TYPES, Root, entrypoint_module, find_server_source
 
 _MAX_LISTED = 2000  # implementation folders read per root and type, for did-you-mean
 

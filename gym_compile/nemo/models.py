@@ -14,9 +14,9 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from .literals import UNKNOWN, evaluate
-from .pysource import ClassRef, External, Missing, ModuleIndex
-from .typeschema import TypeMapper, constraints, qualname
+from gym_compile.nemo.literals import UNKNOWN, evaluate
+from gym_compile.nemo.pysource import ClassRef, External, Missing, ModuleIndex
+from gym_compile.nemo.typeschema import TypeMapper, constraints, qualname
 
 SERVER_REF_TYPES = (
     "responses_api_models",
@@ -277,7 +277,12 @@ class Deriver(TypeMapper):
         if isinstance(factory, ast.Lambda):
             return self._value(cls, factory.body)
         found = self.index.resolve(cls.module, factory)
-        empty = {"builtins.dict": {}, "builtins.list": [], "builtins.set": [], "builtins.tuple": []}
+        empty: dict[str, Any] = {
+            "builtins.dict": {},
+            "builtins.list": [],
+            "builtins.set": [],
+            "builtins.tuple": [],
+        }
         name = qualname(found)
         if name in empty or name in ("collections.OrderedDict", "collections.defaultdict"):
             return empty.get(name or "", {})

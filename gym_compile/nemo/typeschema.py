@@ -12,8 +12,16 @@ import ast
 import re
 from typing import Any
 
-from .literals import UNKNOWN, enum_members, evaluate, is_enum
-from .pysource import ClassRef, External, Missing, Module, ModuleIndex, ModuleRef, ValueRef
+from gym_compile.nemo.literals import UNKNOWN, enum_members, evaluate, is_enum
+from gym_compile.nemo.pysource import (
+    ClassRef,
+    External,
+    Missing,
+    Module,
+    ModuleIndex,
+    ModuleRef,
+    ValueRef,
+)
 
 _MAX_DEPTH = 24
 _STRING = {"type": "string"}
