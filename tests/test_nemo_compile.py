@@ -245,3 +245,13 @@ def test_runtime_differences_are_located_warnings(tmp_path):
     )
     assert "c.yaml:15:5: warning[GYM092]" in out and "judge_prompt_template_fpath" in out
     assert out.count("GYM092") == 2
+
+
+def test_schema_export_includes_derived_implementations(tmp_path, gym):
+    status, out = run(tmp_path, "schema", "--out", "editor", "--nemo-gym-root", str(gym))
+    assert status == 0, out
+    schema = json.loads((tmp_path / "editor" / "gym-config.schema.json").read_text())
+    wordle = schema["definitions"]["resources_servers.wordle"]
+    assert wordle["properties"]["max_guesses"]["anyOf"][0]["default"] == 6
+    assert "wordle" in schema["definitions"]["resources_servers"]["properties"]
+    assert "equivalence_llm_judge" in schema["definitions"]["resources_servers"]["properties"]
