@@ -28,3 +28,9 @@ def file_sha256(path: str) -> str:
     """Streams the file so large datasets are hashed without being held in memory; only a regular
     file (a plan naming /dev/zero as its input must not spin forever)."""
     return sha256_of(path)
+
+
+def sibling_path(rollouts: str, suffix: str) -> str:
+    """<name>.jsonl -> <name><suffix> beside it (metrics, export, report): one naming rule."""
+    stem = rollouts[: -len(".jsonl")] if rollouts.endswith(".jsonl") else rollouts
+    return stem + suffix

@@ -11,7 +11,15 @@ from typing import Any
 
 import yaml
 
-from gym_compile.diagnostics import CompileError, Diagnostic, Location, Related, excerpts, json_path
+from gym_compile.diagnostics import (
+    CompileError,
+    Diagnostic,
+    FileMissing,
+    Location,
+    Related,
+    excerpts,
+    json_path,
+)
 from gym_compile.files import FileRefused, read_bytes, real_path
 from gym_compile.yaml_limits import (
     COMPOSE_SAFE_DEPTH,
@@ -27,7 +35,7 @@ from gym_compile.yaml_limits import (
 try:  # libyaml's C composer is several times faster; the pure-Python one gives the same nodes
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment,unused-ignore]
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
@@ -84,7 +92,7 @@ def read_text(path: Path, file: str) -> str:
     try:
         raw = read_bytes(path, MAX_FILE_BYTES, "a config file")
     except FileNotFoundError:
-        raise CompileError(
+        raise FileMissing(
             [Diagnostic("GYM003", f"file not found: {file}", Location(file))]
         ) from None
     except PermissionError:
@@ -137,6 +145,8 @@ def read_text(path: Path, file: str) -> str:
 def load_yaml(path: Path, *, file: str | None = None, allow_empty: bool = True) -> Document:
     """Parses one YAML file whose top level must be a mapping."""
     doc, problems = load_yaml_lenient(path, file=file, allow_empty=allow_empty)
+    if doc is None and not os.path.lexists(path):
+        raise FileMissing(problems)
     if problems or doc is None:
         raise CompileError(problems)
     return doc

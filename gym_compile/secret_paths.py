@@ -31,7 +31,7 @@ Path_ = tuple[Any, ...]
 
 def secret_leaves(v: Validated, server: Server, config: dict[str, Any]) -> Iterator[Path_]:
     """Paths (relative to the server's config) of every secret value in `config`."""
-    schema = catalog.server_schema(server.type, server.implementation)
+    schema = server.schema
     write_only = {rel for rel, _value, flag in catalog.marked(schema, config, "writeOnly") if flag}
     for rel, value in list(leaves(config, ())):
         if value is None or not rel:

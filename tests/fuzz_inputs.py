@@ -224,7 +224,12 @@ def internal_error(root: Path, config: Path, args: list[str]) -> str | None:
     cwd = os.getcwd()
     os.chdir(root)
     try:
-        result = compile_config([config], args, env=root / "none.yaml")
+        try:
+            from gym_compile.options import Options
+        except ImportError:  # before compile options were one object
+            result = compile_config([config], args, env=root / "none.yaml")  # type: ignore[call-arg]
+        else:
+            result = compile_config([config], args, Options(env=root / "none.yaml"))
         unknown = [d.code for d in result.diagnostics if d.code not in CATALOGUE]
         if unknown:
             return f"uncatalogued codes {unknown}"

@@ -17,7 +17,8 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
-MASK = "***"
+from gym_compile.secretscan import MASK  # the one copy of the mask
+
 SUBSTRING_LEN = 8  # from this length a value is masked wherever it appears
 MIN_MASKED_LEN = 4  # shorter values cannot be masked without mangling ordinary text
 _WORD = r"A-Za-z0-9_\-"

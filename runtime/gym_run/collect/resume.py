@@ -15,10 +15,11 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from gym_compile import jsonsafe
 from gym_compile.atomic import atomic_file
+from gym_compile.canonical import sibling_path
 from gym_compile.files import JSONL_BYTES, RECORD_BYTES, iter_lines, open_input
 from gym_compile.jsonsafe import BadJSON
 from gym_run.collect.metrics import Metrics
@@ -232,7 +233,7 @@ def export_final(
     return report
 
 
-def _copy_final(src: BinaryIO, out: BinaryIO, ledger: Ledger, ok_only: bool) -> tuple[int, int]:
+def _copy_final(src: BinaryIO, out: IO[bytes], ledger: Ledger, ok_only: bool) -> tuple[int, int]:
     written = missing = 0
     for i in range(ledger.total):
         state = ledger.state(i)
@@ -248,8 +249,7 @@ def _copy_final(src: BinaryIO, out: BinaryIO, ledger: Ledger, ok_only: bool) -> 
 
 
 def default_export_path(rollouts: str) -> str:
-    stem = rollouts[: -len(".jsonl")] if rollouts.endswith(".jsonl") else rollouts
-    return stem + ".final.jsonl"
+    return sibling_path(rollouts, ".final.jsonl")
 
 
 def export_plan(
