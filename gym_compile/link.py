@@ -225,8 +225,9 @@ def _missing_ref(
 def _check_ports(v: Validated) -> None:
     taken: dict[tuple[str, int], str] = {}
     for server in v.servers.values():
-        port, host = server.config.get("port"), server.config.get("host", "127.0.0.1")
-        if not settings.count(port, None, minimum=1) or not isinstance(host, str):
+        port = settings.count(server.config.get("port"), None, minimum=1)
+        host = server.config.get("host", "127.0.0.1")
+        if port is None or not isinstance(host, str):
             continue  # none, or a wrong type the schema check reported
         key = (host, port)
         if key in taken:

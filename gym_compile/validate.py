@@ -14,7 +14,7 @@ from gym_compile import schema_catalog as catalog
 from gym_compile.diagnostics import CMDLINE, Diagnostic, Location, Related, did_you_mean, json_path
 from gym_compile.interpolate import Resolved
 from gym_compile.nemo.roots import Root, find_roots_explained
-from gym_compile.secretscan import credential_header, looks_secret, secret_key_name
+from gym_compile.secretshape import credential_header, looks_secret, secret_key_name
 from gym_compile.server_schema import runtime_differs, schema_of
 
 Path_ = tuple[Any, ...]

@@ -16,9 +16,12 @@ RUNTIME_MAY_IMPORT = {
     "gym_compile.canonical",
     "gym_compile.clickutil",
     "gym_compile.diagnostics",
+    "gym_compile.files",  # every input is opened the same way (regular files, size limits)
+    "gym_compile.jsonsafe",  # JSON from others: bounded depth and numbers
     "gym_compile.loader",
     "gym_compile.prices",
     "gym_compile.secretscan",
+    "gym_compile.signing",  # gym-compile signs plans, gym-run verifies them
 }
 
 
