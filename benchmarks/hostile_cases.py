@@ -15,7 +15,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -261,4 +260,15 @@ def closed_stdout(tools: Tools, cwd: Path) -> Outcome:
     return Outcome(verdict, proc.returncode, stderr_bytes=len(proc.stderr))
 
 
-__all__ = ["Outcome", "Tools", "sys"]
+# ------------------------------------------------------------------ the registry
+
+Case = Callable[[Tools, Path], Outcome]
+CASES: list[tuple[str, str, Case]] = []
+
+
+def case(group: str, name: str) -> Callable[[Case], Case]:
+    def add(fn: Case) -> Case:
+        CASES.append((group, name, fn))
+        return fn
+
+    return add

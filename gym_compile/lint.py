@@ -23,9 +23,10 @@ from typing import Any
 
 from gym_compile import schema_catalog as catalog
 from gym_compile.compiler import check, compile_config
+from gym_compile.datasets import read_input
 from gym_compile.diagnostics import Diagnostic, Location, unique
 from gym_compile.files import real_path
-from gym_compile.link import LinkOptions, link, options_for, read_input
+from gym_compile.link import LinkOptions, link, options_for
 from gym_compile.loader import display_path, load_yaml_lenient
 from gym_compile.options import Options
 from gym_compile.validate import Validated, server_type_of
