@@ -21,6 +21,8 @@ SUITE = {  # script -> arguments (full size, quick)
     "bench_compile.py": (["--repeats", "1"], ["--repeats", "1", "--rows", "10000"]),
     "bench_startup.py": (["--repeats", "3"], ["--repeats", "1"]),
     "bench_lint.py": ([], ["--files", "100"]),
+    "bench_hostile.py": ([], ["--only", "unknown keys"]),
+    "bench_fuzz.py": (["--examples", "1000"], ["--examples", "50"]),  # 10,000: run it alone
 }
 
 
