@@ -17,12 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from gym_compile.files import FileRefused, kind_of, pseudo_root, real_path
+from gym_compile.files import NUL_REASON, FileRefused, kind_of, pseudo_root, real_path
 
 
 def output_refusal(path: str | os.PathLike[str]) -> str | None:
     """Why `path` must not be written (None: it is a regular file, or does not exist yet)."""
     real = real_path(path)
+    if "\x00" in str(real):
+        return NUL_REASON
     root = pseudo_root(real)
     if root is not None:
         return f"is under {root}, not a regular file; refusing to write there"

@@ -40,10 +40,17 @@ class FileRefused(OSError):
         super().__init__(code, reason, os.fspath(path))
 
 
+NUL_REASON = "holds a NUL character, which no file name can"
+
+
 def real_path(path: str | os.PathLike[str]) -> Path:
     """The absolute path with symbolic links followed; a link loop stays as written (opening it
-    then fails with ELOOP) instead of raising RuntimeError as Path.resolve() does."""
-    return Path(os.path.realpath(os.path.abspath(os.fspath(path))))
+    then fails with ELOOP) instead of raising RuntimeError as Path.resolve() does, and a name with
+    a NUL in it stays as written (every check below refuses it) instead of raising ValueError."""
+    absolute = os.path.abspath(os.fspath(path))
+    if "\x00" in absolute:
+        return Path(absolute)
+    return Path(os.path.realpath(absolute))
 
 
 def kind_of(mode: int) -> str | None:
@@ -72,6 +79,8 @@ def pseudo_root(path: Path) -> str | None:
 def refusal(path: str | os.PathLike[str], *, directory_ok: bool = False) -> str | None:
     """Why this existing path must not be read or replaced (None: a regular file, or missing)."""
     real = real_path(path)
+    if "\x00" in str(real):
+        return NUL_REASON
     root = pseudo_root(real)
     if root is not None:
         return f"is under {root}, not a regular file"
@@ -89,6 +98,8 @@ def open_input(path: str | os.PathLike[str], limit: int, what: str = "file") -> 
     """A regular file opened for reading, refused (FileRefused) when it is anything else or
     larger than `limit` bytes. FileNotFoundError and PermissionError pass through."""
     real = real_path(path)
+    if "\x00" in str(real):
+        raise FileRefused(NUL_REASON, str(path).replace("\x00", "\\0"))
     root = pseudo_root(real)
     if root is not None:
         raise FileRefused(f"is under {root}, not a regular file", path)

@@ -76,12 +76,16 @@ class Document:
 
 
 def display_path(path: Path) -> str:
-    """Paths under the working directory are shown relative, as users typed them."""
+    """Paths under the working directory are shown relative, as users typed them; a control
+    character in a name (a NUL, an escape sequence) is shown escaped, never sent to a terminal."""
     try:
         rel = os.path.relpath(path)
     except ValueError:  # another drive on Windows
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
+        rel = ".."
+    shown = str(path) if rel.startswith("..") else rel
+    if any(ord(c) < 32 or ord(c) == 127 for c in shown):
+        shown = "".join(c if 32 <= ord(c) != 127 else f"\\x{ord(c):02x}" for c in shown)
+    return shown
 
 
 def read_text(path: Path, file: str) -> str:

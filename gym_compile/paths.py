@@ -86,15 +86,20 @@ def _file(v: Validated, at: tuple[Any, ...], value: str) -> str | None:
 def _outputs(v: Validated, job: Job) -> None:
     """What gym-run will write must be a regular file or nothing yet: never a device, a FIFO or
     /proc (replacing /dev/null as root is what an atomic rename does)."""
-    at = ("output_jsonl_fpath",)
-    outputs = [(job.output, "output_jsonl_fpath"), (metrics_path(job.output), "the metrics file")]
+    rollouts: tuple[Any, ...] = ("output_jsonl_fpath",)
+    outputs = [
+        (job.output, "", rollouts),
+        (metrics_path(job.output), " (the metrics file)", rollouts),
+    ]
     if job.response_cache is not None:
-        outputs.append((Path(job.response_cache["path"]), "the response cache"))
-    for path, what in outputs:
+        cache_at = (
+            ("response_cache", "path") if v.location(("response_cache", "path")) else rollouts
+        )
+        outputs.append((Path(job.response_cache["path"]), " (the response cache)", cache_at))
+    for path, what, at in outputs:
         why = output_refusal(path)
         if why is not None and not path.is_dir():  # a directory is reported by link
-            name = "" if what == "output_jsonl_fpath" else f" ({what})"
-            _report(v, at, f"cannot write {display_path(path)}{name}: it {why}")
+            _report(v, at, f"cannot write {display_path(path)}{what}: it {why}")
     _output_dir(v, job.output)
 
 

@@ -221,3 +221,18 @@ def test_atomic_writes_keep_modes_and_links(tmp_path: Path) -> None:
     with pytest.raises(FileRefused, match="under /proc"):
         with atomic_file("/proc/self/environ") as fh:
             fh.write("x")
+
+
+def test_a_nul_or_escape_in_a_path_is_located_and_shown_escaped(world: Path) -> None:
+    """Found by benchmarks/bench_fuzz.py: a NUL in a path raised ValueError (embedded null byte)."""
+    for key in ("input_jsonl_fpath", "output_jsonl_fpath", "config_paths", "response_cache"):
+        value = {"config_paths": '["a\\0b"]', "response_cache": '{path: "a\\0b"}'}.get(
+            key, '"a\\0b"'
+        )
+        (world / "nul.yaml").write_text(f"{key}: {value}\n")
+        ran = run("gym-compile", *SW, "nul.yaml", cwd=world)
+        no_crash(ran)
+        assert ran.code == 1 and "a\\x00b" in ran.err and "\x00" not in ran.err, ran.err
+        assert "holds a NUL character" in ran.err
+    ran = run("gym-compile", *SW, "+limit=\x1b[2J", cwd=world)
+    assert ran.code == 1 and "\x1b" not in ran.err and "\\x1b[2J" in ran.err

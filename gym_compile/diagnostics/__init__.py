@@ -12,6 +12,13 @@ CMDLINE = "<command line>"
 MAX_MESSAGE = 400  # characters of a message or hint; the rest is cut
 
 
+def printable(text: str) -> str:
+    """Control characters (a NUL, an ESC that would drive the terminal) shown escaped."""
+    if not any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return text
+    return "".join(c if 32 <= ord(c) != 127 else f"\\x{ord(c):02x}" for c in text)
+
+
 def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
     """`text` cut to `limit` characters, saying how much was left out."""
     if len(text) <= limit:
@@ -31,7 +38,7 @@ class Location:
 
     def __str__(self) -> str:
         if self.file == CMDLINE:
-            return f"{CMDLINE}:{shorten(self.label, 160)}"
+            return f"{CMDLINE}:{printable(shorten(self.label, 160))}"
         if self.line:
             return f"{self.file}:{self.line}:{self.col}"
         return self.file

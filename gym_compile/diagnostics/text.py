@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from gym_compile.diagnostics import CMDLINE, Diagnostic, Location
+from gym_compile.diagnostics import CMDLINE, Diagnostic, Location, printable
 from gym_compile.diagnostics.excerpts import MAX_SHOWN, source_line, window
 from gym_compile.secretscan import mask_line, mask_text
 
@@ -29,7 +29,7 @@ def snippet(loc: Location | None, indent: str = "") -> list[str]:
     if loc is None:
         return []
     if loc.file == CMDLINE:
-        label, _, width = window(mask_text(loc.label), 1, MAX_CARET)
+        label, _, width = window(printable(mask_text(loc.label)), 1, MAX_CARET)
         return [
             f"{indent}      | {label}",
             f"{indent}      | " + "^" * max(1, min(len(label), width)),
