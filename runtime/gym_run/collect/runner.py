@@ -26,7 +26,9 @@ from gym_run.endpoint.pricing import CostMeter, PriceTable, price_record, server
 from gym_run.errors import EXIT_INTERRUPTED, GymRunError, PlanError
 from gym_run.secrets import resolve_secrets, substitute_secrets
 from gym_run.servers.builtin.models import ModelServer
-from gym_run.servers.registry import Servers, build_servers
+from gym_run.servers.launch import logs_dir_for, start_servers
+from gym_run.servers.nemo_process import ServerDied
+from gym_run.servers.registry import Servers
 
 DEFAULT_GRACE_S = 30.0
 
@@ -47,8 +49,13 @@ class JobResult:
 
 
 def make_session(limit: int) -> aiohttp.ClientSession:
-    """One session per run: connections are pooled across rollouts, sized to what can be in flight."""
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
+    """One session per run: connections are pooled across rollouts, sized to what can be in flight.
+
+    No cookie jar: a NeMo Gym server's session cookie belongs to one rollout and is passed on per
+    request (servers/external.py), never shared with the next rollout through the session."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=limit), cookie_jar=aiohttp.DummyCookieJar()
+    )
 
 
 def server_specs(
@@ -243,16 +250,24 @@ class _Job:
         cache = open_cache(self.cache_spec["path"]) if self.cache_spec else None
         try:
             async with make_session(job["concurrency"] + 8) as session:
-                servers = await build_servers(
+                servers = await start_servers(
+                    self.plan,
                     specs,
                     session,
+                    log_dir=logs_dir_for(job["output"]["path"]),
                     cache=cache,
                     cache_stand_in=bool(self.cache_spec and self.cache_spec["stand_in"]),
                 )
+                servers.on_death = self.server_died
                 try:
                     await self._run_collector(servers, items, handle_signals=handle_signals)
                 finally:
                     await servers.close()
+                if servers.died:
+                    raise ServerDied(
+                        f"{servers.died[0]}; finished rollouts are kept, resume with: "
+                        f"{self.resume_hint} --retry-failed"
+                    )
         finally:
             if cache is not None:
                 cache.close()
@@ -296,6 +311,13 @@ class _Job:
             if ticker is not None:
                 ticker.cancel()
             interrupts.remove()
+
+    def server_died(self, line: str) -> None:
+        """A NeMo Gym server of the plan exited mid-run: admit nothing new (its rollouts would
+        only fail); the ones in flight finish or fail and are recorded."""
+        if self.collector is not None:
+            self.collector.stop()
+        self.notice(f"gym-run: {line}")
 
     def stop(self) -> None:
         """First Ctrl-C: admit nothing new, give in-flight rollouts `grace_s`, then cancel them."""
