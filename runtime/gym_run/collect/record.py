@@ -7,6 +7,7 @@ carries `agent_ref` as NeMo Gym's do; `served_answer` is what `gym-run serve` an
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gym_run.endpoint.cache import CacheTally
@@ -103,6 +104,8 @@ def error_info(exc: BaseException) -> dict[str, Any]:
 # `_ng_failure_terminal`), while any non-2xx answer aborts its whole batch.
 NG_FAILURE_CLASS = "_ng_failure_class"
 NG_FAILURE_TERMINAL = "_ng_failure_terminal"
+# NeMo Gym's failure names: `<domain>_<condition>` or `<server>:<kind>` (never a Python class name).
+_NG_NAME = re.compile(r"[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?")
 # The endpoint refused the request itself: sending it again gets the same answer.
 _TERMINAL_STATUSES = frozenset({400, 404, 413, 422})
 
@@ -121,7 +124,8 @@ def served_answer(record: dict[str, Any]) -> dict[str, Any]:
     answer["reward"] = 0.0
     answer["response"] = _failed_response(gym["id"], model if isinstance(model, str) else None)
     answer[NG_FAILURE_CLASS] = failure_class(error)
-    answer["error"] = f"{error['class']}: {error['message']}"
+    status = f"HTTP {error['status']}: " if error.get("status") is not None else ""
+    answer["error"] = f"{error['class']}: {status}{error['message']}"
     if error["class"] == "ModelCallError" and error.get("status") in _TERMINAL_STATUSES:
         answer[NG_FAILURE_TERMINAL] = True
     answer["_gym"] = gym
@@ -129,10 +133,14 @@ def served_answer(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def failure_class(error: dict[str, Any]) -> str:
-    """A name from NeMo Gym's shared failure vocabulary (nemo_gym/failure_kinds.py)."""
-    if error["class"] == "RolloutTimeout":
+    """A name from NeMo Gym's shared failure vocabulary (nemo_gym/failure_kinds.py); a NeMo Gym
+    agent's own class (recorded as the error's class) is passed on as it is."""
+    name = str(error["class"])
+    if _NG_NAME.fullmatch(name):
+        return name
+    if name == "RolloutTimeout":
         return "agent_timeout"
-    if error["class"] == "ModelCallError" and error.get("status") is None:
+    if name in ("ModelCallError", "RemoteCallError") and error.get("status") is None:
         return "transport_unreachable"  # no HTTP answer: refused, dropped or timed out
     return "agent_run_error"  # what NeMo Gym's collector calls a /run that ran and broke
 
