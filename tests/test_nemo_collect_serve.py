@@ -9,16 +9,26 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.nemo_venv import nemo_python
-from tests.runtime_helpers import read_jsonl, stand_in_spec, weather_plan, weather_row, write_plan
+from tests.runtime_helpers import (
+    read_jsonl,
+    seal,
+    stand_in_spec,
+    weather_plan,
+    weather_row,
+    write_plan,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 AGENT = "simple_weather_simple_agent"
+NEMO_AGENT = "example_single_tool_call_simple_agent"
 ROWS = [weather_row(f"what's it like in city {i}?", expected_answer="cold") for i in range(8)]
 REPEATS = 2
 TOTAL = len(ROWS) * REPEATS
@@ -28,6 +38,14 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _env() -> dict[str, str]:
@@ -88,8 +106,46 @@ def _serve(tmp_path: Path, model: dict[str, Any] | None = None) -> Serve:
     return Serve(write_plan(tmp_path / "plan.json", plan), _free_port())
 
 
+def _with_nemo_servers(plan: dict[str, Any], python: Path) -> dict[str, Any]:
+    """NeMo Gym's own example_single_tool_call resources server and simple_agent (its code, run
+    as processes) in place of the built-in ones; the model stays gym-run's stand-in."""
+    where = subprocess.run(
+        [str(python), "-c", "import nemo_gym, os; print(os.path.dirname(nemo_gym.__path__[0]))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    root = Path(where.stdout.strip())
+    servers = plan["servers"]
+    del servers["example_simple_weather"], servers[AGENT]
+    local = {"host": "127.0.0.1", "port": None, "entrypoint": "app.py"}
+    servers["example_single_tool_call"] = {
+        "type": "resources_servers",
+        "implementation": "example_single_tool_call",
+        "config": {**local, "domain": "agent"},
+        "run": "nemo",
+        "source": {
+            "dir": str(root / "resources_servers/example_single_tool_call"),
+            "entrypoint": "app.py",
+        },
+    }
+    servers[NEMO_AGENT] = {
+        "type": "responses_api_agents",
+        "implementation": "simple_agent",
+        "config": {
+            **local,
+            "resources_server": {"type": "resources_servers", "name": "example_single_tool_call"},
+            "model_server": {"type": "responses_api_models", "name": "policy_model"},
+        },
+        "run": "nemo",
+        "source": {"dir": str(root / "responses_api_agents/simple_agent"), "entrypoint": "app.py"},
+    }
+    plan["nemo_gym"] = {"python": str(python), "startup_timeout_s": None}
+    return seal(plan)
+
+
 def _collect(
-    ng_collect: Path, serve: Serve, tmp_path: Path, *extra: str
+    ng_collect: Path, serve: Serve, tmp_path: Path, *extra: str, agent: str = AGENT
 ) -> subprocess.CompletedProcess[str]:
     """NeMo Gym's collector with its defaults: only the head's address, agent and files."""
     (tmp_path / "out").mkdir(exist_ok=True)  # NeMo Gym writes its materialized inputs there first
@@ -98,7 +154,7 @@ def _collect(
             str(ng_collect),
             "+head_server.host=127.0.0.1",
             f"+head_server.port={serve.head_port}",
-            f"+agent_name={AGENT}",
+            f"+agent_name={agent}",
             f"+input_jsonl_fpath={tmp_path / 'data' / 'input.jsonl'}",
             f"+output_jsonl_fpath={tmp_path / 'out' / 'rollouts.jsonl'}",
             f"+num_repeats={REPEATS}",
@@ -224,3 +280,33 @@ def test_failed_rollouts_routed_to_failures_and_retried_on_resume(ng_collect, tm
             assert key in ok_keys and key not in attempts, key
         else:  # one failed attempt, then ok; or two failed attempts
             assert (attempts[key], key in ok_keys) in ((1, True), (2, False)), key
+
+
+def test_collector_against_nemo_gyms_own_servers_under_gym_run_serve(ng_collect, tmp_path):
+    """gym-run serve as ng_run's stand-in: NeMo Gym's servers as processes, no Ray, its head."""
+    plan = _with_nemo_servers(weather_plan(tmp_path, ROWS, with_job=False), nemo_python())
+    serve = Serve(write_plan(tmp_path / "plan.json", plan), _free_port())
+    try:
+        table = "".join(serve.printed)
+        assert NEMO_AGENT in table and "example_single_tool_call" in table
+        url = f"http://127.0.0.1:{serve.head_port}/server_instances"
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            pids = [i["pid"] for i in json.load(resp) if i["pid"] is not None]
+        assert len(pids) == 2
+        done = _collect(ng_collect, serve, tmp_path, agent=NEMO_AGENT)
+    finally:
+        serve.stop()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in pids), "a NeMo Gym server outlived gym-run serve"
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert serve.proc.returncode == 0, serve.proc.stderr.read() if serve.proc.stderr else ""
+    records = read_jsonl(tmp_path / "out" / "rollouts.jsonl")
+    assert len(records) == TOTAL and all(r["reward"] == 1.0 for r in records)
+    # NeMo Gym's own agent, over gym-run's stand-in model (served by gym-run, called over HTTP)
+    assert all(r["response"]["usage"]["total_tokens"] > 0 and "_gym" not in r for r in records)
+    [entry] = json.loads((tmp_path / "out" / "rollouts_aggregate_metrics.json").read_text())
+    assert entry["key_metrics"]["mean/reward"] == 1.0
+    logs = tmp_path / "plan.logs"
+    assert {p.name for p in logs.iterdir()} >= {f"{NEMO_AGENT}.log", "example_single_tool_call.log"}

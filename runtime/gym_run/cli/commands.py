@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
+from pathlib import Path
 
 import click
 
@@ -245,6 +246,7 @@ def serve_command(
                 allow_remote=allow_remote,
                 require_token=require_token,
                 head_port=head_port,
+                log_dir=Path(plan).with_name(Path(plan).stem + ".logs"),
             )
         )
     except KeyboardInterrupt:

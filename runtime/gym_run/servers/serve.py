@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from gym_run.collect.runner import make_session, open_cache, server_specs
@@ -16,7 +18,15 @@ from gym_run.servers.builtin.agent import SimpleAgent
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.builtin.resources import ResourcesServer
 from gym_run.servers.head import HeadServer, instance_entry
-from gym_run.servers.nemo_config import nemo_global_config, url_of
+from gym_run.servers.launch import _process_spec, url_address
+from gym_run.servers.nemo_config import Address, config_yaml, nemo_global_config, url_of
+from gym_run.servers.nemo_process import (
+    DEFAULT_STARTUP_TIMEOUT_S,
+    NemoProcesses,
+    ServerDied,
+    free_port,
+    nemo_python,
+)
 from gym_run.servers.netguard import (
     TOKEN_ENV,
     RemoteBindRefused,
@@ -26,7 +36,7 @@ from gym_run.servers.netguard import (
     is_loopback,
     serve_token,
 )
-from gym_run.servers.registry import Servers, build_servers
+from gym_run.servers.registry import Servers, build_servers, server_kind
 from gym_run.servers.routes import RunSettings, agent_app, model_app, resources_app
 
 #: Where NeMo Gym's tools look for the head server when not told otherwise (its default).
@@ -42,7 +52,9 @@ class ServedServer:
 
 
 class Served:
-    """The address table, the head server's URL, and the one call that stops everything started."""
+    """The address table, the head server's URL, and the one call that stops everything started.
+
+    `died` is set (with the line in `death`) when a NeMo Gym server of the plan exits."""
 
     def __init__(
         self, table: list[ServedServer], head_url: str, close: Callable[[], Awaitable[None]]
@@ -50,6 +62,12 @@ class Served:
         self.table = table
         self.head_url = head_url
         self._close = close
+        self.died = asyncio.Event()
+        self.death = ""
+
+    def server_died(self, line: str) -> None:
+        self.death = self.death or line
+        self.died.set()
 
     def url(self, name: str) -> str:
         return next(s.url for s in self.table if s.name == name)
@@ -103,12 +121,15 @@ async def start_serving(
     allow_remote: bool = False,
     token: str | None = None,
     head_port: int = 0,
+    log_dir: Path | None = None,
 ) -> Served:
     """Starts NeMo Gym's head server on `head_port` (0: a free one) and every server of the plan on
     its host/port (port null/0: a free one); returns the table. The head answers NeMo Gym's config
     with every server's address, so NeMo Gym's collector needs nothing but the head's address.
 
-    Beyond loopback only with allow_remote, and then only with a token every request must carry.
+    NeMo Gym's own servers of the plan (`run: nemo`) are started as processes (logs in `log_dir`)
+    and told every address; `url:` servers are only named. Beyond loopback only with
+    allow_remote, and then only with a token every request must carry.
     """
     hosts = bind_hosts(plan, host)
     check_binding(hosts, allow_remote=allow_remote)
@@ -145,31 +166,79 @@ async def start_serving(
                 "need +head_server.port=N)"
             ) from None
         cache = open_cache(cache_spec["path"]) if cache_spec else None
+        kinds = {name: server_kind(spec) for name, spec in specs.items()}
+        addresses: dict[str, Address] = {
+            name: (hosts[name], spec["config"].get("port") or free_port(hosts[name]))
+            for name, spec in specs.items()
+            if kinds[name] == "nemo"
+        }
+        addresses.update(
+            {n: url_address(specs[n]["url"]) for n, kind in kinds.items() if kind == "url"}
+        )
         servers = await build_servers(
             specs,
             session,
             bind=False,
             cache=cache,
             cache_stand_in=bool(cache_spec and cache_spec["stand_in"]),
+            addresses=addresses,
         )
-        addresses: dict[str, tuple[str, int]] = {}
         for name, spec in specs.items():
-            where, port = hosts[name], spec["config"].get("port") or 0
-            app = _app_for(name, servers[name], plan, settings, token)
-            runners.append(await _listen(app, where, port, f"server {name!r}"))
-            addresses[name] = (where, runners[-1].addresses[0][1])
+            if kinds[name] == "builtin":
+                where, port = hosts[name], spec["config"].get("port") or 0
+                app = _app_for(name, servers[name], plan, settings, token)
+                runners.append(await _listen(app, where, port, f"server {name!r}"))
+                addresses[name] = (where, runners[-1].addresses[0][1])
             table.append(
                 ServedServer(name, spec["type"], spec["implementation"], url_of(addresses[name]))
             )
         head.set_config(nemo_global_config(plan["servers"], addresses, head.address))
+        pids = await _start_nemo(plan, specs, kinds, addresses, head, servers, session, log_dir)
         head.set_instances(
-            [instance_entry(s.name, s.type, s.implementation, addresses[s.name]) for s in table]
+            [
+                instance_entry(
+                    s.name, s.type, s.implementation, addresses[s.name], pid=pids.get(s.name)
+                )
+                for s in table
+            ]
         )
         head.mark_ready()
     except BaseException:
         await close()
         raise
-    return Served(table, head.url, close)
+    served = Served(table, head.url, close)
+    assert servers is not None
+    servers.on_death = served.server_died
+    for line in servers.died:  # one died between its start and now
+        served.server_died(line)
+    return served
+
+
+async def _start_nemo(
+    plan: Mapping[str, Any],
+    specs: dict[str, dict[str, Any]],
+    kinds: Mapping[str, str],
+    addresses: Mapping[str, Address],
+    head: HeadServer,
+    servers: Servers,
+    session: aiohttp.ClientSession,
+    log_dir: Path | None,
+) -> dict[str, int]:
+    """The plan's NeMo Gym processes up and answering (stopped with `servers`); their pids."""
+    nemo = [name for name, kind in kinds.items() if kind == "nemo"]
+    if not nemo:
+        return {}
+    settings = plan.get("nemo_gym") or {}
+    processes = NemoProcesses(nemo_python(settings.get("python")), log_dir or Path("gym-run.logs"))
+    servers.stoppers.append(processes.stop)
+    # processes get their own configs with secrets; the head shows references masked
+    given = {n: specs[n] if kinds[n] == "nemo" else plan["servers"][n] for n in specs}
+    to_start = [_process_spec(name, specs[name], addresses[name]) for name in nemo]
+    processes.start(to_start, config_yaml(nemo_global_config(given, addresses, head.address)))
+    timeout = settings.get("startup_timeout_s") or DEFAULT_STARTUP_TIMEOUT_S
+    await processes.wait_ready(session, float(timeout))
+    processes.watch(servers.server_died)
+    return {name: processes.pid(name) for name in nemo}
 
 
 def format_table(table: list[ServedServer]) -> str:
@@ -190,6 +259,7 @@ async def serve_forever(
     allow_remote: bool = False,
     require_token: bool = False,
     head_port: int = DEFAULT_HEAD_PORT,
+    log_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> None:
     """Until cancelled (Ctrl-C): asyncio.run cancels this task and the finally stops the servers.
@@ -213,13 +283,15 @@ async def serve_forever(
         allow_remote=allow_remote,
         token=token,
         head_port=head_port,
+        log_dir=log_dir,
     )
     try:
         head = ServedServer("head_server", "head_server", "nemo_gym", served.head_url)
         echo(format_table([*served.table, head]))
         echo(collector_hint(plan, served))
         echo("serving; press Ctrl-C to stop")
-        await asyncio.Event().wait()
+        await served.died.wait()
+        raise ServerDied(f"{served.death}; stopped serving")
     finally:
         await served.close()
 
