@@ -6,6 +6,7 @@ import asyncio
 import shlex
 import sys
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -107,7 +108,9 @@ def run_command(
         raise click.UsageError("--retry-failed only makes sense with --resume")
     loaded = load_plan(plan)
     hint = resume_command(plan, retry_failed)
-    existing = "overwrite" if overwrite else "append" if resume else "refuse"
+    existing: Literal["refuse", "overwrite", "append"] = (
+        "overwrite" if overwrite else "append" if resume else "refuse"
+    )
     try:
         result = asyncio.run(
             run_job(

@@ -85,8 +85,9 @@ class Metrics:
                 self.cost_by_server[server] = None
             else:
                 self.priced_usd += cost
-                if self.cost_by_server.get(server, 0.0) is not None:
-                    self.cost_by_server[server] = self.cost_by_server.get(server, 0.0) + cost  # type: ignore[operator]
+                so_far = self.cost_by_server.get(server, 0.0)
+                if so_far is not None:
+                    self.cost_by_server[server] = so_far + cost
 
     @property
     def total_usd(self) -> float | None:
@@ -201,7 +202,7 @@ def aggregate_metrics(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         group["reward_profile_completion_pct"] = 100.0
         group["rollout_infos"] = [_rollout_info(records[i], rows[i]) for i in members]
         groups.append(group)
-    agent = _describe(rows, drop=(TASK, ROLLOUT))
+    agent: dict[str, Any] = dict(_describe(rows, drop=(TASK, ROLLOUT)))
     key = {k: v for k, v in agent.items() if k.startswith("mean/")}
     ours = Metrics()
     for record in records:

@@ -14,11 +14,12 @@ from gym_run.collect.metrics import aggregate_metrics
 from gym_run.collect.record import served_answer
 from gym_run.collect.rollouts import run_one
 from gym_run.errors import ModelCallError
+from gym_run.http import error_response
 from gym_run.secrets import REDACT
 from gym_run.servers.builtin.agent import SimpleAgent
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.builtin.resources import ResourcesServer
-from gym_run.servers.netguard import MAX_REQUEST_BYTES, error_response, guard
+from gym_run.servers.netguard import MAX_REQUEST_BYTES, guard
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 INDEX_KEYS = ("_ng_task_index", "_ng_rollout_index")

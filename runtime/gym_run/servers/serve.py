@@ -11,9 +11,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from gym_run.collect.runner import make_session, open_cache, server_specs
+from gym_run.endpoint.cache import open_cache
+from gym_run.endpoint.client import make_session
 from gym_run.endpoint.pricing import CostMeter, PriceTable, price_record, server_models
 from gym_run.errors import PlanError, ServerStartError
+from gym_run.secrets import server_specs
 from gym_run.servers.builtin.agent import SimpleAgent
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.builtin.resources import ResourcesServer
