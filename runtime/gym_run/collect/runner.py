@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-import aiohttp
-
 from gym_run.collect.budget import Budget
 from gym_run.collect.interrupt import Interrupts
 from gym_run.collect.metrics import Metrics
@@ -22,9 +20,10 @@ from gym_run.collect.rollouts import Collector, Item, iter_items, iter_rows, pla
 from gym_run.collect.writer import Existing, RolloutWriter, write_json_atomic
 from gym_run.endpoint.cache import ResponseCache
 from gym_run.endpoint.callstats import CallStats
+from gym_run.endpoint.client import make_session
 from gym_run.endpoint.pricing import CostMeter, PriceTable, price_record, server_models
 from gym_run.errors import EXIT_INTERRUPTED, GymRunError, PlanError
-from gym_run.secrets import resolve_secrets, substitute_secrets
+from gym_run.secrets import server_specs
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.launch import logs_dir_for, start_servers
 from gym_run.servers.nemo_process import ServerDied
@@ -46,23 +45,6 @@ class JobResult:
     @property
     def counts(self) -> dict[str, int]:
         return self.metrics["_gym"]["counts"]
-
-
-def make_session(limit: int) -> aiohttp.ClientSession:
-    """One session per run: connections are pooled across rollouts, sized to what can be in flight.
-
-    No cookie jar: a NeMo Gym server's session cookie belongs to one rollout and is passed on per
-    request (servers/external.py), never shared with the next rollout through the session."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=limit), cookie_jar=aiohttp.DummyCookieJar()
-    )
-
-
-def server_specs(
-    plan: Mapping[str, Any], environ: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """The plan's servers with secret references replaced by values (fails before anything starts)."""
-    return substitute_secrets(plan["servers"], resolve_secrets(plan, environ))
 
 
 def _stderr(message: str) -> None:
@@ -276,12 +258,12 @@ class _Job:
         self, servers: Servers, items: Iterator[Item], *, handle_signals: bool
     ) -> None:
         job = self.job
-        self.clients = [
-            s.client.stats
+        stats = [
+            getattr(s.client, "stats", None)
             for s in servers.built.values()
             if isinstance(s, ModelServer)
-            and isinstance(getattr(s.client, "stats", None), CallStats)
         ]
+        self.clients = [s for s in stats if isinstance(s, CallStats)]
         agent_config = self.plan["servers"].get(job["agent"], {}).get("config", {})
         self.collector = Collector(
             servers.agent(job["agent"]),
@@ -356,7 +338,7 @@ class _Job:
             out["path"],
             out["metrics_path"],
             self.first_error,
-            self.run["interrupted"],
+            bool(self.run["interrupted"]),
             self.run,
             self.budget,
         )
