@@ -73,7 +73,7 @@ def check(
         merged, external_roots=options.assume_env, allow_missing=options.allow_missing
     )
     validated = validate(resolved)
-    validated.runs = decide_runs(validated)
+    validated.runs = decide_runs(validated, options.nemo_gym_roots)
     check_literals(validated)
     return Checked(merged, resolved, validated, raw, problems)
 

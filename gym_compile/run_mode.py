@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,7 +46,7 @@ OUR_MODELS = frozenset(
 )
 
 
-def decide_runs(v: Validated) -> dict[str, dict[str, Any]]:
+def decide_runs(v: Validated, extra_roots: Sequence[Path] = ()) -> dict[str, dict[str, Any]]:
     """name -> {"run": ...} plus `url` or `source` (none for builtin, the plan's default);
     problems go to v.diagnostics (GYM080-082)."""
     settings = v.globals.get("nemo_gym") if isinstance(v.globals.get("nemo_gym"), dict) else {}
@@ -69,7 +71,7 @@ def decide_runs(v: Validated) -> dict[str, dict[str, Any]]:
             continue  # builtin: the plan's default, written as nothing (plans stay as they were)
         if roots is None:
             roots = getattr(v, "roots", None) or find_roots_explained(
-                [d.path for d in v.resolved.merged.configs]
+                [d.path for d in v.resolved.merged.configs], extra_roots
             )
         entrypoint = written.get("entrypoint")
         found = find_server_source(roots, server.type, server.implementation, entrypoint)

@@ -95,8 +95,9 @@ async def test_a_server_that_crashes_at_start_is_one_line_with_its_log(tmp_path)
         await run_job(plan, show_progress=False)
     message = caught.value.message
     assert "\n" not in message
-    assert "server 'example_simple_weather' (resources_servers/fake_weather) exited with code 1" in (
-        message
+    assert (
+        "server 'example_simple_weather' (resources_servers/fake_weather) exited with code 1"
+        in (message)
     )
     assert "RuntimeError: boom: the fake server refuses to start" in message
     assert "rollouts.logs/example_simple_weather.log" in message
