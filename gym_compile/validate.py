@@ -35,6 +35,7 @@ class Validated:
     broken: set[str] = field(
         default_factory=set
     )  # instances too malformed to validate (already reported)
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_mode.py: how each runs
 
     def location(self, path: Path_) -> Location | None:
         return self.resolved.merged.source.at(path)
@@ -164,6 +165,8 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
             )
         )
         return
+    # `url:` says where the server runs, not how the implementation behaves (run_mode.py checks it)
+    config = {k: v for k, v in config.items() if k != "url"}
     schema = catalog.server_schema(stype, impl)
     config, renamed = _canonical(out, schema, copy.deepcopy(config), path)
     valid = _check(out, catalog.server_validator(stype, impl), config, path, renamed)

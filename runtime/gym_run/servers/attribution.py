@@ -92,16 +92,18 @@ def tagged(params: dict[str, Any], key: str) -> dict[str, Any]:
     return {**params, "metadata": merged}
 
 
-def untagged(value: Any) -> Any:
-    """A result with the tag taken out of every `metadata` object (the agent echoes the row)."""
+def untagged(value: Any, original: Any = None) -> Any:
+    """A result with the tag taken out of every `metadata` object (the agent echoes the row):
+    the row's own metadata put back where it had one (`original`), the key dropped where not."""
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             if k == "metadata" and isinstance(v, dict) and METADATA_KEY in v:
-                # as NeMo Gym dumps a row without metadata: null
-                v = {mk: mv for mk, mv in v.items() if mk != METADATA_KEY} or None
-            out[k] = untagged(v)
+                if original is None:
+                    continue
+                v = original
+            out[k] = untagged(v, original)
         return out
     if isinstance(value, list):
-        return [untagged(v) for v in value]
+        return [untagged(v, original) for v in value]
     return value

@@ -162,7 +162,7 @@ class HttpAgent:
             body = {**row, "responses_create_params": tagged(params, key)}
             try:
                 status, text, _cookies = await post_json(self.session, self.url + "/run", body)
-                result = untagged(_object(self.url + "/run", status, text))
+                result = untagged(_object(self.url + "/run", status, text), params.get("metadata"))
             except RemoteCallError:
                 if scope.error is not None:  # the model call that failed says more than the agent
                     raise scope.error from None

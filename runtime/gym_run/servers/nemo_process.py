@@ -100,6 +100,8 @@ class NemoProcesses:
         self._watchdog_w: int | None = None
         self._stopping = False
         self._monitor: asyncio.Task[None] | None = None
+        self._on_death: Callable[[str], None] | None = None
+        self._reported: set[str] = set()
 
     def pid(self, name: str) -> int:
         return self.running[name].proc.pid
@@ -220,23 +222,30 @@ class NemoProcesses:
             shown = "…" + shown[-_TAIL_CHARS:]
         return f"its log {path} ends: {shown}"
 
-    def watch(self, on_death: Callable[[str], None], interval_s: float = 0.5) -> None:
+    def watch(self, on_death: Callable[[str], None], interval_s: float = 0.2) -> None:
         """From now on, a server that exits before `stop()` is reported once through `on_death`."""
+        self._on_death = on_death
 
         async def loop() -> None:
-            reported: set[str] = set()
             while not self._stopping:
-                for name, run in self.running.items():
-                    code = run.proc.poll()
-                    if code is not None and name not in reported and not self._stopping:
-                        reported.add(name)
-                        on_death(self.death_line(name, code, "during the run"))
+                self._report_deaths()
                 await asyncio.sleep(interval_s)
 
         self._monitor = asyncio.get_running_loop().create_task(loop())
 
+    def _report_deaths(self) -> None:
+        if self._on_death is None:
+            return
+        for name, run in self.running.items():
+            code = run.proc.poll()
+            if code is not None and name not in self._reported:
+                self._reported.add(name)
+                self._on_death(self.death_line(name, code, "during the run"))
+
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """SIGTERM to every server's process group, SIGKILL to what is left after `grace_s`."""
+        if not self._stopping:
+            self._report_deaths()  # one that died since the last look still counts
         self._stopping = True
         if self._monitor is not None:
             self._monitor.cancel()
