@@ -195,7 +195,9 @@ async def start_serving(
                 ServedServer(name, spec["type"], spec["implementation"], url_of(addresses[name]))
             )
         head.set_config(nemo_global_config(plan["servers"], addresses, head.address))
-        pids = await _start_nemo(plan, specs, kinds, addresses, head, servers, session, log_dir)
+        pids = await _start_nemo(
+            plan, specs, kinds, addresses, head, servers, session, log_dir, environ
+        )
         head.set_instances(
             [
                 instance_entry(
@@ -225,18 +227,22 @@ async def _start_nemo(
     servers: Servers,
     session: aiohttp.ClientSession,
     log_dir: Path | None,
+    environ: Mapping[str, str] | None,
 ) -> dict[str, int]:
     """The plan's NeMo Gym processes up and answering (stopped with `servers`); their pids."""
     nemo = [name for name, kind in kinds.items() if kind == "nemo"]
     if not nemo:
         return {}
     settings = plan.get("nemo_gym") or {}
-    processes = NemoProcesses(nemo_python(settings.get("python")), log_dir or Path("gym-run.logs"))
+    python = nemo_python(settings.get("python"), environ)
+    processes = NemoProcesses(python, log_dir or Path("gym-run.logs"))
     servers.stoppers.append(processes.stop)
     # processes get their own configs with secrets; the head shows references masked
     given = {n: specs[n] if kinds[n] == "nemo" else plan["servers"][n] for n in specs}
     to_start = [_process_spec(name, specs[name], addresses[name]) for name in nemo]
-    processes.start(to_start, config_yaml(nemo_global_config(given, addresses, head.address)))
+    processes.start(
+        to_start, config_yaml(nemo_global_config(given, addresses, head.address)), environ
+    )
     timeout = settings.get("startup_timeout_s") or DEFAULT_STARTUP_TIMEOUT_S
     await processes.wait_ready(session, float(timeout))
     processes.watch(servers.server_died)
