@@ -132,6 +132,8 @@ async def test_multi_step_verifier_scores_as_nemo_gym_does(nemo, tmp_path):
         [env / "configs" / "example_multi_step.yaml", STAND_IN],
         "+agent_name=example_multi_step_simple_agent",
         f"+input_jsonl_fpath={env / 'data' / 'example.jsonl'}",
+        # its train/validation sets are downloaded on demand; the input here is the example set
+        "~example_multi_step_simple_agent.responses_api_agents.simple_agent.datasets",
         processes="auto",
     )
     assert plan["servers"]["example_multi_step_resources_server"]["run"] == "nemo"
@@ -167,6 +169,7 @@ async def test_session_state_travels_in_cookies(nemo, tmp_path):
         [env / "configs" / "example_session_state_mgmt.yaml", STAND_IN],
         "+agent_name=example_session_state_mgmt_simple_agent",
         f"+input_jsonl_fpath={data}",
+        "~example_session_state_mgmt_simple_agent.responses_api_agents.simple_agent.datasets",
         "+num_samples_in_parallel=5",
         processes="auto",
     )
