@@ -72,8 +72,8 @@ def check(
     resolved = resolve(
         merged, external_roots=options.assume_env, allow_missing=options.allow_missing
     )
-    validated = validate(resolved)
-    validated.runs = decide_runs(validated, options.nemo_gym_roots)
+    validated = validate(resolved, options.nemo_gym_roots)
+    validated.runs = decide_runs(validated)
     check_literals(validated)
     return Checked(merged, resolved, validated, raw, problems)
 

@@ -49,7 +49,8 @@ OUR_MODELS = frozenset(
 def decide_runs(v: Validated, extra_roots: Sequence[Path] = ()) -> dict[str, dict[str, Any]]:
     """name -> {"run": ...} plus `url` or `source` (none for builtin, the plan's default);
     problems go to v.diagnostics (GYM080-082)."""
-    settings = v.globals.get("nemo_gym") if isinstance(v.globals.get("nemo_gym"), dict) else {}
+    given = v.globals.get("nemo_gym")
+    settings: dict[str, Any] = given if isinstance(given, dict) else {}
     forced = _forced(v, settings.get("processes", "auto"))
     roots: list[Any] | None = None
     runs: dict[str, dict[str, Any]] = {}

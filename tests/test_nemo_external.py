@@ -181,3 +181,24 @@ def test_the_compiler_and_the_runtime_agree_on_what_is_built_in():
     from gym_run.servers.registry import FACTORIES
 
     assert set(FACTORIES) == set(BUILT_IN)
+
+
+async def test_check_probes_a_url_model_and_skips_a_nemo_gym_one(tmp_path, served):
+    from gym_run.endpoint.check import check_plan
+
+    plan = weather_plan(tmp_path, with_job=False)
+    plan["servers"]["policy_model"].update(run="url", url=served.url("policy_model"))
+    plan["servers"]["judge_model"] = {
+        "type": "responses_api_models",
+        "implementation": "vllm_model",
+        "config": {"entrypoint": "app.py"},
+        "run": "nemo",
+        "source": {"dir": str(tmp_path), "entrypoint": "app.py"},
+    }
+    lines = await check_plan(seal(plan))
+    assert [(line.name, line.ok) for line in lines] == [
+        ("judge_model", True),
+        ("policy_model", True),
+    ]
+    assert "not probed" in lines[0].text
+    assert served.url("policy_model") in lines[1].text

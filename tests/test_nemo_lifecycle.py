@@ -154,3 +154,28 @@ def test_no_server_outlives_kill_9_of_gym_run(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert wait_gone(started, 5) == [], "a server outlived gym-run by more than 5 s"
+
+
+def test_ctrl_c_stops_the_servers_with_the_run(tmp_path):
+    plan = fake_plan(tmp_path, rows=400, latency_ms=200, child=True)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gym_run.cli", str(path), "-q", "--grace-s", "2"],
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out = Path(plan["job"]["output"]["path"])
+    deadline = time.monotonic() + 60
+    while not (out.exists() and out.read_bytes().count(b"\n") >= 2):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    started = pids(tmp_path)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "--resume" in stderr
+    assert [p for p in started if alive(p)] == []  # gone by the time gym-run has exited

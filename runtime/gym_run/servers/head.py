@@ -28,10 +28,7 @@ from aiohttp import web
 
 from gym_run.servers.nemo_config import Address, config_yaml, url_of
 
-Middleware = Callable[
-    [web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
-    Awaitable[web.StreamResponse],
-]
+Middleware = Callable[..., Awaitable[web.StreamResponse]]  # an aiohttp middleware (netguard.guard)
 
 
 def instance_entry(

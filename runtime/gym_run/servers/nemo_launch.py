@@ -48,7 +48,7 @@ def _skip_ray() -> None:
     if "ray_head_node_address:" in os.environ.get("NEMO_GYM_CONFIG_DICT", ""):
         return  # the user runs a cluster and wants the servers on it
     try:
-        import nemo_gym.server_utils as server_utils
+        import nemo_gym.server_utils as server_utils  # type: ignore[import-not-found]
     except Exception:  # an unusual NeMo Gym: leave it as it is
         return
     if hasattr(server_utils, "initialize_ray"):
