@@ -2,8 +2,9 @@
 simple_agent, nemo-gym 0.4.0) collected two ways against the same stand-in model process, in one
 run on one machine:
 
-- gym-run: `gym-run PLAN`, NeMo Gym's two servers started by gym-run as processes, the policy
-  model gym-run's own openai_model (served to NeMo Gym's agent on loopback);
+- gym-run: `gym-compile` of NeMo Gym's own config with `+nemo_gym.processes=all`, then
+  `gym-run PLAN`: NeMo Gym's two servers started by gym-run as processes, the policy model
+  gym-run's own openai_model (served to NeMo Gym's agent on loopback);
 - NeMo Gym: `ng_run` (its head server, Ray, one process per server incl. its openai_model) and
   `ng_collect_rollouts`.
 
@@ -18,7 +19,6 @@ python benchmarks/bench_nemo_collect.py [--rollouts 400] [--concurrency 32] [--l
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -29,10 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import ENV, PY, REPO, StandInProcess, compile_plan, emit
+from common import ENV, PY, REPO, StandInProcess, emit
 
 sys.path.insert(0, str(REPO))
-from gym_compile.canonical import content_hash  # noqa: E402
 from tests.nemo_venv import nemo_python  # noqa: E402
 
 ENVIRONMENT = "example_single_tool_call"
@@ -157,39 +156,38 @@ def write_rows(sp: Path, path: Path, n: int) -> Path:
 def gym_run_plan(
     work: Path, standin: str, rows: Path, concurrency: int, sp: Path, python: Path
 ) -> Path:
-    """The compiled simple_weather plan with its resources server and agent swapped for NeMo
-    Gym's own example_single_tool_call servers, run as processes (re-sealed like gym-compile)."""
-    plan_path = compile_plan(work, standin, rows, concurrency)
-    plan = json.loads(plan_path.read_text())
-    servers = plan["servers"]
-    del servers["example_simple_weather"], servers["simple_weather_simple_agent"]
-    local = {"host": "127.0.0.1", "port": None, "entrypoint": "app.py"}
-    servers[ENVIRONMENT] = {
-        "type": "resources_servers",
-        "implementation": ENVIRONMENT,
-        "config": {**local, "domain": "agent", "verified": False},
-        "run": "nemo",
-        "source": {"dir": str(sp / "resources_servers" / ENVIRONMENT), "entrypoint": "app.py"},
-    }
-    servers[AGENT] = {
-        "type": "responses_api_agents",
-        "implementation": "simple_agent",
-        "config": {
-            **local,
-            "resources_server": {"type": "resources_servers", "name": ENVIRONMENT},
-            "model_server": {"type": "responses_api_models", "name": "policy_model"},
-        },
-        "run": "nemo",
-        "source": {
-            "dir": str(sp / "responses_api_agents" / "simple_agent"),
-            "entrypoint": "app.py",
-        },
-    }
-    plan["job"]["agent"] = AGENT
-    plan["nemo_gym"] = {"python": str(python), "startup_timeout_s": None}
-    plan["content_hash"] = content_hash(plan)
-    plan_path.write_text(json.dumps(plan, indent=2))
-    return plan_path
+    """NeMo Gym's own config for the environment, compiled with `nemo_gym.processes: all` (its
+    resources server and agent run as NeMo Gym processes) and gym-run's openai_model."""
+    model = work / "model.yaml"
+    model.write_text(
+        "policy_model:\n  responses_api_models:\n    openai_model:\n"
+        f"      base_url: {standin}\n      api_key: ${{oc.env:GYM_BENCH_KEY}}\n      model: bench\n"
+        f"      max_concurrent_requests: {concurrency}\n"
+    )
+    config = sp / "resources_servers" / ENVIRONMENT / "configs" / f"{ENVIRONMENT}.yaml"
+    plan = work / "plan.json"
+    out = subprocess.run(
+        [
+            PY,
+            "-m",
+            "gym_compile.cli",
+            f"+config_paths=[{config},{model}]",
+            f"+agent_name={AGENT}",
+            f"+input_jsonl_fpath={rows}",
+            f"+output_jsonl_fpath={work / 'rollouts.jsonl'}",
+            f"+num_samples_in_parallel={concurrency}",
+            f"+nemo_gym.python={python}",
+            "+nemo_gym.processes=all",
+            "-o",
+            str(plan),
+        ],
+        env={**ENV, "GYM_BENCH_KEY": "bench"},
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    return plan
 
 
 def by_gym_run(

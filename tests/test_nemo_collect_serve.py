@@ -19,10 +19,10 @@ import pytest
 from tests.nemo_venv import nemo_python
 from tests.runtime_helpers import (
     read_jsonl,
-    seal,
     stand_in_spec,
     weather_plan,
     weather_row,
+    write_jsonl,
     write_plan,
 )
 
@@ -106,42 +106,40 @@ def _serve(tmp_path: Path, model: dict[str, Any] | None = None) -> Serve:
     return Serve(write_plan(tmp_path / "plan.json", plan), _free_port())
 
 
-def _with_nemo_servers(plan: dict[str, Any], python: Path) -> dict[str, Any]:
-    """NeMo Gym's own example_single_tool_call resources server and simple_agent (its code, run
-    as processes) in place of the built-in ones; the model stays gym-run's stand-in."""
+def _nemo_plan(tmp_path: Path, python: Path) -> Path:
+    """NeMo Gym's own example_single_tool_call config (resources server and simple_agent as NeMo
+    Gym processes: `nemo_gym.processes: all`) with gym-run's stand-in model, compiled."""
     where = subprocess.run(
         [str(python), "-c", "import nemo_gym, os; print(os.path.dirname(nemo_gym.__path__[0]))"],
         capture_output=True,
         text=True,
         check=True,
     )
-    root = Path(where.stdout.strip())
-    servers = plan["servers"]
-    del servers["example_simple_weather"], servers[AGENT]
-    local = {"host": "127.0.0.1", "port": None, "entrypoint": "app.py"}
-    servers["example_single_tool_call"] = {
-        "type": "resources_servers",
-        "implementation": "example_single_tool_call",
-        "config": {**local, "domain": "agent"},
-        "run": "nemo",
-        "source": {
-            "dir": str(root / "resources_servers/example_single_tool_call"),
-            "entrypoint": "app.py",
-        },
-    }
-    servers[NEMO_AGENT] = {
-        "type": "responses_api_agents",
-        "implementation": "simple_agent",
-        "config": {
-            **local,
-            "resources_server": {"type": "resources_servers", "name": "example_single_tool_call"},
-            "model_server": {"type": "responses_api_models", "name": "policy_model"},
-        },
-        "run": "nemo",
-        "source": {"dir": str(root / "responses_api_agents/simple_agent"), "entrypoint": "app.py"},
-    }
-    plan["nemo_gym"] = {"python": str(python), "startup_timeout_s": None}
-    return seal(plan)
+    config = Path(where.stdout.strip()) / "resources_servers/example_single_tool_call/configs"
+    plan = tmp_path / "plan.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gym_compile.cli",
+            f"+config_paths=[{config / 'example_single_tool_call.yaml'},"
+            f"{REPO / 'examples/simple_weather/stand_in_model.yaml'}]",
+            f"+nemo_gym.python={python}",
+            "+nemo_gym.processes=all",
+            f"+agent_name={NEMO_AGENT}",
+            f"+input_jsonl_fpath={tmp_path / 'data' / 'input.jsonl'}",
+            f"+output_jsonl_fpath={tmp_path / 'unused' / 'rollouts.jsonl'}",
+            "-o",
+            str(plan),
+        ],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return plan
 
 
 def _collect(
@@ -284,8 +282,8 @@ def test_failed_rollouts_routed_to_failures_and_retried_on_resume(ng_collect, tm
 
 def test_collector_against_nemo_gyms_own_servers_under_gym_run_serve(ng_collect, tmp_path):
     """gym-run serve as ng_run's stand-in: NeMo Gym's servers as processes, no Ray, its head."""
-    plan = _with_nemo_servers(weather_plan(tmp_path, ROWS, with_job=False), nemo_python())
-    serve = Serve(write_plan(tmp_path / "plan.json", plan), _free_port())
+    write_jsonl(tmp_path / "data" / "input.jsonl", ROWS)
+    serve = Serve(_nemo_plan(tmp_path, nemo_python()), _free_port())
     try:
         table = "".join(serve.printed)
         assert NEMO_AGENT in table and "example_single_tool_call" in table
