@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from gym_run.metrics.aggregate import Aggregator, aggregate, record_values
+from gym_run.metrics.gate import Gate, metric_value
 from gym_run.metrics.nemo import aggregate_metrics
 from gym_run.metrics.passk import ks_for, pass_at_k
 from gym_run.metrics.stats import EXACT_DISTINCT, RELATIVE_ACCURACY, Distribution
@@ -185,16 +186,29 @@ def test_mean_at_k_uses_each_tasks_first_k_rollouts() -> None:
 
 
 def test_gate_values_by_name() -> None:
-    agg = Aggregator()
-    for record in [ok(0, 0, 1.0), ok(0, 1, 0.0), ok(0, 2, 0.0)]:
-        agg.add(record)
-    assert agg.value("reward") == pytest.approx(1 / 3)
-    assert agg.value("pass_rate") == pytest.approx(1 / 3)
-    assert agg.value("pass@2") == pytest.approx(brute_pass_at_k([True, False, False], 2))
-    assert agg.value("pass@3") == 1.0
-    assert agg.value("pass@4") is None
+    doc = aggregate([ok(0, 0, 1.0), ok(0, 1, 0.0), ok(0, 2, 0.0), ok(1, 0, 0.0)])
+    assert metric_value(doc, "reward") == pytest.approx(1 / 4)
+    assert metric_value(doc, "pass_rate") == pytest.approx(1 / 4)
+    # pass@2: only task 0 has two rollouts; any k up to 3, not only the ones the block lists
+    assert metric_value(doc, "pass@2") == pytest.approx(brute_pass_at_k([True, False, False], 2))
+    assert metric_value(doc, "pass@3") == 1.0
+    assert metric_value(doc, "pass@1") == pytest.approx((1 / 3 + 0) / 2)
+    assert metric_value(doc, "pass@4") is None
     with pytest.raises(ValueError, match="unknown metric"):
-        agg.value("accuracy")
+        metric_value(doc, "accuracy")
+
+
+def test_gate_parses_and_fails_closed() -> None:
+    doc = aggregate([ok(0, 0, 1.0), failed(1, 0)])
+    assert Gate.parse("0.5") == Gate("reward", 0.5)
+    assert Gate.parse("pass@4=0.9") == Gate("pass@4", 0.9)
+    assert Gate.parse("0.5").check(doc) is None
+    assert "below" in (Gate.parse("pass_rate=0.6").check(doc) or "")
+    assert "cannot be computed" in (Gate.parse("pass@2=0.1").check(doc) or "")
+    assert Gate.parse("pass@1=0.5").check(doc) is None  # one rollout per task: the pass rate
+    for bad in ("x", "accuracy=0.5", "pass@0=1", "reward=high"):
+        with pytest.raises(ValueError, match="--fail-under"):
+            Gate.parse(bad)
 
 
 def test_nemo_gym_shape() -> None:

@@ -12,16 +12,12 @@ from gym_compile import __version__
 from gym_compile.clickutil import DefaultGroup
 from gym_run.cli.cache import cache_group
 from gym_run.cli.errors import UserError, user_errors
+from gym_run.cli.evalopts import eval_options
+from gym_run.cli.finish import finish, progress_options
 from gym_run.cli.report import report_command
-from gym_run.collect.runner import DEFAULT_GRACE_S, JobResult, run_job
-from gym_run.collect.summary import summary_lines
-from gym_run.errors import (
-    EXIT_BUDGET,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_SOME_FAILED,
-)
+from gym_run.collect.runner import DEFAULT_GRACE_S, run_job
+from gym_run.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED
+from gym_run.metrics.gate import Gate
 from gym_run.plan import load_plan
 
 
@@ -84,7 +80,8 @@ def resume_command(plan: str, retry_failed: bool) -> str:
     is_flag=True,
     help="Do not use the plan's response cache (neither read nor write it).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress line and no summary.")
+@eval_options
+@progress_options
 @user_errors
 def run_command(
     plan: str,
@@ -96,6 +93,10 @@ def run_command(
     max_tokens: int | None,
     no_cache: bool,
     quiet: bool,
+    progress_interval: float,
+    pass_threshold: float,
+    gates: list[Gate],
+    junit: str | None,
 ) -> None:
     """Collect PLAN's rollouts into its rollouts and metrics files."""
     if resume and overwrite:
@@ -120,40 +121,15 @@ def run_command(
                 use_cache=not no_cache,
                 max_usd=max_usd,
                 max_tokens=max_tokens,
+                pass_threshold=pass_threshold,
+                junit_path=junit,
+                progress_interval_s=progress_interval,
             )
         )
     except KeyboardInterrupt:  # before the collection took over Ctrl-C (while starting servers)
         click.echo(f"gym-run: interrupted; resume with: {hint}", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    if not quiet:
-        click.echo(summary(result))
-    if result.interrupted:
-        click.echo(
-            f"gym-run: interrupted; finished rollouts are kept. Resume with: {hint}", err=True
-        )
-        sys.exit(EXIT_INTERRUPTED)
-    if result.budget.stopped:
-        click.echo(
-            f"gym-run: stopped by the budget ({result.budget.reason}); finished rollouts are kept. "
-            f"Resume with a higher budget: {hint} {result.budget.raise_hint()}",
-            err=True,
-        )
-        sys.exit(EXIT_BUDGET)
-    sys.exit(EXIT_SOME_FAILED if result.counts["failed"] or result.counts["missing"] else EXIT_OK)
-
-
-def summary(result: JobResult) -> str:
-    lines = summary_lines(result.metrics, first_error=result.first_error)
-    if result.budget.stopped:
-        lines.insert(
-            1, f"budget: stopped, {result.budget.reason}; the rollouts not started are missing"
-        )
-    lines += [
-        f"rollouts: {result.rollouts_path}",
-        f"metrics:  {result.metrics_path}",
-        f"report:   gym-run report {shlex.quote(result.rollouts_path)}",
-    ]
-    return "\n".join(lines)
+    finish(result, hint=hint, gates=gates, quiet=quiet)
 
 
 @cli.command("export")

@@ -163,33 +163,53 @@ def _not_a_record(path: str, lineno: int, why: str) -> GymRunError:
     )
 
 
-def final_records(path: str, skip: Skip | None = None) -> Iterator[dict[str, Any]]:
+class FinalSet:
     """The final record of every id of a rollouts file, in (task, rollout) order, without its plan.
 
-    For readers that have only the file (the report): one pass sizes a Ledger from the ids (the
-    plan prefix of the first record; records of another prefix are skipped like lines that are
-    not records), then the same rule as resume and export picks the final records."""
-    prefix, tasks, repeats = None, 0, 0
-    with open(path, "rb") as fh:
-        for line in fh:
-            try:
-                rid = json.loads(line)["_gym"]["id"]
-                head, task, rollout = rid.split(":")
-                prefix = prefix or head
-                if head == prefix:
-                    tasks, repeats = max(tasks, int(task) + 1), max(repeats, int(rollout) + 1)
-            except (ValueError, TypeError, KeyError, AttributeError):
-                continue  # scan below reports it
-    ledger = Ledger(f"sha256:{prefix or ''}", max(1, repeats), tasks * max(1, repeats))
-    try:
-        scan(path, ledger, Metrics(), skip or (lambda _lineno, _why: None))
-        with open(path, "rb") as src:
-            for i in range(ledger.total):
-                if ledger.state(i) != EMPTY:
-                    src.seek(ledger.offset(i))
-                    yield json.loads(src.readline())
-    finally:
-        ledger.close()
+    For readers that have only the file (report, compare, reverify): one pass over the ids finds
+    the plan prefix (of the first record; records of another prefix are skipped like lines that are
+    not records), the tasks and the repeats; iterating applies the same rule as resume and export.
+    """
+
+    def __init__(self, path: str, skip: Skip | None = None) -> None:
+        self.path = path
+        self.skip = skip
+        self.prefix: str | None = None
+        self.tasks = self.num_repeats = 0
+        with open(path, "rb") as fh:
+            for line in fh:
+                try:
+                    rid = json.loads(line)["_gym"]["id"]
+                    head, task, rollout = rid.split(":")
+                    self.prefix = self.prefix or head
+                    if head == self.prefix:
+                        self.tasks = max(self.tasks, int(task) + 1)
+                        self.num_repeats = max(self.num_repeats, int(rollout) + 1)
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    continue  # scan reports it
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        repeats = max(1, self.num_repeats)
+        ledger = Ledger(f"sha256:{self.prefix or ''}", repeats, self.tasks * repeats)
+        try:
+            scan(self.path, ledger, Metrics(), self.skip or (lambda _lineno, _why: None))
+            yield from iter_final(self.path, ledger)
+        finally:
+            ledger.close()
+
+
+def final_records(path: str, skip: Skip | None = None) -> Iterator[dict[str, Any]]:
+    """FinalSet(path, skip) as a plain iterator."""
+    return iter(FinalSet(path, skip))
+
+
+def iter_final(path: str, ledger: Ledger) -> Iterator[dict[str, Any]]:
+    """The final records the ledger points at, read back from `path` in (task, rollout) order."""
+    with open(path, "rb") as src:
+        for i in range(ledger.total):
+            if ledger.state(i) != EMPTY:
+                src.seek(ledger.offset(i))
+                yield json.loads(src.readline())
 
 
 @dataclass

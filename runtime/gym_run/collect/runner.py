@@ -7,7 +7,7 @@ import asyncio
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -16,14 +16,15 @@ import aiohttp
 from gym_run.collect.budget import Budget
 from gym_run.collect.interrupt import Interrupts
 from gym_run.collect.metrics import Metrics
-from gym_run.collect.progress import Live, Progress
-from gym_run.collect.resume import FAILED, Ledger, scan
+from gym_run.collect.progress import PLAIN_INTERVAL_S, Live, Progress
+from gym_run.collect.resume import FAILED, Ledger, iter_final, scan
 from gym_run.collect.rollouts import Collector, Item, iter_items, iter_rows, planned_total
 from gym_run.collect.writer import Existing, RolloutWriter, write_json_atomic
 from gym_run.endpoint.cache import ResponseCache
 from gym_run.endpoint.callstats import CallStats
 from gym_run.endpoint.pricing import CostMeter, PriceTable, price_record, server_models
 from gym_run.errors import EXIT_INTERRUPTED, GymRunError, PlanError
+from gym_run.metrics.finalset import Outputs, summarize_final_set, tasks_path_for
 from gym_run.secrets import resolve_secrets, substitute_secrets
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.registry import Servers, build_servers
@@ -77,12 +78,21 @@ async def run_job(
     use_cache: bool = True,
     max_usd: float | None = None,
     max_tokens: int | None = None,
+    pass_threshold: float = 1.0,
+    junit_path: str | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    backpressure: Callable[[], Awaitable[None]] | None = None,
+    progress_interval_s: float = PLAIN_INTERVAL_S,
 ) -> JobResult:
     """Runs the plan's collection job; rollouts that fail are recorded, not raised.
 
     existing="append" resumes: ids with a final ok record (and failed ones unless `retry_failed`)
     are skipped, and a torn last line is cut first. `max_usd` / `max_tokens` replace the plan's
-    budget; `use_cache=False` leaves the plan's response cache alone.
+    budget; `use_cache=False` leaves the plan's response cache alone. `on_record` sees every record
+    once it is on disk (in file order); `backpressure` is awaited before each record is written
+    (a slow consumer of `on_record` slows the collection instead of piling records up). After
+    the collection, one pass over the final set adds the aggregate block to the metrics (records
+    pass at reward >= `pass_threshold`) and writes `junit_path` when given.
     """
     job = plan.get("job")
     if not job:
@@ -96,9 +106,39 @@ async def run_job(
         budget=Budget.from_plan(job, max_usd=max_usd, max_tokens=max_tokens),
     )
     state.cache_spec = job.get("response_cache") if use_cache else None
+    state.pass_threshold, state.junit_path = pass_threshold, junit_path
+    state.on_record, state.backpressure = on_record, backpressure
+    return await execute(
+        state,
+        specs,
+        existing=existing,
+        retry_failed=retry_failed,
+        handle_signals=handle_signals,
+        progress=ProgressSpec(progress_stream, show_progress, progress_interval_s),
+    )
+
+
+@dataclass
+class ProgressSpec:
+    stream: TextIO | None = None
+    show: bool | None = None  # None: a redrawn line on a terminal, plain lines otherwise
+    interval_s: float = PLAIN_INTERVAL_S  # plain lines: one every so many seconds
+
+
+async def execute(
+    state: _Job,
+    specs: dict[str, Any],
+    *,
+    existing: Existing,
+    retry_failed: bool,
+    handle_signals: bool,
+    progress: ProgressSpec,
+) -> JobResult:
+    """Output opened (new, overwritten or resumed), the collection, then the final-set pass and
+    the metrics file; the ledger and the writer are closed whatever happens."""
     try:
         state.writer = RolloutWriter(
-            job["output"]["path"], existing=existing, on_durable=state.on_durable
+            state.job["output"]["path"], existing=existing, on_durable=state.on_durable
         )
     except BaseException:
         state.ledger.close()
@@ -108,20 +148,26 @@ async def run_job(
             state.resume()
         state.progress = Progress(
             state.total,
-            stream=progress_stream,
-            enabled=show_progress,
+            stream=progress.stream,
+            enabled=progress.show,
+            plain_interval_s=progress.interval_s,
             live=state.live,
             already_done=state.ledger.ok + state.ledger.failed,
             already_failed=state.ledger.failed,
+            reward_sum=state.metrics.sum_of("reward"),
+            reward_count=state.metrics.count_of("reward"),
         )
-        await state.collect(specs, retry_failed=retry_failed, handle_signals=handle_signals)
-    finally:
         try:
-            await state.writer.aclose()
+            await state.collect(specs, retry_failed=retry_failed, handle_signals=handle_signals)
         finally:
-            state.ledger.close()
-            if state.progress is not None:
-                state.progress.close()
+            try:
+                await state.writer.aclose()
+            finally:
+                if state.progress is not None:
+                    state.progress.close()
+        state.summarize()
+    finally:
+        state.ledger.close()
     return state.result()
 
 
@@ -152,6 +198,11 @@ class _Job:
                 "(add it under prices.models, or use --max-tokens)"
             )
         self.cache_spec: dict[str, Any] | None = None
+        self.pass_threshold = 1.0
+        self.junit_path: str | None = None
+        self.on_record: Callable[[dict[str, Any]], None] | None = None
+        self.backpressure: Callable[[], Awaitable[None]] | None = None
+        self.aggregate: dict[str, Any] | None = None
         self.repeats = self.job["num_repeats"]
         self.total = planned_total(self.job["input"]["rows"], self.job["limit"], self.repeats)
         self.ledger = Ledger(plan["content_hash"], self.repeats, self.total)
@@ -191,10 +242,32 @@ class _Job:
         self.run["superseded"] += replaced
         ok = record["_gym"]["status"] == "ok"
         if self.progress is not None:
-            self.progress.record(ok, replaced_failed=replaced)
+            reward = record.get("reward")
+            self.progress.record(
+                ok,
+                replaced_failed=replaced,
+                reward=reward if isinstance(reward, (int, float)) else None,
+            )
         if not ok and self.first_error is None:
             error = record["_gym"]["error"]
             self.first_error = f"{error['class']}: {error['message']}"
+        if self.on_record is not None:
+            self.on_record(record)
+
+    def summarize(self) -> None:
+        """The final set read back in task order: aggregate block, per-task file, JUnit XML."""
+        out = self.job["output"]
+        self.aggregate = summarize_final_set(
+            iter_final(self.writer.path, self.ledger),
+            num_repeats=self.repeats,
+            planned=self.total,
+            pass_threshold=self.pass_threshold,
+            outputs=Outputs(
+                tasks_path=tasks_path_for(out["path"]),
+                junit_path=self.junit_path,
+                suite=self.job["agent"],
+            ),
+        )
 
     def live(self) -> Live:
         calls = CallStats.total(self.clients)
@@ -220,6 +293,8 @@ class _Job:
         price_record(self.meter, record)
         self.budget.charge(record)
         self.check_budget(writing=1)
+        if self.backpressure is not None:
+            await self.backpressure()
         await self.writer.write(record)
 
     async def collect(
@@ -326,6 +401,7 @@ class _Job:
             calls=calls.as_dict(),
             warnings=self.meter.warnings,
             budget=self.budget.as_dict(),
+            aggregate=self.aggregate,
         )
         out = self.job["output"]
         write_json_atomic(out["metrics_path"], document)

@@ -210,14 +210,13 @@ class Aggregator:
         self.none_passed += c == 0
         self.some_passed += 0 < c < n
         self.task_means.add(mean)
+        self._nc[n, c] += 1
         if n > 1:
             self.task_stds.add(summarize(rewards)["std"])
-            self._nc[n, c] += 1
-            for k in ks_for(n):
-                first = [state.rewards[r] for r in sorted(state.rewards)[:k]]
-                acc = self._mean_k.setdefault(k, [0.0, 0])
-                acc[0] += sum(first) / len(first)
-                acc[1] += 1
+        for k in ks_for(n):
+            acc = self._mean_k.setdefault(k, [0.0, 0])
+            acc[0] += sum(rewards[:k]) / k
+            acc[1] += 1
         if self.on_task is not None:
             self.on_task(
                 {
@@ -277,6 +276,10 @@ class Aggregator:
             "pass@k": {str(k): self.pass_at(k) for k in ks_for(self.max_repeats)},
             "mean@k": {str(k): s / n for k, (s, n) in sorted(self._mean_k.items()) if n},
             "tasks_per_k": {str(k): self._tasks_with(k) for k in ks_for(self.max_repeats)},
+            "tasks_by_passed": {
+                str(n): {str(c): t for (n2, c), t in sorted(self._nc.items()) if n2 == n}
+                for n in sorted({n for n, _c in self._nc})
+            },
             "per_repeat_mean": means,
             "std_across_repeats": summarize(means)["std"] if means else None,
             "mean_task_std": self.task_stds.mean,
@@ -291,22 +294,6 @@ class Aggregator:
         if not tasks:
             return None
         return sum(t * pass_at_k(n, c, k) for (n, c), t in self._nc.items() if n >= k) / tasks
-
-    def value(self, metric: str) -> float | None:
-        """A headline number by name, for gates: reward, pass_rate, pass@K, mean@K."""
-        doc_outcome = self.outcome.mean
-        if metric == "reward":
-            return doc_outcome
-        if metric == "pass_rate":
-            return self.passed / self.rollouts if self.rollouts else None
-        self.finish()
-        number = metric.partition("@")[2]
-        if metric.startswith("pass@") and number.isdigit() and int(number) >= 1:
-            return self.pass_at(int(number))
-        if metric.startswith("mean@") and number.isdigit():
-            acc = self._mean_k.get(int(number))
-            return acc[0] / acc[1] if acc and acc[1] else None
-        raise ValueError(f"unknown metric {metric!r} (reward, pass_rate, pass@K, mean@K)")
 
 
 def aggregate(
