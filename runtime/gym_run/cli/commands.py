@@ -15,6 +15,7 @@ from gym_run.cli.errors import UserError, user_errors
 from gym_run.cli.evalopts import eval_options
 from gym_run.cli.finish import finish, progress_options
 from gym_run.cli.report import report_command
+from gym_run.cli.reverify import reverify_command
 from gym_run.collect.runner import DEFAULT_GRACE_S, run_job
 from gym_run.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED
 from gym_run.metrics.gate import Gate
@@ -35,11 +36,14 @@ def cli() -> None:
     gym-run serve PLAN                serve the plan's servers over HTTP
     gym-run stand-in                  run the offline stand-in model endpoint
     gym-run report ROLLOUTS [-o HTML | --text]   a report people look at / a text summary
+    gym-run reverify PLAN ROLLOUTS -o NEW        re-score rollouts with PLAN's verifier
+    gym-run compare A B [-o HTML | --text]       two runs side by side, per task
     gym-run cache stats|clear PLAN|FILE          the plan's response cache
 
     \b
     Exit codes: 0 all rollouts ok; 3 some rollouts failed (recorded); 5 stopped by the budget
-    (resumable with --resume --max-usd/--max-tokens); 130 interrupted (resumable); 4 bad or stale
+    (resumable with --resume --max-usd/--max-tokens); 6 below a --fail-under gate;
+    130 interrupted (resumable); 4 bad or stale
     plan, or a missing secret; 2 usage (e.g. output exists); 1 other errors (check: an endpoint
     is not usable).
     """
@@ -302,6 +306,7 @@ def stand_in_command(
 
 
 cli.add_command(report_command)
+cli.add_command(reverify_command)
 cli.add_command(cache_group)
 
 

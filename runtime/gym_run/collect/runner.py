@@ -336,12 +336,7 @@ class _Job:
         self, servers: Servers, items: Iterator[Item], *, handle_signals: bool
     ) -> None:
         job = self.job
-        self.clients = [
-            s.client.stats
-            for s in servers.built.values()
-            if isinstance(s, ModelServer)
-            and isinstance(getattr(s.client, "stats", None), CallStats)
-        ]
+        self.clients = client_stats(servers)
         agent_config = self.plan["servers"].get(job["agent"], {}).get("config", {})
         self.collector = Collector(
             servers.agent(job["agent"]),
@@ -351,6 +346,12 @@ class _Job:
             sink=self.accept,
             rollout_timeout_s=agent_config.get("rollout_timeout_s"),
         )
+        await self.start_collector(items, handle_signals)
+
+    async def start_collector(self, items: Iterator[Item], handle_signals: bool) -> None:
+        """Budget from what the file holds, Ctrl-C handling and the progress ticker around
+        `self.collector.run(items)`."""
+        assert self.collector is not None
         # what the file holds already (a resume) counts against the budget, and may exhaust it
         self.budget.spent_usd, self.budget.spent_tokens = (
             self.metrics.priced_usd,
@@ -410,10 +411,20 @@ class _Job:
             out["path"],
             out["metrics_path"],
             self.first_error,
-            self.run["interrupted"],
+            bool(self.run["interrupted"]),
             self.run,
             self.budget,
         )
+
+
+def client_stats(servers: Servers) -> list[CallStats]:
+    """The call counters (retries, 429s) of every model server's client."""
+    found = (
+        getattr(s.client, "stats", None)
+        for s in servers.built.values()
+        if isinstance(s, ModelServer)
+    )
+    return [stats for stats in found if isinstance(stats, CallStats)]
 
 
 def open_cache(path: str) -> ResponseCache:
