@@ -11,6 +11,7 @@ import click
 from gym_compile import __version__
 from gym_compile.clickutil import DefaultGroup
 from gym_run.cli.cache import cache_group
+from gym_run.cli.compare import compare_command
 from gym_run.cli.errors import UserError, user_errors
 from gym_run.cli.evalopts import eval_options
 from gym_run.cli.finish import finish, progress_options
@@ -307,6 +308,7 @@ def stand_in_command(
 
 cli.add_command(report_command)
 cli.add_command(reverify_command)
+cli.add_command(compare_command)
 cli.add_command(cache_group)
 
 

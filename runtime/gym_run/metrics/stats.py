@@ -130,6 +130,21 @@ class Distribution:
             return self._sketch.quantile(0.5)
         return exact_median(self._exact, self.count)
 
+    def quantile(self, q: float) -> float | None:
+        """The value at rank floor(q * (count - 1)) (exact, or from the sketch past EXACT_DISTINCT)."""
+        if not self.count:
+            return None
+        if self._exact is None:
+            assert self._sketch is not None
+            return self._sketch.quantile(q)
+        rank = math.floor(q * (self.count - 1))
+        seen = 0
+        for value in sorted(self._exact):
+            seen += self._exact[value]
+            if seen > rank:
+                return value
+        return self.max
+
     def as_dict(self) -> dict[str, Any]:
         """{count, mean, std, min, max, median}; numbers are None when nothing was counted."""
         out: dict[str, Any] = {

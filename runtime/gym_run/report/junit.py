@@ -126,4 +126,5 @@ class JUnitWriter:
             self._cases.close()
 
     def abort(self) -> None:
+        """Drops the spooled cases (after close() this does nothing)."""
         self._cases.close()
