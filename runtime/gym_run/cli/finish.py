@@ -18,13 +18,7 @@ from gym_run.cli.evalopts import check_gates
 from gym_run.collect.progress import PLAIN_INTERVAL_S
 from gym_run.collect.runner import JobResult
 from gym_run.collect.summary import summary_lines
-from gym_run.errors import (
-    EXIT_BELOW_THRESHOLD,
-    EXIT_BUDGET,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_SOME_FAILED,
-)
+from gym_run.errors import EXIT_BUDGET, EXIT_INTERRUPTED
 from gym_run.metrics.gate import Gate
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,19 +65,15 @@ def finish(
 ) -> NoReturn:
     if not quiet:
         click.echo(summary(result, extra))
-    gates_hold = check_gates(gates, result.metrics["_gym"].get("aggregate"))
-    if result.interrupted:
+    code = result.exit_code(check_gates(gates, result.metrics["_gym"].get("aggregate")))
+    if code == EXIT_INTERRUPTED:
         click.echo(
             f"gym-run: interrupted; finished rollouts are kept. Resume with: {hint}", err=True
         )
-        sys.exit(EXIT_INTERRUPTED)
-    if result.budget.stopped:
+    elif code == EXIT_BUDGET:
         click.echo(
             f"gym-run: stopped by the budget ({result.budget.reason}); finished rollouts are kept. "
             f"Resume with a higher budget: {hint} {result.budget.raise_hint()}",
             err=True,
         )
-        sys.exit(EXIT_BUDGET)
-    if not gates_hold:
-        sys.exit(EXIT_BELOW_THRESHOLD)
-    sys.exit(EXIT_SOME_FAILED if result.counts["failed"] or result.counts["missing"] else EXIT_OK)
+    sys.exit(code)

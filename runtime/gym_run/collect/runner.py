@@ -23,7 +23,15 @@ from gym_run.collect.writer import Existing, RolloutWriter, write_json_atomic
 from gym_run.endpoint.cache import ResponseCache
 from gym_run.endpoint.callstats import CallStats
 from gym_run.endpoint.pricing import CostMeter, PriceTable, price_record, server_models
-from gym_run.errors import EXIT_INTERRUPTED, GymRunError, PlanError
+from gym_run.errors import (
+    EXIT_BELOW_THRESHOLD,
+    EXIT_BUDGET,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    GymRunError,
+    PlanError,
+)
 from gym_run.metrics.finalset import Outputs, summarize_final_set, tasks_path_for
 from gym_run.secrets import resolve_secrets, substitute_secrets
 from gym_run.servers.builtin.models import ModelServer
@@ -45,6 +53,22 @@ class JobResult:
     @property
     def counts(self) -> dict[str, int]:
         return self.metrics["_gym"]["counts"]
+
+    @property
+    def aggregate(self) -> dict[str, Any]:
+        """The aggregate block (gym_run.metrics) of the final set; {} when it was not computed."""
+        return self.metrics["_gym"].get("aggregate") or {}
+
+    def exit_code(self, gates_hold: bool = True) -> int:
+        """What gym-run exits with: 130 interrupted, 5 budget, 6 below a gate, 3 some failed or
+        missing, 0."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.budget.stopped:
+            return EXIT_BUDGET
+        if not gates_hold:
+            return EXIT_BELOW_THRESHOLD
+        return EXIT_SOME_FAILED if self.counts["failed"] or self.counts["missing"] else EXIT_OK
 
 
 def make_session(limit: int) -> aiohttp.ClientSession:
