@@ -175,3 +175,16 @@ def test_junit_survives_hostile_model_output(tmp_path):
     failure = next(root.iter("failure"))
     assert "<script>&amp;" in (failure.text or "")
     assert next(root.iter("testsuite")).attrib["name"] == 'a"b<c'
+
+
+def test_final_sets_read_records_whose_gym_block_is_not_last(tmp_path):
+    from gym_run.collect.resume import FinalSet
+
+    first = record("aaaaaaaaaaaa", 0, 0, 1.0)
+    moved = {"_gym": first.pop("_gym"), **first}  # another tool's key order
+    later = record("aaaaaaaaaaaa", 1, 0, 0.0)
+    later["_gym"]["note"] = 'a "_gym": {"id": "zzz:9:9", "status": "ok"} look-alike'
+    path = write_jsonl(tmp_path / "r.jsonl", [moved, later])
+    final = FinalSet(str(path))
+    assert (final.tasks, final.num_repeats) == (2, 1)
+    assert [r["_gym"]["id"] for r in final] == ["aaaaaaaaaaaa:0:0", "aaaaaaaaaaaa:1:0"]

@@ -13,7 +13,7 @@ from gym_run.metrics.aggregate import Aggregator, aggregate, record_values
 from gym_run.metrics.gate import Gate, metric_value
 from gym_run.metrics.nemo import aggregate_metrics
 from gym_run.metrics.passk import ks_for, pass_at_k
-from gym_run.metrics.stats import EXACT_DISTINCT, RELATIVE_ACCURACY, Distribution
+from gym_run.metrics.stats import EXACT_DISTINCT, RELATIVE_ACCURACY, Distribution, summarize
 
 
 def ok(task: int, rollout: int, reward: float, **extra: Any) -> dict[str, Any]:
@@ -233,3 +233,17 @@ def test_nemo_gym_shape() -> None:
     assert [e["_ng_rollout_index"] for e in out["repeat_level_metrics"]] == [0, 1]
     assert agent["mean_across_repeats/mean/reward"] == pytest.approx((1.0 + 0.0) / 2)
     assert aggregate_metrics([])["group_level_metrics"] == []
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_short_list_statistics_match_the_streaming_ones(seed: int) -> None:
+    rng = random.Random(seed)
+    values = [rng.choice([0.0, 0.25, 1.0, rng.random()]) for _ in range(rng.randint(1, 9))]
+    dist = Distribution()
+    for value in values:
+        dist.add(value)
+    fast = summarize(values)
+    assert fast.keys() == dist.as_dict().keys()
+    for key, value in dist.as_dict().items():
+        assert fast[key] == pytest.approx(value)
+    assert summarize([])["count"] == 0 and summarize([float("nan")])["non_finite"] == 1

@@ -104,11 +104,19 @@ class ScanReport:
     not_final: int = 0
 
 
-def scan(path: str, ledger: Ledger, metrics: Metrics, skip: Skip | None = None) -> ScanReport:
+def scan(
+    path: str,
+    ledger: Ledger,
+    metrics: Metrics,
+    skip: Skip | None = None,
+    *,
+    ids_only: bool = False,
+) -> ScanReport:
     """Reads every whole line of `path` into the ledger and metrics; the torn tail is only measured.
 
     A line that is not a record of this plan is refused, unless `skip` is given (readers such as the
-    report): then it is passed to `skip(lineno, why)` and left out."""
+    report): then it is passed to `skip(lineno, why)` and left out. `ids_only`: parse only each
+    line's `_gym` (readers that read the final records again; `metrics` then sees only that)."""
     report = ScanReport()
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below
@@ -121,7 +129,7 @@ def scan(path: str, ledger: Ledger, metrics: Metrics, skip: Skip | None = None) 
                 break
             if line.strip():
                 try:
-                    record = _record(line, path, lineno)
+                    record = (_gym_tail(line) if ids_only else None) or _record(line, path, lineno)
                     final = ledger.add(record, report.size, metrics)
                 except (GymRunError, LookupError, ValueError) as exc:
                     if skip is None:
@@ -144,6 +152,19 @@ def _refusal(exc: Exception, path: str, lineno: int) -> GymRunError:
             "to replace it, or compile with another +output_jsonl_fpath"
         )
     return _not_a_record(path, lineno, str(exc))
+
+
+def _gym_tail(line: bytes) -> dict[str, Any] | None:
+    """{"_gym": ...} parsed from the end of a line alone (gym-run writes `_gym` last), else None."""
+    at = line.rfind(b'"_gym"')
+    if at <= 0:
+        return None
+    try:
+        tail = json.loads(b"{" + line[at:])
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    gym = tail.get("_gym") if isinstance(tail, dict) else None
+    return {"_gym": gym} if isinstance(gym, dict) and "id" in gym and "status" in gym else None
 
 
 def _record(line: bytes, path: str, lineno: int) -> dict[str, Any]:
@@ -179,7 +200,7 @@ class FinalSet:
         with open(path, "rb") as fh:
             for line in fh:
                 try:
-                    rid = json.loads(line)["_gym"]["id"]
+                    rid = (_gym_tail(line) or json.loads(line))["_gym"]["id"]
                     head, task, rollout = rid.split(":")
                     self.prefix = self.prefix or head
                     if head == self.prefix:
@@ -192,7 +213,13 @@ class FinalSet:
         repeats = max(1, self.num_repeats)
         ledger = Ledger(f"sha256:{self.prefix or ''}", repeats, self.tasks * repeats)
         try:
-            scan(self.path, ledger, Metrics(), self.skip or (lambda _lineno, _why: None))
+            scan(
+                self.path,
+                ledger,
+                Metrics(),
+                self.skip or (lambda _lineno, _why: None),
+                ids_only=True,
+            )
             yield from iter_final(self.path, ledger)
         finally:
             ledger.close()

@@ -94,13 +94,16 @@ class Distribution:
         delta = value - self._mean
         self._mean += delta / self.count
         self._m2 += delta * (value - self._mean)
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
-        if self._exact is not None:
-            self._exact[value] += 1
-            if len(self._exact) > EXACT_DISTINCT:
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
+        exact = self._exact
+        if exact is not None:
+            exact[value] = exact.get(value, 0) + 1
+            if len(exact) > EXACT_DISTINCT:
                 self._sketch = LogSketch()
-                for seen, times in self._exact.items():
+                for seen, times in exact.items():
                     self._sketch.add(seen, times)
                 self._exact = None
         else:
@@ -180,8 +183,26 @@ def exact_median(counts: Counter[float], n: int) -> float:
 
 
 def summarize(values: list[float]) -> dict[str, Any]:
-    """The same statistics for a short list (one task's repeats)."""
-    dist = Distribution()
-    for value in values:
-        dist.add(value)
-    return dist.as_dict()
+    """What Distribution.as_dict() gives for a short list (one task's repeats), computed directly:
+    per-task statistics run once per task and field, so they must be cheap."""
+    finite = [float(v) for v in values if math.isfinite(v)]
+    n = len(finite)
+    out: dict[str, Any]
+    if not n:
+        out = dict.fromkeys(("mean", "std", "min", "max", "median"))
+        out = {"count": 0, **out}
+    else:
+        ordered = sorted(finite)
+        mean = math.fsum(ordered) / n
+        var = math.fsum((v - mean) ** 2 for v in ordered) / (n - 1) if n > 1 else 0.0
+        out = {
+            "count": n,
+            "mean": mean,
+            "std": math.sqrt(var),
+            "min": ordered[0],
+            "max": ordered[-1],
+            "median": (ordered[(n - 1) // 2] + ordered[n // 2]) / 2,
+        }
+    if len(finite) < len(values):
+        out["non_finite"] = len(values) - len(finite)
+    return out
