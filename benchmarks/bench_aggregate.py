@@ -72,7 +72,11 @@ def write_rollouts(path: Path, n: int, repeats: int) -> Path:
                     "id": f"0123456789ab:{task}:{rollout}",
                     "status": "ok" if rng.random() > 0.02 else "failed",
                     "error": {"class": "ModelCallError", "message": "HTTP 429"},
-                    "usage": {"input_tokens": tokens, "output_tokens": 12, "total_tokens": tokens + 12},
+                    "usage": {
+                        "input_tokens": tokens,
+                        "output_tokens": 12,
+                        "total_tokens": tokens + 12,
+                    },
                     "latency_s": rng.lognormvariate(-1, 1),
                     "model_calls": 2,
                     "tool_calls": 1,
