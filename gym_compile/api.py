@@ -23,6 +23,7 @@ from typing import Any
 from gym_compile.compiler import compile_config
 from gym_compile.diagnostics import Diagnostic, has_errors
 from gym_compile.diagnostics.text import render_text
+from gym_compile.options import Options
 from gym_compile.overrides import is_override
 from gym_compile.plan import write_plan
 
@@ -112,10 +113,6 @@ def compile_plan(
             extra.append(text)
         else:
             paths.append(Path(text))
-    result = compile_config(
-        paths,
-        [*extra, *overrides],
-        env=Path(env) if env is not None else None,
-        env_required=env is not None,
-    )
+    options = Options(env=Path(env) if env is not None else None, env_required=env is not None)
+    result = compile_config(paths, [*extra, *overrides], options)
     return Compiled(Plan(result.plan) if result.plan is not None else None, result.diagnostics)

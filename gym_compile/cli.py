@@ -27,6 +27,7 @@ from gym_compile.diagnostics.ci import to_github, to_json
 from gym_compile.diagnostics.sarif import to_sarif_text
 from gym_compile.diagnostics.text import render_text
 from gym_compile.lint import lint
+from gym_compile.options import Options
 from gym_compile.overrides import is_override
 from gym_compile.plan import write_plan
 
@@ -115,7 +116,9 @@ def compile_cmd(
     """CONFIG files and Hydra-style OVERRIDES (+key=value, "+config_paths=[a.yaml,b.yaml]", ~key), in any order."""
     configs = [Path(a) for a in args if not is_override(a)]
     overrides = [a for a in args if is_override(a)]
-    result = compile_config(configs, overrides, env=env_path, env_required=env_path is not None)
+    result = compile_config(
+        configs, overrides, Options(env=env_path, env_required=env_path is not None)
+    )
     code = EXIT_ERRORS if result.plan is None else EXIT_OK
     report(result.diagnostics, fmt, verbose=verbose, to_stderr=True, exit_code=code)
     if result.plan is None:

@@ -98,8 +98,8 @@ async def test_a_slow_consumer_slows_the_run_instead_of_piling_records_up(tmp_pa
             count += 1
             await asyncio.sleep(0.005)
     assert count == 50 and runner.result is not None
-    # one record waits for us; the others are held back before the writer (bounded by concurrency)
-    assert most_waiting <= 1 + 8
+    # one record at a time is written or waiting for us; the others wait before the writer
+    assert most_waiting <= 1
 
 
 async def test_gates_give_the_cli_exit_code(tmp_path):

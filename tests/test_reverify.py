@@ -17,6 +17,7 @@ from gym_run.collect.runner import run_job
 from gym_run.errors import OutputExistsError
 
 from gym_compile.compiler import compile_config
+from gym_compile.options import Options
 from tests.runtime_helpers import (
     assistant_message,
     read_jsonl,
@@ -74,7 +75,7 @@ def compile_plan(
     result = compile_config(
         [tmp_path / f"{name}.yaml"],
         [f"+output_jsonl_fpath={tmp_path / 'old.jsonl'}", f"+num_repeats={repeats}"],
-        env=tmp_path / "env.yaml",
+        Options(env=tmp_path / "env.yaml"),
     )
     assert result.ok, [str(d) for d in result.diagnostics]
     assert result.plan is not None

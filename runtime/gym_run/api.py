@@ -167,6 +167,7 @@ class Run:
         self._waiting: deque[dict[str, Any]] = deque()
         self._arrived = asyncio.Event()
         self._drained = asyncio.Event()
+        self._admitted = self._taken = 0  # records handed to the writer / to the consumer
 
     def _start(self) -> asyncio.Task[JobResult]:
         if self._task is None:
@@ -187,9 +188,12 @@ class Run:
         self._arrived.set()
 
     async def _backpressure(self) -> None:
-        while len(self._waiting) >= self.max_pending:
+        """Before a record goes to the writer: wait while max_pending records are written or
+        waiting but not yet taken by the consumer."""
+        while self._admitted - self._taken >= self.max_pending:
             self._drained.clear()
             await self._drained.wait()
+        self._admitted += 1
 
     async def __aenter__(self) -> Run:
         self._start()
@@ -211,6 +215,7 @@ class Run:
             while True:
                 while self._waiting:
                     yield self._waiting.popleft()
+                    self._taken += 1
                     self._drained.set()
                 if task.done():
                     break

@@ -16,9 +16,10 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from gym_compile.atomic import atomic_file
+from gym_compile.canonical import sibling_path
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.rollouts import planned_total
 from gym_run.errors import GymRunError, OutputExistsError
@@ -269,7 +270,7 @@ def export_final(
     return report
 
 
-def _copy_final(src: BinaryIO, out: BinaryIO, ledger: Ledger, ok_only: bool) -> tuple[int, int]:
+def _copy_final(src: BinaryIO, out: IO[bytes], ledger: Ledger, ok_only: bool) -> tuple[int, int]:
     written = missing = 0
     for i in range(ledger.total):
         state = ledger.state(i)
@@ -285,8 +286,7 @@ def _copy_final(src: BinaryIO, out: BinaryIO, ledger: Ledger, ok_only: bool) -> 
 
 
 def default_export_path(rollouts: str) -> str:
-    stem = rollouts[: -len(".jsonl")] if rollouts.endswith(".jsonl") else rollouts
-    return stem + ".final.jsonl"
+    return sibling_path(rollouts, ".final.jsonl")
 
 
 def export_plan(

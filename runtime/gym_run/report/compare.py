@@ -22,9 +22,9 @@ from typing import Any
 
 from gym_run.collect.resume import FinalSet
 from gym_run.endpoint.usage import add_usage, empty_usage
+from gym_run.messages import last_text
 from gym_run.metrics.aggregate import Aggregator, is_ok, outcome_reward, record_index
 from gym_run.metrics.stats import Distribution
-from gym_run.servers.builtin.judge import last_text
 
 TOP_CHANGES = 20
 

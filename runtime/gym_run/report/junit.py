@@ -16,8 +16,8 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from gym_compile.atomic import atomic_file
+from gym_run.messages import last_text
 from gym_run.metrics.aggregate import is_ok, outcome_reward, record_index
-from gym_run.servers.builtin.judge import last_text
 
 MAX_TEXT = 2000
 # Characters XML 1.0 cannot carry at all (model output may hold any of them).
