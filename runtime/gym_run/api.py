@@ -29,9 +29,10 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gym_run.collect.job import JobResult, ProgressSpec
 from gym_run.collect.resume import FinalSet
 from gym_run.collect.reverify import reverify_job
-from gym_run.collect.runner import JobResult, ProgressSpec, run_job
+from gym_run.collect.runner import run_job
 from gym_run.collect.writer import Existing
 from gym_run.metrics.aggregate import aggregate
 from gym_run.metrics.gate import Gate

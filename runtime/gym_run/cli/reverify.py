@@ -11,8 +11,8 @@ import click
 from gym_run.cli.errors import user_errors
 from gym_run.cli.evalopts import eval_options
 from gym_run.cli.finish import finish, progress_options
+from gym_run.collect.job import ProgressSpec
 from gym_run.collect.reverify import reverify_job
-from gym_run.collect.runner import ProgressSpec
 from gym_run.errors import EXIT_INTERRUPTED
 from gym_run.metrics.gate import Gate
 from gym_run.plan import load_plan

@@ -19,24 +19,15 @@ tokens of the rollout but are not billed again, so cost and budget see only the 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Generator, Iterator
 from typing import Any
 
 from gym_run.collect.budget import Budget
+from gym_run.collect.job import Job, JobResult, ProgressSpec, execute, stderr_notice
 from gym_run.collect.record import error_info, ok_record, rollout_id
 from gym_run.collect.resume import FinalSet
 from gym_run.collect.rollouts import Collector, Item, iter_rows
-from gym_run.collect.runner import (
-    JobResult,
-    ProgressSpec,
-    _Job,
-    client_stats,
-    execute,
-    make_session,
-    open_cache,
-)
 from gym_run.collect.writer import Existing
 from gym_run.endpoint.cache import cache_scope
 from gym_run.endpoint.callstats import CURRENT_ROLLOUT, RolloutTrace
@@ -45,7 +36,7 @@ from gym_run.errors import GymRunError, OutputExistsError, PlanError
 from gym_run.secrets import resolve_secrets, substitute_secrets
 from gym_run.servers.builtin.agent import merge_params
 from gym_run.servers.builtin.resources import ResourcesServer
-from gym_run.servers.registry import build_servers
+from gym_run.servers.registry import Servers
 
 
 def default_metrics_path(rollouts: str) -> str:
@@ -90,7 +81,7 @@ def _input_of(record: dict[str, Any]) -> Any:
     return (record.get("responses_create_params") or {}).get("input")
 
 
-class _Reverify(_Job):
+class _Reverify(Job):
     """A run whose items are old records and whose rollout is verify alone."""
 
     def __init__(self, plan: dict[str, Any], old: FinalSet, **kwargs: Any) -> None:
@@ -122,31 +113,20 @@ class _Reverify(_Job):
     async def collect(
         self, specs: dict[str, Any], *, retry_failed: bool, handle_signals: bool
     ) -> None:
-        cache = open_cache(self.cache_spec["path"]) if self.cache_spec else None
-        try:
-            async with make_session(self.job["concurrency"] + 8) as session:
-                servers = await build_servers(
-                    specs,
-                    session,
-                    cache=cache,
-                    cache_stand_in=bool(self.cache_spec and self.cache_spec["stand_in"]),
-                )
-                try:
-                    resources = servers[self.resources_name]
-                    self.clients = client_stats(servers)
-                    self.collector = _VerifyCollector(
-                        self, resources, concurrency=self.job["concurrency"], sink=self.accept
-                    )
-                    items = self.items(retry_failed)
-                    try:
-                        await self.start_collector(items, handle_signals)
-                    finally:
-                        items.close()  # the old file's ledger, if the run stopped early
-                finally:
-                    await servers.close()
-        finally:
-            if cache is not None:
-                cache.close()
+        async def body(servers: Servers) -> None:
+            self.collector = _VerifyCollector(
+                self,
+                servers[self.resources_name],
+                concurrency=self.job["concurrency"],
+                sink=self.accept,
+            )
+            items = self.items(retry_failed)
+            try:
+                await self.start_collector(items, handle_signals)
+            finally:
+                items.close()  # the old file's ledger, if the run stopped early
+
+        await self.with_servers(specs, body)
         if self.outside:
             self.notice(
                 f"gym-run: {self.outside} rollouts of {self.old.path} are outside this plan "
@@ -304,7 +284,7 @@ async def reverify_job(
     state = _Reverify(
         replan,
         FinalSet(rollouts),
-        notice=notice or _stderr,
+        notice=notice or stderr_notice,
         resume_hint=resume_hint,
         grace_s=grace_s,
         budget=Budget.from_plan(job, max_usd=max_usd, max_tokens=max_tokens),
@@ -320,7 +300,3 @@ async def reverify_job(
         progress=progress or ProgressSpec(show=False),
     )
     return result, dict(state.changed)
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
