@@ -103,6 +103,7 @@ async def test_a_changed_verifier_rescores_without_calling_the_policy(tmp_path, 
 
     fixed = compile_plan(tmp_path, url, case_sensitive=False, name="fixed")
     calls = len(endpoint.bodies)
+    (tmp_path / "env.yaml").unlink()  # the policy's key is gone: reverify does not need it
     result, changed = await reverify_job(fixed, str(old), str(tmp_path / "new.jsonl"))
     assert len(endpoint.bodies) == calls  # the policy was not called once
     assert digest(old) == before  # the old file is untouched

@@ -160,7 +160,7 @@ class Run:
             "max_tokens": max_tokens,
             "pass_threshold": pass_threshold,
             "junit_path": junit_path,
-            "show_progress": progress,
+            "show_progress": None if progress else False,  # on: redrawn on a terminal, else lines
         }
         self.max_pending = max(1, max_pending)
         self.result: RunResult | None = None

@@ -44,10 +44,9 @@ def cli() -> None:
 
     \b
     Exit codes: 0 all rollouts ok; 3 some rollouts failed (recorded); 5 stopped by the budget
-    (resumable with --resume --max-usd/--max-tokens); 6 below a --fail-under gate;
-    130 interrupted (resumable); 4 bad or stale
-    plan, or a missing secret; 2 usage (e.g. output exists); 1 other errors (check: an endpoint
-    is not usable).
+    (resumable with --resume --max-usd/--max-tokens); 6 below a --fail-under gate; 130
+    interrupted (resumable); 4 bad or stale plan, or a missing secret; 2 usage (e.g. output
+    exists); 1 other errors (check: an endpoint is not usable).
     """
 
 
