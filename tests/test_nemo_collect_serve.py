@@ -261,6 +261,9 @@ def test_failed_rollouts_routed_to_failures_and_retried_on_resume(ng_collect, tm
     _nemo_accepts([r["response"] for r in ok_first + failed_first])
     counts = entry["agent_metrics"]["_gym"]["counts"]
     assert (counts["ok"], counts["failed"]) == (len(ok_first), len(failed_first))
+    # a failed rollout is counted, not scored (NeMo Gym 0.4.0 sends it to /aggregate_metrics too)
+    assert entry["agent_metrics"]["failed_rollouts"] == len(failed_first)
+    assert entry["key_metrics"]["mean/reward"] == 1.0
 
     # NeMo Gym's resume re-dispatches exactly the failed ones; each is now ok or failed twice
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]

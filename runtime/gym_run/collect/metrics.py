@@ -1,5 +1,4 @@
-"""Final rollout records in, the aggregate metrics document out (NeMo Gym's means + our `_gym` block),
-and NeMo Gym's `/aggregate_metrics` answer for records a collector sends (`aggregate_metrics`).
+"""Final rollout records in, the aggregate metrics document out (NeMo Gym's means + our `_gym` block).
 
 Metrics describe the final set (runtime/gym_run/collect/resume.py decides which record of an id is final): the
 runner adds a record when it becomes final and drops a failed one when a retry supersedes it, so
@@ -8,10 +7,7 @@ metrics never need the rollouts file read back. Failed records carry no usage or
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gym_run.endpoint.usage import USAGE_KEYS, add_usage, empty_usage, record_billed
@@ -98,6 +94,12 @@ class Metrics:
         """A failed record stopped being final (a later record of the same id replaces it)."""
         self.failed -= 1
 
+    def sum_of(self, key: str) -> float:
+        return self._sums.get(key, 0.0)
+
+    def count_of(self, key: str) -> int:
+        return self._counts.get(key, 0)
+
     def means(self) -> dict[str, float]:
         """Mean of every numeric top-level field over the ok rollouts that have it (e.g. reward)."""
         return {key: self._sums[key] / self._counts[key] for key in sorted(self._sums)}
@@ -152,6 +154,7 @@ class Metrics:
         calls: dict[str, int] | None = None,
         warnings: list[str] | None = None,
         budget: dict[str, Any] | None = None,
+        aggregate: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """`counts`, `usage`, `cost`, `judge` and `cache` cover the final set; `wall_time_s`,
         `rollouts_per_s`, `run` and `calls` describe this invocation of gym-run only."""
@@ -168,100 +171,6 @@ class Metrics:
             gym["run"] = run
         if calls is not None:
             gym["calls"] = calls
+        if aggregate is not None:
+            gym["aggregate"] = aggregate
         return {**self.means(), "_gym": gym}
-
-
-# NeMo Gym's /aggregate_metrics: per numeric field (a record's own and its `response.usage`'s, bools
-# as 0/1) these statistics over the agent's records and over each task's; `key_metrics` are the
-# means. Fields a record lacks are skipped; `std` is the sample deviation, absent below two values
-# unless no field of the group has two (then 0 for the fields every record has).
-STATS = ("mean", "max", "min", "median", "std")
-TASK, ROLLOUT = "_ng_task_index", "_ng_rollout_index"
-
-
-def aggregate_metrics(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """`{group_level_metrics, agent_metrics, key_metrics}` as NeMo Gym's agents answer it, over
-    the records as sent (the collector decides which count); `agent_metrics["_gym"]` adds our
-    totals (ok/failed, tokens per server, cost) over those that carry a `_gym` block."""
-    records = list(records)
-    if not records:
-        return {"group_level_metrics": [], "agent_metrics": {}, "key_metrics": {}}
-    rows = [_numeric(r) for r in records]
-    by_task: dict[Any, list[int]] = {}
-    for i, row in enumerate(rows):
-        by_task.setdefault(row.get(TASK, 0), []).append(i)
-    groups = []
-    for task in sorted(by_task, key=_order):
-        members = sorted(by_task[task], key=lambda i: _order(rows[i].get(ROLLOUT, 0)))
-        group: dict[str, Any] = {TASK: task}
-        group.update(_describe([rows[i] for i in members], drop=(TASK, ROLLOUT)))
-        first = records[members[0]]
-        group["sample"] = {"agent_ref": first.get("agent_ref") or {"name": "agent"}}
-        group["num_rollouts"] = group["expected_num_rollouts"] = len(members)
-        group["missing_num_rollouts"] = 0
-        group["reward_profile_completion_pct"] = 100.0
-        group["rollout_infos"] = [_rollout_info(records[i], rows[i]) for i in members]
-        groups.append(group)
-    agent: dict[str, Any] = dict(_describe(rows, drop=(TASK, ROLLOUT)))
-    key = {k: v for k, v in agent.items() if k.startswith("mean/")}
-    ours = Metrics()
-    for record in records:
-        if isinstance(record.get("_gym"), dict):
-            ours.add(dict(record))
-    if ours.rollouts:
-        agent["_gym"] = ours.totals()
-    return {"group_level_metrics": groups, "agent_metrics": agent, "key_metrics": key}
-
-
-def _numeric(record: Mapping[str, Any]) -> dict[str, float]:
-    """The record's numeric fields, `response.usage`'s top-level counts over them (NeMo Gym's merge)."""
-    response = record.get("response")
-    usage = response.get("usage") if isinstance(response, Mapping) else None
-    merged = {**record, **usage} if isinstance(usage, Mapping) else dict(record)
-    merged.setdefault(TASK, 0)
-    merged.setdefault(ROLLOUT, 0)
-    return {k: int(v) if isinstance(v, bool) else v for k, v in merged.items() if _is_number(v)}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value))
-
-
-def _order(value: Any) -> tuple[int, Any]:
-    return (0, value) if _is_number(value) else (1, str(value))
-
-
-def _describe(rows: list[dict[str, float]], *, drop: tuple[str, ...]) -> dict[str, float]:
-    """`<stat>/<field>` for every field of any row, in NeMo Gym's order (stat by stat)."""
-    fields = list(dict.fromkeys(k for row in rows for k in row if k not in drop))
-    values = {f: [row[f] for row in rows if f in row] for f in fields}
-    no_spread = all(len(v) < 2 for v in values.values())
-    out: dict[str, float] = {}
-    for stat in STATS:
-        for f, vals in values.items():
-            if stat == "std":
-                if len(vals) >= 2:
-                    out[f"std/{f}"] = statistics.stdev(vals)
-                elif no_spread and len(vals) == len(rows):
-                    out[f"std/{f}"] = 0.0
-            elif vals:
-                out[f"{stat}/{f}"] = _stat(stat, vals)
-    return out
-
-
-def _stat(stat: str, vals: list[float]) -> float:
-    if stat == "mean":
-        return math.fsum(vals) / len(vals)
-    if stat == "median":
-        return float(statistics.median(vals))
-    return max(vals) if stat == "max" else min(vals)
-
-
-def _rollout_info(record: Mapping[str, Any], row: dict[str, float]) -> dict[str, Any]:
-    """One rollout's line in its task's `rollout_infos`: its id, indices, reward and numbers."""
-    task, rollout = row[TASK], row[ROLLOUT]
-    info: dict[str, Any] = {"rollout_id": f"{task}:{rollout}", TASK: task, ROLLOUT: rollout}
-    if "reward" in record:
-        info["reward"] = record["reward"]
-    info.update({k: v for k, v in row.items() if k not in (TASK, ROLLOUT, "reward")})
-    return info

@@ -10,11 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from gym_run.collect.metrics import aggregate_metrics
+from gym_run.collect.metrics import Metrics
 from gym_run.collect.record import served_answer
 from gym_run.collect.rollouts import run_one
 from gym_run.errors import ModelCallError
 from gym_run.http import error_response
+from gym_run.metrics.nemo import aggregate_metrics
 from gym_run.secrets import REDACT
 from gym_run.servers.builtin.agent import SimpleAgent
 from gym_run.servers.builtin.models import ModelServer
@@ -78,11 +79,25 @@ def _app(token: str | None) -> web.Application:
 
 
 async def _aggregate(body: dict[str, Any], _request: web.Request) -> web.Response:
-    """NeMo Gym's `AggregateMetricsRequest` in (`verify_responses`), `AggregateMetrics` out."""
+    """NeMo Gym's `AggregateMetricsRequest` in (`verify_responses`), `AggregateMetrics` out
+    (gym_run.metrics.nemo), plus `agent_metrics._gym`: our totals (ok/failed, tokens per model
+    server, cost) over the records that carry a `_gym` block (what `gym-run serve` answered)."""
     records = body.get("verify_responses")
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise _Reject(error_response(400, "'verify_responses' must be a list of JSON objects"))
-    return web.json_response(aggregate_metrics(records))
+    try:
+        answer = aggregate_metrics(records)
+    except ValueError as exc:  # a record without its task/rollout index
+        raise _Reject(error_response(400, str(exc))) from None
+    totals = Metrics()
+    for record in records:
+        if isinstance(record.get("_gym"), dict):
+            totals.add(record)
+    if totals.rollouts:
+        gym = totals.totals()
+        gym["counts"] = {k: gym["counts"][k] for k in ("rollouts", "ok", "failed")}
+        answer["agent_metrics"]["_gym"] = gym
+    return web.json_response(answer)
 
 
 def model_app(model: ModelServer, token: str | None = None) -> web.Application:
