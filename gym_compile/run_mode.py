@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from gym_compile import schema_catalog as catalog
 from gym_compile.diagnostics import Diagnostic, did_you_mean, json_path
 from gym_compile.link import resolve_path
 from gym_compile.nemo.roots import find_roots_explained, find_server_source
@@ -123,10 +124,15 @@ def _forced(v: Validated, value: Any) -> set[str] | _All:
 
 
 def _as_written(server: Server, written: dict[str, Any]) -> None:
-    """NeMo Gym's code reads the config as the user wrote it (its own defaults and spellings;
-    an explicit null where NeMo Gym has a default is an error there), so that is what it gets."""
-    server.config = {k: copy.deepcopy(v) for k, v in written.items() if k != URL_KEY}
-    server.renamed = {}
+    """The config NeMo Gym's code reads. From a schema gym-compile ships (our canonical names and
+    gym-run's own settings): the config as written. From a schema derived from NeMo Gym's source:
+    with its defaults, but no null the user did not write (NeMo Gym's `x: int = None` refuses an
+    explicit null that its own default would be)."""
+    if server.implementation in catalog.implementations()[server.type]:
+        server.config = {k: copy.deepcopy(v) for k, v in written.items() if k != URL_KEY}
+        server.renamed = {}
+    else:
+        server.config = {k: v for k, v in server.config.items() if v is not None or k in written}
 
 
 def _written(v: Validated, server: Server) -> dict[str, Any]:

@@ -148,6 +148,7 @@ class _Job:
         self.writer: RolloutWriter
         self.progress: Progress | None = None
         self.collector: Collector | None = None
+        self.servers: Servers | None = None
         self.clients: list[CallStats] = []
         self.first_error: str | None = None
         self.started = time.monotonic()
@@ -209,6 +210,8 @@ class _Job:
         price_record(self.meter, record)
         self.budget.charge(record)
         self.check_budget(writing=1)
+        if record["_gym"]["status"] != "ok" and self.servers is not None:
+            self.servers.check_processes()  # a dead server fails rollouts fast: stop admitting now
         await self.writer.write(record)
 
     async def collect(
@@ -241,6 +244,7 @@ class _Job:
                     cache_stand_in=bool(self.cache_spec and self.cache_spec["stand_in"]),
                 )
                 servers.on_death = self.server_died
+                self.servers = servers
                 try:
                     await self._run_collector(servers, items, handle_signals=handle_signals)
                 finally:
