@@ -74,12 +74,14 @@ def wait_gone(pid_list: list[int], timeout: float = 8.0) -> list[int]:
 
 async def test_a_process_server_serves_the_built_in_agent_with_cookies_per_rollout(tmp_path):
     plan = fake_plan(tmp_path, rows=8, child=True)
-    result = await run_job(plan, show_progress=False)
+    plan["nemo_gym"]["globals"] = {"policy_model_name": "m1", "dry_run": True}
+    result = await run_job(seal(plan), show_progress=False)
     assert result.counts["ok"] == 8, result.first_error
     records = read_jsonl(result.rollouts_path)
     # each rollout's session cookie went from its seed_session to its tool call and verify
     for record in records:
         assert record["session_at_verify"] == f"s{record['initial']}"
+        assert record["global_seen"] == "m1"
         tool_output = record["response"]["output"][1]["output"]
         assert f"(s{record['initial']})" in tool_output
     log = Path(result.rollouts_path).with_name("rollouts.logs") / "example_simple_weather.log"
