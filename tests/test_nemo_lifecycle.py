@@ -8,6 +8,7 @@ these tests need no NeMo Gym install (tests/test_nemo_run.py runs NeMo Gym's own
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -181,3 +182,23 @@ def test_ctrl_c_stops_the_servers_with_the_run(tmp_path):
     assert proc.returncode == 130, stderr
     assert "--resume" in stderr
     assert [p for p in started if alive(p)] == []  # gone by the time gym-run has exited
+
+
+def test_which_python_runs_nemo_gym(tmp_path):
+    from gym_run.servers import nemo_process
+
+    other = tmp_path / "python"
+    other.write_text("#!/bin/sh\n")
+    other.chmod(0o755)
+    env = {"NEMO_GYM_PYTHON": str(other)}
+    assert nemo_process.nemo_python(sys.executable, env) == sys.executable  # the plan's first
+    assert nemo_process.nemo_python(None, env) == str(other)  # then the environment
+    if importlib.util.find_spec("nemo_gym") is not None:  # then this interpreter
+        assert nemo_process.nemo_python(None, {}) == sys.executable
+    else:
+        with pytest.raises(ServerStartError) as caught:
+            nemo_process.nemo_python(None, {})
+        message = caught.value.message
+        assert "nemo_gym: {python:" in message and "NEMO_GYM_PYTHON" in message
+    with pytest.raises(ServerStartError, match="not an executable Python"):
+        nemo_process.nemo_python(str(tmp_path), {})
