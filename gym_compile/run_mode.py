@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from gym_compile import schema_catalog as catalog
 from gym_compile.diagnostics import Diagnostic, did_you_mean, json_path
 from gym_compile.link import resolve_path
 from gym_compile.nemo.roots import find_roots_explained, find_server_source
+from gym_compile.secretscan import looks_secret, secret_key_name
 from gym_compile.validate import Server, Validated
 
 URL_KEY = "url"
@@ -123,10 +125,15 @@ def _forced(v: Validated, value: Any) -> set[str] | _All:
 
 
 def _as_written(server: Server, written: dict[str, Any]) -> None:
-    """NeMo Gym's code reads the config as the user wrote it (its own defaults and spellings;
-    an explicit null where NeMo Gym has a default is an error there), so that is what it gets."""
-    server.config = {k: copy.deepcopy(v) for k, v in written.items() if k != URL_KEY}
-    server.renamed = {}
+    """The config NeMo Gym's code reads. From a schema gym-compile ships (our canonical names and
+    gym-run's own settings): the config as written. From a schema derived from NeMo Gym's source:
+    with its defaults, but no null the user did not write (NeMo Gym's `x: int = None` refuses an
+    explicit null that its own default would be)."""
+    if server.implementation in catalog.implementations()[server.type]:
+        server.config = {k: copy.deepcopy(v) for k, v in written.items() if k != URL_KEY}
+        server.renamed = {}
+    else:
+        server.config = {k: v for k, v in server.config.items() if v is not None or k in written}
 
 
 def _written(v: Validated, server: Server) -> dict[str, Any]:
@@ -208,11 +215,25 @@ def _python(v: Validated, settings: dict[str, Any]) -> None:
 
 
 def plan_settings(v: Validated) -> dict[str, Any] | None:
-    """The plan's `nemo_gym` block (None when the config has no `nemo_gym:`)."""
-    settings = v.globals.get("nemo_gym")
-    if not isinstance(settings, dict):
+    """The plan's `nemo_gym` block: when the config has `nemo_gym:` or a server runs NeMo Gym's
+    code. `globals`: the config's own top-level values (env.yaml variables such as
+    policy_model_name), which NeMo Gym's servers may read from the global config, except secrets
+    (a server that needs one reads it from its own config, where the plan refers to it)."""
+    given = v.globals.get("nemo_gym")
+    settings: dict[str, Any] = given if isinstance(given, dict) else {}
+    if not settings and not any(r.get("run") == "nemo" for r in v.runs.values()):
         return None
+    known = catalog.validator("globals.schema.json").schema["properties"]
+    shared = {
+        key: value
+        for key, value in sorted(v.globals.items())
+        if key not in known
+        and isinstance(value, (str, int, float, bool))
+        and not secret_key_name(key)
+        and not looks_secret(value)
+    }
     return {
         "python": settings.get("python"),
         "startup_timeout_s": settings.get("startup_timeout_s"),
+        "globals": shared,
     }

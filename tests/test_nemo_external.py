@@ -162,7 +162,10 @@ def test_a_nemo_gym_tree_gives_the_source_and_nemo_gym_the_config_as_written(tmp
     agent_dir.mkdir(parents=True)
     (agent_dir / "app.py").write_text("# NeMo Gym's simple agent would be here\n")
     (tree / "resources_servers").mkdir()
-    extra = f"nemo_gym: {{python: {sys.executable}, processes: all}}"
+    extra = (
+        f"nemo_gym: {{python: {sys.executable}, processes: all}}\n"
+        "policy_model_name: stand-in-1\nhf_token: hf_abcdefghijklmnop\nlimit: 2"
+    )
     path = _config(tmp_path, resources={}, agent={"entrypoint": "app.py"}, extra=extra)
     result = compile_config([path], [], Options(default_env=False, nemo_gym_roots=(tree,)))
     assert result.ok, result.diagnostics
@@ -174,7 +177,11 @@ def test_a_nemo_gym_tree_gives_the_source_and_nemo_gym_the_config_as_written(tmp
     # no NeMo Gym source for these two: gym-run's own (models always are, under "all")
     assert "run" not in result.plan["servers"]["example_simple_weather"]
     assert "run" not in result.plan["servers"]["policy_model"]
-    assert result.plan["nemo_gym"] == {"python": sys.executable, "startup_timeout_s": None}
+    assert result.plan["nemo_gym"] == {
+        "python": sys.executable,
+        "startup_timeout_s": None,
+        "globals": {"policy_model_name": "stand-in-1"},  # no secret, no setting of ours
+    }
 
 
 def test_the_compiler_and_the_runtime_agree_on_what_is_built_in():

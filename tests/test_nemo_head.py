@@ -34,7 +34,9 @@ SERVERS = {
 
 def test_global_config_shape():
     addresses = {"policy_model": ("127.0.0.1", 1001), "weather": ("127.0.0.1", 1002)}
-    config = nemo_global_config(SERVERS, addresses, ("127.0.0.1", 1000), extra={"x": 1})
+    config = nemo_global_config(
+        SERVERS, addresses, ("127.0.0.1", 1000), extra={"x": 1, "dry_run": True}
+    )
     assert config["head_server"] == {"host": "127.0.0.1", "port": 1000}
     assert config["dry_run"] is False and config["x"] == 1
     model = config["policy_model"]["responses_api_models"]["openai_model"]

@@ -8,6 +8,7 @@ these tests need no NeMo Gym install (tests/test_nemo_run.py runs NeMo Gym's own
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -74,12 +75,14 @@ def wait_gone(pid_list: list[int], timeout: float = 8.0) -> list[int]:
 
 async def test_a_process_server_serves_the_built_in_agent_with_cookies_per_rollout(tmp_path):
     plan = fake_plan(tmp_path, rows=8, child=True)
-    result = await run_job(plan, show_progress=False)
+    plan["nemo_gym"]["globals"] = {"policy_model_name": "m1", "dry_run": True}
+    result = await run_job(seal(plan), show_progress=False)
     assert result.counts["ok"] == 8, result.first_error
     records = read_jsonl(result.rollouts_path)
     # each rollout's session cookie went from its seed_session to its tool call and verify
     for record in records:
         assert record["session_at_verify"] == f"s{record['initial']}"
+        assert record["global_seen"] == "m1"
         tool_output = record["response"]["output"][1]["output"]
         assert f"(s{record['initial']})" in tool_output
     log = Path(result.rollouts_path).with_name("rollouts.logs") / "example_simple_weather.log"
@@ -179,3 +182,23 @@ def test_ctrl_c_stops_the_servers_with_the_run(tmp_path):
     assert proc.returncode == 130, stderr
     assert "--resume" in stderr
     assert [p for p in started if alive(p)] == []  # gone by the time gym-run has exited
+
+
+def test_which_python_runs_nemo_gym(tmp_path):
+    from gym_run.servers import nemo_process
+
+    other = tmp_path / "python"
+    other.write_text("#!/bin/sh\n")
+    other.chmod(0o755)
+    env = {"NEMO_GYM_PYTHON": str(other)}
+    assert nemo_process.nemo_python(sys.executable, env) == sys.executable  # the plan's first
+    assert nemo_process.nemo_python(None, env) == str(other)  # then the environment
+    if importlib.util.find_spec("nemo_gym") is not None:  # then this interpreter
+        assert nemo_process.nemo_python(None, {}) == sys.executable
+    else:
+        with pytest.raises(ServerStartError) as caught:
+            nemo_process.nemo_python(None, {})
+        message = caught.value.message
+        assert "nemo_gym: {python:" in message and "NEMO_GYM_PYTHON" in message
+    with pytest.raises(ServerStartError, match="not an executable Python"):
+        nemo_process.nemo_python(str(tmp_path), {})

@@ -171,6 +171,7 @@ class Job:
         self.writer: RolloutWriter
         self.progress: Progress | None = None
         self.collector: Collector | None = None
+        self.servers: Servers | None = None
         self.clients: list[CallStats] = []
         self.first_error: str | None = None
         self.started = time.monotonic()
@@ -254,6 +255,8 @@ class Job:
         price_record(self.meter, record)
         self.budget.charge(record)
         self.check_budget(writing=1)
+        if record["_gym"]["status"] != "ok" and self.servers is not None:
+            self.servers.check_processes()  # a dead server fails rollouts fast: stop admitting now
         if self.backpressure is not None:
             await self.backpressure()
         await self.writer.write(record)
@@ -281,6 +284,7 @@ class Job:
                     cache_stand_in=bool(self.cache_spec and self.cache_spec["stand_in"]),
                 )
                 servers.on_death = self.server_died
+                self.servers = servers
                 try:
                     self.clients = client_stats(servers)
                     await body(servers)
@@ -294,13 +298,6 @@ class Job:
         finally:
             if cache is not None:
                 cache.close()
-
-    def server_died(self, line: str) -> None:
-        """A NeMo Gym server of the plan exited mid-run: admit nothing new (its rollouts would
-        only fail); the ones in flight finish or fail and are recorded."""
-        if self.collector is not None:
-            self.collector.stop()
-        self.notice(f"gym-run: {line}")
 
     async def start_collector(self, items: Iterator[Item], handle_signals: bool) -> None:
         """Budget from what the file holds, Ctrl-C handling and the progress ticker around
@@ -326,6 +323,13 @@ class Job:
             if ticker is not None:
                 ticker.cancel()
             interrupts.remove()
+
+    def server_died(self, line: str) -> None:
+        """A NeMo Gym server of the plan exited mid-run: admit nothing new (its rollouts would
+        only fail); the ones in flight finish or fail and are recorded."""
+        if self.collector is not None:
+            self.collector.stop()
+        self.notice(f"gym-run: {line}")
 
     def stop(self) -> None:
         """First Ctrl-C: admit nothing new, give in-flight rollouts `grace_s`, then cancel them."""

@@ -28,6 +28,8 @@ from gym_run.servers.builtin.resources import ResourcesServer
 MAX_BODY_BYTES = 32 * 1024 * 1024
 _TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10)
 _SNIPPET = 300
+# where NeMo Gym's agents (0.5+) say why a rollout failed, first found wins
+_FAILURE_TEXT = ("_ng_failure_message", "failure_reason", "_ng_failure_judge_error", "error")
 
 # One rollout's cookies for one resources server: set by seed_session, carried to tools and verify.
 _COOKIES: contextvars.ContextVar[dict[str, dict[str, str]] | None] = contextvars.ContextVar(
@@ -170,7 +172,12 @@ class HttpAgent:
         if "_ng_failure_class" in result:
             raise RolloutFailed(
                 str(result["_ng_failure_class"]),
-                str(result.get("_ng_failure_message") or result.get("error") or "rollout failed"),
+                str(
+                    next(
+                        (result[k] for k in _FAILURE_TEXT if result.get(k)),
+                        "the agent reported a failed rollout",
+                    )
+                ),
             )
         reward = result.get("reward")
         if not isinstance(reward, (int, float)) or isinstance(reward, bool):

@@ -98,12 +98,15 @@ async def start_servers(
         }
         # processes get their own configs with secrets; the head shows references masked
         given = {n: specs[n] if kinds[n] == "nemo" else plan["servers"][n] for n in specs}
-        head.set_config(nemo_global_config(plan["servers"], table, head.address))
+        shared = settings.get("globals") or {}
+        head.set_config(nemo_global_config(plan["servers"], table, head.address, extra=shared))
         processes = NemoProcesses(python, log_dir)
         servers.stoppers.append(processes.stop)
         to_start = [_process_spec(name, specs[name], addresses[name]) for name in nemo]
         processes.start(
-            to_start, config_yaml(nemo_global_config(given, table, head.address)), environ
+            to_start,
+            config_yaml(nemo_global_config(given, table, head.address, extra=shared)),
+            environ,
         )
         head.set_instances(
             [

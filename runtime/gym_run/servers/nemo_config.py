@@ -42,8 +42,8 @@ def nemo_global_config(
     reach it). `extra` adds global keys (NeMo Gym settings a server may read). Secret references
     left in a config (`{"$secret": NAME}`) are shown as NeMo Gym shows hidden secrets.
     """
-    out: dict[str, Any] = dict(SERVER_GLOBALS)
-    out.update(copy.deepcopy(dict(extra or {})))
+    out: dict[str, Any] = copy.deepcopy(dict(extra or {}))
+    out.update(SERVER_GLOBALS)  # what gym-run decides (a user's dry_run would start nothing)
     for name, spec in servers.items():
         if name not in addresses:
             continue

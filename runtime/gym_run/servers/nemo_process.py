@@ -228,13 +228,14 @@ class NemoProcesses:
 
         async def loop() -> None:
             while not self._stopping:
-                self._report_deaths()
+                self.check()
                 await asyncio.sleep(interval_s)
 
         self._monitor = asyncio.get_running_loop().create_task(loop())
 
-    def _report_deaths(self) -> None:
-        if self._on_death is None:
+    def check(self) -> None:
+        """Reports a server that has exited since the last look (once each)."""
+        if self._on_death is None or self._stopping:
             return
         for name, run in self.running.items():
             code = run.proc.poll()
@@ -244,8 +245,7 @@ class NemoProcesses:
 
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """SIGTERM to every server's process group, SIGKILL to what is left after `grace_s`."""
-        if not self._stopping:
-            self._report_deaths()  # one that died since the last look still counts
+        self.check()  # one that died since the last look still counts
         self._stopping = True
         if self._monitor is not None:
             self._monitor.cancel()

@@ -141,6 +141,11 @@ class Servers:
         self.head: Any = None  # the HeadServer when the plan has NeMo Gym processes
         self.processes: Any = None  # their NemoProcesses
 
+    def check_processes(self) -> None:
+        """Looks now whether a NeMo Gym process has exited (reported through `on_death`)."""
+        if self.processes is not None:
+            self.processes.check()
+
     def server_died(self, line: str) -> None:
         self.died.append(line)
         if self.on_death is not None:

@@ -60,7 +60,10 @@ async def get_weather(request: web.Request) -> web.Response:
 async def verify(request: web.Request) -> web.Response:
     body = await request.json()
     session = request.cookies.get("fake_session", "none")
-    return web.json_response({**body, "reward": 1.0, "session_at_verify": session})
+    seen = CONFIG.get("policy_model_name")  # a global value, as some NeMo Gym servers read one
+    return web.json_response(
+        {**body, "reward": 1.0, "session_at_verify": session, "global_seen": seen}
+    )
 
 
 app = web.Application()

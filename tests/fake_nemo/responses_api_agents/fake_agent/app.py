@@ -37,6 +37,10 @@ async def run(request: web.Request) -> web.Response:
     params = row["responses_create_params"]
     if ME.get("fail_on") and ME["fail_on"] in json.dumps(params["input"]):
         return web.json_response("RuntimeError('the fake agent failed')", status=500)
+    if ME.get("soft_fail_on") and ME["soft_fail_on"] in json.dumps(params["input"]):
+        # as NeMo Gym's agents since 0.5 answer a failed rollout: 200 and a failure class
+        failure = {"_ng_failure_class": "env_timeout", "_ng_failure_message": "tool took too long"}
+        return web.json_response({**row, **failure})
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
         async with http.post(url(RESOURCES, "/seed_session"), json=row) as resp:
             cookies = {k: m.value for k, m in resp.cookies.items()}
