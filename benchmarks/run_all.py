@@ -23,6 +23,7 @@ SUITE = {  # script -> arguments (full size, quick)
     "bench_lint.py": ([], ["--files", "100"]),
     "bench_hostile.py": ([], ["--only", "unknown keys"]),
     "bench_fuzz.py": (["--examples", "1000"], ["--examples", "50"]),  # 10,000: run it alone
+    "bench_nemo_collect.py": ([], ["--rollouts", "100"]),  # needs nemo-gym's venv (tests make it)
 }
 
 

@@ -9,8 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from gym_compile.diagnostics import CompileError, Diagnostic, Location, Related, closest, json_path
-from gym_compile.files import real_path
-from gym_compile.loader import Document, SourceMap, display_path, load_yaml_lenient, top_level_keys
+from gym_compile.files import read_bytes, real_path
+from gym_compile.loader import (
+    MAX_FILE_BYTES,
+    Document,
+    SourceMap,
+    display_path,
+    load_yaml_lenient,
+    top_level_keys,
+)
 from gym_compile.overrides import Override
 
 Path_ = tuple[Any, ...]
@@ -143,7 +150,8 @@ def _load(
         return doc
     if doc is None and found and found[0].code == "GYM001":
         try:
-            unknown |= top_level_keys(path.read_text(encoding="utf-8", errors="replace"))
+            text = read_bytes(path, MAX_FILE_BYTES, "a config file").decode("utf-8", "replace")
+            unknown |= top_level_keys(text)
         except OSError:
             unknown.add(EVERYTHING)
     elif doc is None:

@@ -22,6 +22,7 @@ from gym_compile.diagnostics import CMDLINE, Diagnostic, has_errors, json_path
 from gym_compile.files import real_path
 from gym_compile.interpolate import Origin
 from gym_compile.link import Linked
+from gym_compile.run_mode import plan_settings
 from gym_compile.secret_paths import full_path, secret_leaves
 from gym_compile.secretscan import leaves, secret_key_name
 from gym_compile.signing import PlanKeyError, sign
@@ -33,7 +34,12 @@ def build_plan(linked: Linked) -> dict[str, Any]:
     merged = v.resolved.merged
     secrets: dict[str, dict[str, str]] = {}
     servers = {
-        name: {"type": s.type, "implementation": s.implementation, "config": _redact(v, s, secrets)}
+        name: {
+            "type": s.type,
+            "implementation": s.implementation,
+            "config": _redact(v, s, secrets),
+            **v.runs.get(name, {}),
+        }
         for name, s in sorted(v.servers.items())
     }
     sources = [
@@ -74,6 +80,9 @@ def build_plan(linked: Linked) -> dict[str, Any]:
         "servers": servers,
         "job": job,
     }
+    settings = plan_settings(v)
+    if settings is not None:
+        plan["nemo_gym"] = settings
     _refuse_leaks(v, plan)
     plan["content_hash"] = content_hash(plan)
     if secrets and not has_errors(v.diagnostics):

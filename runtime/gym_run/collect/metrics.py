@@ -94,6 +94,12 @@ class Metrics:
         """A failed record stopped being final (a later record of the same id replaces it)."""
         self.failed -= 1
 
+    def sum_of(self, key: str) -> float:
+        return self._sums.get(key, 0.0)
+
+    def count_of(self, key: str) -> int:
+        return self._counts.get(key, 0)
+
     def means(self) -> dict[str, float]:
         """Mean of every numeric top-level field over the ok rollouts that have it (e.g. reward)."""
         return {key: self._sums[key] / self._counts[key] for key in sorted(self._sums)}
@@ -109,23 +115,12 @@ class Metrics:
             "warnings": list(warnings or []),
         }
 
-    def document(
-        self,
-        *,
-        wall_time_s: float,
-        plan_hash: str,
-        planned: int | None = None,
-        run: dict[str, Any] | None = None,
-        calls: dict[str, int] | None = None,
-        warnings: list[str] | None = None,
-        budget: dict[str, Any] | None = None,
+    def totals(
+        self, *, planned: int | None = None, warnings: list[str] | None = None
     ) -> dict[str, Any]:
-        """`counts`, `usage`, `cost`, `judge` and `cache` cover the final set; `wall_time_s`,
-        `rollouts_per_s`, `run` and `calls` describe this invocation of gym-run only."""
+        """What the final set holds: counts, tokens (per server), cost, judge verdicts, cache."""
         planned = self.rollouts if planned is None else planned
-        new = (run or {}).get("new", self.rollouts)
-        gym: dict[str, Any] = {
-            "plan": plan_hash,
+        totals: dict[str, Any] = {
             "counts": {
                 "planned": planned,
                 "rollouts": self.rollouts,
@@ -137,22 +132,45 @@ class Metrics:
             "usage_by_server": dict(sorted(self.usage_by_server.items())),
             "tokens_per_rollout": self.usage["total_tokens"] / self.ok if self.ok else None,
             "cost": self.cost(warnings),
-            "wall_time_s": round(wall_time_s, 3),
-            "rollouts_per_s": round(new / wall_time_s, 3) if wall_time_s > 0 else None,
         }
         if self.judge:
-            gym["judge"] = {
+            totals["judge"] = {
                 "equal": 0,
                 "not_equal": 0,
                 "unparseable": 0,
                 **dict(sorted(self.judge.items())),
             }
         if self.cache is not None:
-            gym["cache"] = {k: self.cache[k] for k in ("rollouts_replayed", "hits", "misses")}
+            totals["cache"] = {k: self.cache[k] for k in ("rollouts_replayed", "hits", "misses")}
+        return totals
+
+    def document(
+        self,
+        *,
+        wall_time_s: float,
+        plan_hash: str,
+        planned: int | None = None,
+        run: dict[str, Any] | None = None,
+        calls: dict[str, int] | None = None,
+        warnings: list[str] | None = None,
+        budget: dict[str, Any] | None = None,
+        aggregate: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """`counts`, `usage`, `cost`, `judge` and `cache` cover the final set; `wall_time_s`,
+        `rollouts_per_s`, `run` and `calls` describe this invocation of gym-run only."""
+        new = (run or {}).get("new", self.rollouts)
+        gym: dict[str, Any] = {
+            "plan": plan_hash,
+            **self.totals(planned=planned, warnings=warnings),
+            "wall_time_s": round(wall_time_s, 3),
+            "rollouts_per_s": round(new / wall_time_s, 3) if wall_time_s > 0 else None,
+        }
         if budget is not None:
             gym["budget"] = budget
         if run is not None:
             gym["run"] = run
         if calls is not None:
             gym["calls"] = calls
+        if aggregate is not None:
+            gym["aggregate"] = aggregate
         return {**self.means(), "_gym": gym}

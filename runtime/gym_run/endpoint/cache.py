@@ -237,6 +237,21 @@ def cache_scope(sample: int = 0) -> Iterator[CacheTally]:
         _TALLY.reset(token)
 
 
+def current_tally() -> CacheTally | None:
+    """The tally of the rollout running in this task, if any."""
+    return _TALLY.get()
+
+
+@contextlib.contextmanager
+def use_tally(tally: CacheTally | None) -> Iterator[None]:
+    """Count into an existing rollout's tally (a model call served for it from another task)."""
+    token = _TALLY.set(tally)
+    try:
+        yield
+    finally:
+        _TALLY.reset(token)
+
+
 class CachingClient:
     """A ModelClient that answers from the cache and stores what `inner` answers."""
 
@@ -280,3 +295,17 @@ class CachingClient:
         if response.get("status", "completed") == "completed" and not response.get("error"):
             await self.cache.put(key, response, model=self.model, secrets=self._secrets)
         return response
+
+
+def open_cache(path: str, warn: Callable[[str], None]) -> ResponseCache | None:
+    """The plan's response cache, or None (and one warning) when it cannot be opened: the cache
+    saves money, it must never stop a run (nor fail a paid rollout later: see ResponseCache)."""
+    try:
+        return ResponseCache(path, warn=warn)
+    except (OSError, sqlite3.Error) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        warn(
+            f"gym-run: warning: response cache {path} cannot be opened ({why}); running without "
+            "it (fix the path, or pass --no-cache to silence this)"
+        )
+        return None

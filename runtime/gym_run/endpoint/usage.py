@@ -43,6 +43,18 @@ def normalise_usage(usage: Mapping[str, Any] | None) -> dict[str, int]:
     }
 
 
+def responses_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
+    """Record shape back to a Responses API `usage` object: what NeMo Gym puts in `response.usage`."""
+    total = normalise_usage(usage)
+    return {
+        "input_tokens": total["input_tokens"],
+        "input_tokens_details": {"cached_tokens": total["cached_input_tokens"]},
+        "output_tokens": total["output_tokens"],
+        "output_tokens_details": {"reasoning_tokens": total["reasoning_tokens"]},
+        "total_tokens": total["total_tokens"],
+    }
+
+
 def add_usage(into: dict[str, int], usage: Mapping[str, Any] | None) -> dict[str, int]:
     """Sums `usage` into `into` (both in record shape); returns `into`."""
     for key, value in normalise_usage(usage).items():
@@ -84,6 +96,9 @@ def billed_usage(
 
 def record_billed(gym: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     """A record's `_gym` -> {server: usage paid for}; a record without a per-server split counts
-    its `usage` under the server "?" (so its tokens are never dropped)."""
+    its `usage` under the server "?" (so its tokens are never dropped). Not paid for (again):
+    what the response cache replayed, and what reverify carried over from the old rollout."""
     by_server = gym.get("usage_by_server") or ({"?": gym["usage"]} if gym.get("usage") else {})
-    return billed_usage(by_server, (gym.get("cache") or {}).get("saved_usage_by_server"))
+    billed = billed_usage(by_server, (gym.get("cache") or {}).get("saved_usage_by_server"))
+    carried = (gym.get("reverify") or {}).get("carried_usage_by_server")
+    return billed_usage(billed, carried) if carried else billed
