@@ -9,6 +9,7 @@ A symbolic link to a regular file keeps being a link: its target is replaced.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from gym_compile.files import NUL_REASON, FileRefused, kind_of, pseudo_root, real_path
+from gym_compile.files import NUL_REASON, TOO_LONG, FileRefused, kind_of, pseudo_root, real_path
 
 
 def output_refusal(path: str | os.PathLike[str]) -> str | None:
@@ -30,7 +31,9 @@ def output_refusal(path: str | os.PathLike[str]) -> str | None:
         return f"is under {root}, not a regular file; refusing to write there"
     try:
         mode = os.stat(real).st_mode
-    except OSError:
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return TOO_LONG
         return None  # missing: created; unreachable: the write says why
     what = kind_of(mode)
     return None if what is None else f"is {what}, not a regular file; refusing to replace it"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from gym_compile import __version__
+from gym_compile import __version__, files
 from gym_compile.cli_tools import (
     EXIT_ERRORS,
     EXIT_OK,
@@ -173,7 +173,7 @@ def lint_cmd(
     nemo_gym_roots: tuple[Path, ...],
 ) -> None:
     """Check YAML config files, directories and globs for CI and pre-commit (see docs/lint.md)."""
-    overrides = [p for p in paths if is_override(p) and not Path(p).exists()]
+    overrides = [p for p in paths if is_override(p) and not files.exists(p)]
     if overrides and not as_set:
         raise click.UsageError(
             f"overrides ({overrides[0]}) only apply to a set of files: add --set"

@@ -17,7 +17,7 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
-from gym_compile import jsonsafe
+from gym_compile import files, jsonsafe
 from gym_compile import schema_catalog as catalog
 from gym_compile.diagnostics import Diagnostic, Location, json_path
 from gym_compile.files import JSONL_BYTES, LINE_BYTES, Line, iter_lines, open_input, refusal
@@ -48,9 +48,9 @@ def check_input(
         refused
         if refused is not None
         else None
-        if path.is_file()
+        if files.is_file(path)
         else "is a directory"
-        if path.is_dir()
+        if files.is_dir(path)
         else "does not exist"
     )
     if why is not None:

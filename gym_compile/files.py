@@ -41,6 +41,7 @@ class FileRefused(OSError):
 
 
 NUL_REASON = "holds a NUL character, which no file name can"
+TOO_LONG = "is a name too long for the file system"
 
 
 def real_path(path: str | os.PathLike[str]) -> Path:
@@ -51,6 +52,29 @@ def real_path(path: str | os.PathLike[str]) -> Path:
     if "\x00" in absolute:
         return Path(absolute)
     return Path(os.path.realpath(absolute))
+
+
+def _mode(path: str | os.PathLike[str]) -> int | None:
+    """The file's mode, or None when it cannot be known (missing, a name too long, a NUL)."""
+    try:
+        return os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+
+
+def exists(path: str | os.PathLike[str]) -> bool:
+    """Path.exists() that answers False instead of raising for a name too long (ENAMETOOLONG)."""
+    return _mode(path) is not None
+
+
+def is_file(path: str | os.PathLike[str]) -> bool:
+    mode = _mode(path)
+    return mode is not None and stat.S_ISREG(mode)
+
+
+def is_dir(path: str | os.PathLike[str]) -> bool:
+    mode = _mode(path)
+    return mode is not None and stat.S_ISDIR(mode)
 
 
 def kind_of(mode: int) -> str | None:
@@ -86,7 +110,9 @@ def refusal(path: str | os.PathLike[str], *, directory_ok: bool = False) -> str 
         return f"is under {root}, not a regular file"
     try:
         mode = os.stat(real).st_mode
-    except OSError:
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return TOO_LONG
         return None  # missing or unreadable: the open says so in its own words
     what = kind_of(mode)
     if what is None or (directory_ok and stat.S_ISDIR(mode)):

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gym_compile import files, settings
 from gym_compile import schema_catalog as catalog
-from gym_compile import settings
 from gym_compile.costing import JobSpend, start_costing
 from gym_compile.datasets import InputFile, check_input
 from gym_compile.diagnostics import (
@@ -304,7 +304,7 @@ def _job(v: Validated) -> Job | None:
         output = resolve_path(v, ("output_jsonl_fpath",), g["output_jsonl_fpath"])
     else:
         output = real_path(Path.cwd() / "results" / f"{name}_rollouts.jsonl")
-    if output.exists() and output.is_dir():
+    if files.is_dir(output):
         v.diagnostics.append(
             Diagnostic(
                 "GYM003",

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gym_compile import files
 from gym_compile import schema_catalog as catalog
 from gym_compile.compiler import check, compile_config
 from gym_compile.datasets import read_input
@@ -84,7 +85,9 @@ def expand(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
     for arg in paths:
         if glob.has_magic(arg):
             matches = sorted(Path(m) for m in glob.glob(arg, recursive=True))
-            matches = [m for m in matches if m.is_file() and m.suffix in (*YAML_SUFFIXES, ".jsonl")]
+            matches = [
+                m for m in matches if files.is_file(m) and m.suffix in (*YAML_SUFFIXES, ".jsonl")
+            ]
             if not matches:
                 problems.append(
                     Diagnostic(
@@ -95,7 +98,7 @@ def expand(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
                     )
                 )
             found += matches
-        elif Path(arg).is_dir():
+        elif files.is_dir(arg):
             found += _walk(Path(arg))
         else:
             found.append(Path(arg))
@@ -145,8 +148,8 @@ def _yaml_kind(path: Path, diagnostics: list[Diagnostic]) -> str:
 
 
 def _jsonl(path: Path) -> list[Diagnostic]:
-    if not path.is_file():
-        what = "is a directory" if path.is_dir() else "does not exist"
+    if not files.is_file(path) or files.refusal(path) is not None:
+        what = files.refusal(path) or ("is a directory" if files.is_dir(path) else "does not exist")
         return [
             Diagnostic(
                 "GYM050", f"input file {display_path(path)} {what}", Location(display_path(path))

@@ -77,7 +77,8 @@ class Document:
 
 def display_path(path: Path) -> str:
     """Paths under the working directory are shown relative, as users typed them; a control
-    character in a name (a NUL, an escape sequence) is shown escaped, never sent to a terminal."""
+    character in a name (a NUL, an escape sequence) is shown escaped, never sent to a terminal,
+    and a very long name by its two ends."""
     try:
         rel = os.path.relpath(path)
     except ValueError:  # another drive on Windows
@@ -85,6 +86,8 @@ def display_path(path: Path) -> str:
     shown = str(path) if rel.startswith("..") else rel
     if any(ord(c) < 32 or ord(c) == 127 for c in shown):
         shown = "".join(c if 32 <= ord(c) != 127 else f"\\x{ord(c):02x}" for c in shown)
+    if len(shown) > 160:  # a 10,000-character name is shown by its ends
+        shown = f"{shown[:80]}…{shown[-60:]}"
     return shown
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gym_compile import files
 from gym_compile.diagnostics import CompileError, Diagnostic, Location, Related, closest, json_path
 from gym_compile.files import read_bytes, real_path
 from gym_compile.loader import (
@@ -97,9 +98,9 @@ def merge(
     docs = _load_all(roots, problems, unknown)
 
     env: Document | None = None
-    if env_path is not None and (env_path.is_file() or env_required):
+    if env_path is not None and (files.is_file(env_path) or env_required):
         env = _load(env_path, None, problems, unknown)
-        if env is None and env_required and not env_path.exists():
+        if env is None and env_required and not files.exists(env_path):
             problems[-1] = _with_hints(
                 problems[-1], ("named by --env; relative to the working directory",)
             )

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gym_compile import files
 from gym_compile import schema_catalog as catalog
 from gym_compile.assets import templates_dir
 from gym_compile.atomic import output_refusal
@@ -65,7 +66,7 @@ def _file(v: Validated, at: tuple[Any, ...], value: str) -> str | None:
     if refused is not None:
         _report(v, at, f"file {display_path(path)} {refused}")
         return None
-    if path.is_file():
+    if files.is_file(path):
         size = path.stat().st_size
         if size > TEMPLATE_BYTES:
             _report(
@@ -78,7 +79,7 @@ def _file(v: Validated, at: tuple[Any, ...], value: str) -> str | None:
         return str(path)
     if not os.path.isabs(value) and (templates_dir() / value).is_file():
         return None  # a packaged template, found by name at run time
-    why = "is a directory, not a file" if path.is_dir() else "does not exist"
+    why = "is a directory, not a file" if files.is_dir(path) else "does not exist"
     _report(v, at, f"file {display_path(path)} {why}")
     return None
 
@@ -98,7 +99,7 @@ def _outputs(v: Validated, job: Job) -> None:
         outputs.append((Path(job.response_cache["path"]), " (the response cache)", cache_at))
     for path, what, at in outputs:
         why = output_refusal(path)
-        if why is not None and not path.is_dir():  # a directory is reported by link
+        if why is not None and not files.is_dir(path):  # a directory is reported by link
             _report(v, at, f"cannot write {display_path(path)}{what}: it {why}")
     _output_dir(v, job.output)
 
@@ -106,10 +107,10 @@ def _outputs(v: Validated, job: Job) -> None:
 def _output_dir(v: Validated, output: Path) -> None:
     """The rollouts file must be creatable: its nearest existing ancestor is a writable directory."""
     parent = output.parent
-    while not parent.exists() and parent != parent.parent:
+    while not files.exists(parent) and parent != parent.parent:
         parent = parent.parent
     at = ("output_jsonl_fpath",)
-    if not parent.is_dir():
+    if not files.is_dir(parent):
         _report(
             v,
             at,

@@ -236,3 +236,15 @@ def test_a_nul_or_escape_in_a_path_is_located_and_shown_escaped(world: Path) -> 
         assert "holds a NUL character" in ran.err
     ran = run("gym-compile", *SW, "+limit=\x1b[2J", cwd=world)
     assert ran.code == 1 and "\x1b" not in ran.err and "\\x1b[2J" in ran.err
+
+
+def test_a_name_too_long_for_the_file_system_is_located(world: Path) -> None:
+    """Found by benchmarks/bench_fuzz.py: Path.exists() raised ENAMETOOLONG (4 of 30,000)."""
+    name = "x" * 10_000
+    for key in ("output_jsonl_fpath", "input_jsonl_fpath", "response_cache.path"):
+        ran = run("gym-compile", *SW, f"+{key}={name}", cwd=world)
+        no_crash(ran)
+        assert ran.code == 1 and "name too long" in ran.err and len(ran.err) < 4000, ran.err[:500]
+    ran = run("gym-compile", "lint", name + ".jsonl", cwd=world)
+    no_crash(ran)
+    assert ran.code == 1 and "name too long" in ran.text
