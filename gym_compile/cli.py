@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from gym_compile import __version__, files
+from gym_compile import __version__
 from gym_compile.cli_tools import (
     EXIT_ERRORS,
     EXIT_OK,
@@ -26,6 +26,7 @@ from gym_compile.diagnostics import Diagnostic, has_errors
 from gym_compile.diagnostics.ci import to_github, to_json
 from gym_compile.diagnostics.sarif import to_sarif_text
 from gym_compile.diagnostics.text import render_text
+from gym_compile.files import exists as path_exists
 from gym_compile.lint import lint
 from gym_compile.options import Options
 from gym_compile.overrides import is_override
@@ -173,7 +174,7 @@ def lint_cmd(
     nemo_gym_roots: tuple[Path, ...],
 ) -> None:
     """Check YAML config files, directories and globs for CI and pre-commit (see docs/lint.md)."""
-    overrides = [p for p in paths if is_override(p) and not files.exists(p)]
+    overrides = [p for p in paths if is_override(p) and not path_exists(p)]
     if overrides and not as_set:
         raise click.UsageError(
             f"overrides ({overrides[0]}) only apply to a set of files: add --set"

@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gym_compile import files
 from gym_compile import schema_catalog as catalog
 from gym_compile.compiler import check, compile_config
 from gym_compile.datasets import read_input
 from gym_compile.diagnostics import Diagnostic, Location, unique
-from gym_compile.files import real_path
+from gym_compile.files import is_dir, is_file, real_path, refusal
 from gym_compile.link import LinkOptions, link, options_for
 from gym_compile.loader import display_path, load_yaml_lenient
 from gym_compile.options import Options
@@ -85,9 +84,7 @@ def expand(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
     for arg in paths:
         if glob.has_magic(arg):
             matches = sorted(Path(m) for m in glob.glob(arg, recursive=True))
-            matches = [
-                m for m in matches if files.is_file(m) and m.suffix in (*YAML_SUFFIXES, ".jsonl")
-            ]
+            matches = [m for m in matches if is_file(m) and m.suffix in (*YAML_SUFFIXES, ".jsonl")]
             if not matches:
                 problems.append(
                     Diagnostic(
@@ -98,7 +95,7 @@ def expand(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
                     )
                 )
             found += matches
-        elif files.is_dir(arg):
+        elif is_dir(arg):
             found += _walk(Path(arg))
         else:
             found.append(Path(arg))
@@ -148,8 +145,8 @@ def _yaml_kind(path: Path, diagnostics: list[Diagnostic]) -> str:
 
 
 def _jsonl(path: Path) -> list[Diagnostic]:
-    if not files.is_file(path) or files.refusal(path) is not None:
-        what = files.refusal(path) or ("is a directory" if files.is_dir(path) else "does not exist")
+    if not is_file(path) or refusal(path) is not None:
+        what = refusal(path) or ("is a directory" if is_dir(path) else "does not exist")
         return [
             Diagnostic(
                 "GYM050", f"input file {display_path(path)} {what}", Location(display_path(path))
