@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from gym_run.collect.budget import Budget
+from gym_run.collect.engine import Engine, EngineJob, Running, Slice
 from gym_run.collect.interrupt import Interrupts
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.progress import Live, Progress
@@ -64,12 +65,16 @@ async def run_job(
     use_cache: bool = True,
     max_usd: float | None = None,
     max_tokens: int | None = None,
+    engine: Engine | None = None,
+    part: Slice | None = None,
 ) -> JobResult:
     """Runs the plan's collection job; rollouts that fail are recorded, not raised.
 
     existing="append" resumes: ids with a final ok record (and failed ones unless `retry_failed`)
     are skipped, and a torn last line is cut first. `max_usd` / `max_tokens` replace the plan's
-    budget; `use_cache=False` leaves the plan's response cache alone.
+    budget; `use_cache=False` leaves the plan's response cache alone. `engine` runs the rollouts
+    elsewhere (Ray workers) while this process stays the one writer; `part` limits the run to a
+    slice of the rows (a shard) written to its own files.
     """
     job = plan.get("job")
     if not job:
@@ -81,11 +86,13 @@ async def run_job(
         resume_hint=resume_hint,
         grace_s=grace_s,
         budget=Budget.from_plan(job, max_usd=max_usd, max_tokens=max_tokens),
+        part=part,
     )
+    state.engine = engine
     state.cache_spec = job.get("response_cache") if use_cache else None
     try:
         state.writer = RolloutWriter(
-            job["output"]["path"], existing=existing, on_durable=state.on_durable
+            state.output_path, existing=existing, on_durable=state.on_durable
         )
     except BaseException:
         state.ledger.close()
@@ -94,7 +101,7 @@ async def run_job(
         if existing == "append":
             state.resume()
         state.progress = Progress(
-            state.total,
+            state.planned,
             stream=progress_stream,
             enabled=show_progress,
             live=state.live,
@@ -123,6 +130,7 @@ class _Job:
         resume_hint: str,
         grace_s: float,
         budget: Budget,
+        part: Slice | None = None,
     ) -> None:
         self.plan, self.job = plan, plan["job"]
         self.notice, self.resume_hint, self.grace_s = notice, resume_hint, grace_s
@@ -142,10 +150,16 @@ class _Job:
         self.repeats = self.job["num_repeats"]
         self.total = planned_total(self.job["input"]["rows"], self.job["limit"], self.repeats)
         self.ledger = Ledger(plan["content_hash"], self.repeats, self.total)
+        # a shard owns some rows and writes its own files; ids and the ledger stay the plan's
+        self.part = part
+        self.planned = part.rows * self.repeats if part else self.total
+        self.output_path = part.output if part else self.job["output"]["path"]
+        self.metrics_path = part.metrics_path if part else self.job["output"]["metrics_path"]
+        self.engine: Engine | None = None
         self.metrics = Metrics()
         self.writer: RolloutWriter
         self.progress: Progress | None = None
-        self.collector: Collector | None = None
+        self.collector: Running | None = None
         self.clients: list[CallStats] = []
         self.first_error: str | None = None
         self.started = time.monotonic()
@@ -218,15 +232,22 @@ class _Job:
         def skip(task: int, rollout: int) -> bool:
             return self.ledger.done(task * repeats + rollout, retry_failed=retry_failed)
 
+        part = self.part
         items = iter_items(
             iter_rows(
                 job["input"]["path"],
                 job["limit"],
-                lambda task: all(skip(task, r) for r in range(repeats)),
+                lambda task: (
+                    (part is not None and not part.owns(task))
+                    or all(skip(task, r) for r in range(repeats))
+                ),
             ),
             repeats,
             skip,
         )
+        if self.engine is not None:
+            await self._run_elsewhere(self.engine, specs, items, handle_signals=handle_signals)
+            return
         cache = open_cache(self.cache_spec["path"]) if self.cache_spec else None
         try:
             async with make_session(job["concurrency"] + 8) as session:
@@ -254,15 +275,42 @@ class _Job:
             if isinstance(s, ModelServer)
         ]
         self.clients = [s for s in stats if isinstance(s, CallStats)]
-        agent_config = self.plan["servers"].get(job["agent"], {}).get("config", {})
         self.collector = Collector(
             servers.agent(job["agent"]),
             plan_hash=self.plan["content_hash"],
             params_override=job["responses_create_params"],
             concurrency=job["concurrency"],
             sink=self.accept,
-            rollout_timeout_s=agent_config.get("rollout_timeout_s"),
+            rollout_timeout_s=self._rollout_timeout_s(),
         )
+        await self._drive(self.collector, items, handle_signals=handle_signals)
+
+    def _rollout_timeout_s(self) -> float | None:
+        agent = self.plan["servers"].get(self.job["agent"], {}).get("config", {})
+        timeout: float | None = agent.get("rollout_timeout_s")
+        return timeout
+
+    async def _run_elsewhere(
+        self, engine: Engine, specs: dict[str, Any], items: Iterator[Item], *, handle_signals: bool
+    ) -> None:
+        """The engine's workers build the servers; this process only admits rows and writes."""
+        running = engine.start(
+            EngineJob(
+                plan=self.plan,
+                specs=specs,
+                sink=self.accept,
+                cache_spec=self.cache_spec,
+                rollout_timeout_s=self._rollout_timeout_s(),
+            )
+        )
+        self.clients = running.call_stats
+        self.collector = running
+        await self._drive(running, items, handle_signals=handle_signals)
+
+    async def _drive(
+        self, collector: Running, items: Iterator[Item], *, handle_signals: bool
+    ) -> None:
+        """Budget from before, signals and the progress ticker around one collection."""
         # what the file holds already (a resume) counts against the budget, and may exhaust it
         self.budget.spent_usd, self.budget.spent_tokens = (
             self.metrics.priced_usd,
@@ -278,7 +326,7 @@ class _Job:
             else None
         )
         try:
-            await self.collector.run(items)
+            await collector.run(items)
         finally:
             if ticker is not None:
                 ticker.cancel()
@@ -308,18 +356,17 @@ class _Job:
         document = self.metrics.document(
             wall_time_s=time.monotonic() - self.started,
             plan_hash=self.plan["content_hash"],
-            planned=self.total,
+            planned=self.planned,
             run=self.run,
             calls=calls.as_dict(),
             warnings=self.meter.warnings,
             budget=self.budget.as_dict(),
         )
-        out = self.job["output"]
-        write_json_atomic(out["metrics_path"], document)
+        write_json_atomic(self.metrics_path, document)
         return JobResult(
             document,
-            out["path"],
-            out["metrics_path"],
+            self.output_path,
+            self.metrics_path,
             self.first_error,
             bool(self.run["interrupted"]),
             self.run,
