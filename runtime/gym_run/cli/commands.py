@@ -14,6 +14,7 @@ from gym_compile.clickutil import DefaultGroup
 from gym_run.cli.cache import cache_group
 from gym_run.cli.errors import UserError, user_errors
 from gym_run.cli.report import report_command
+from gym_run.cli.scale import ScaleArgs, merge_command, resolve, scale_options
 from gym_run.collect.runner import DEFAULT_GRACE_S, JobResult, run_job
 from gym_run.collect.summary import summary_lines
 from gym_run.errors import (
@@ -35,6 +36,9 @@ def cli() -> None:
 
     \b
     gym-run PLAN [--resume [--retry-failed] | --overwrite]   collect rollouts (= gym-run run PLAN)
+    gym-run PLAN --ray [ADDRESS]      the same on a Ray cluster (this process stays the writer)
+    gym-run PLAN --shard K/N          one slice of the rows into its own file (array jobs)
+    gym-run merge PLAN                shards 1..N -> the final set and its metrics
     gym-run export PLAN [-o FILE]     the final, de-duplicated rollouts in input order
     gym-run check PLAN                probe every model endpoint once (key, model, URL)
     gym-run serve PLAN                serve the plan's servers over HTTP
@@ -86,6 +90,7 @@ def resume_command(plan: str, retry_failed: bool) -> str:
     help="Do not use the plan's response cache (neither read nor write it).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress line and no summary.")
+@scale_options
 @user_errors
 def run_command(
     plan: str,
@@ -97,6 +102,7 @@ def run_command(
     max_tokens: int | None,
     no_cache: bool,
     quiet: bool,
+    scale: ScaleArgs,
 ) -> None:
     """Collect PLAN's rollouts into its rollouts and metrics files."""
     if resume and overwrite:
@@ -106,7 +112,8 @@ def run_command(
     if retry_failed and not resume:
         raise click.UsageError("--retry-failed only makes sense with --resume")
     loaded = load_plan(plan)
-    hint = resume_command(plan, retry_failed)
+    hint = resume_command(plan, retry_failed) + scale.resume_flags()
+    engine, part = resolve(loaded, scale, lambda line: click.echo(line, err=True))
     existing: Literal["refuse", "overwrite", "append"] = (
         "overwrite" if overwrite else "append" if resume else "refuse"
     )
@@ -123,6 +130,8 @@ def run_command(
                 use_cache=not no_cache,
                 max_usd=max_usd,
                 max_tokens=max_tokens,
+                engine=engine,
+                part=part,
             )
         )
     except KeyboardInterrupt:  # before the collection took over Ctrl-C (while starting servers)
@@ -329,6 +338,7 @@ def stand_in_command(
 
 
 cli.add_command(report_command)
+cli.add_command(merge_command)
 cli.add_command(cache_group)
 
 
