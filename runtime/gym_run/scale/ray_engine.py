@@ -45,9 +45,11 @@ class RayEngine:
         self.settings = settings
         self.notice = notice or (lambda _message: None)
         self.ray = import_ray(settings)
+        self.last_run: RayRun | None = None
 
     def start(self, job: EngineJob) -> RayRun:
-        return RayRun(self.ray, self.settings, job, self.notice)
+        self.last_run = RayRun(self.ray, self.settings, job, self.notice)
+        return self.last_run
 
 
 @dataclass(eq=False)

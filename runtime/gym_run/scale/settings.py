@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import secrets
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
@@ -85,10 +86,17 @@ class RaySettings:
 
 def import_ray(settings: RaySettings) -> ModuleType:
     """Ray, set up before its first import: no usage statistics sent anywhere, and a loopback
-    cluster kept on 127.0.0.1 (Ray otherwise swaps loopback for the machine's own address)."""
+    cluster kept on 127.0.0.1 (Ray otherwise swaps loopback for the machine's own address).
+
+    A local Ray of our own gets a token made for this run (its processes inherit it), rather
+    than Ray's default of writing one to ~/.ray that later `ray start`s would pick up. Whatever
+    the user set in the environment wins."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if settings.loopback:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if settings.address is None and "RAY_AUTH_MODE" not in os.environ:
+        os.environ["RAY_AUTH_MODE"] = "token"
+        os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
     try:
         import ray
     except ImportError:

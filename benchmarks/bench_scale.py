@@ -1,0 +1,177 @@
+"""Scale-out on Ray, on a real local cluster (`ray start --head` on 127.0.0.1, 2 CPUs):
+
+1. speedup: a resources-bound environment (example_cpu_bound: verify burns 20 ms of CPU) on 1 vs 2
+   workers; steady-state rollouts/s (10% -> 90% of the output file), worker start-up excluded.
+2. overhead: CPU-ms per rollout through Ray (driver + workers + the cluster's own processes, its
+   idle rate subtracted) vs the same rollouts in one gym-run process (example_cpu_bound with 0 ms).
+3. memory: the driver's peak RSS at 1,000 vs 100,000 input rows.
+
+python benchmarks/bench_scale.py [--only speedup,overhead,memory] [--rollouts 1000]
+    [--overhead-rollouts 2000] [--small 1000] [--large 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from common import ENV, PY, REPO, emit, measured, write_rows
+
+sys.path.insert(0, str(REPO))
+from tests.ray_cluster import LOOPBACK_ENV, head_node, session_pids  # noqa: E402
+
+RAY_ENV = {**ENV, **LOOPBACK_ENV}
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def compile_cpu_bound(work: Path, rows: int, verify_cpu_ms: float, concurrency: int) -> Path:
+    config = work / "env.yaml"
+    config.write_text(
+        f"config_paths: [{REPO / 'examples/cpu_bound/cpu_bound.yaml'}]\n"
+        f"example_cpu_bound: {{resources_servers: {{example_cpu_bound: "
+        f"{{entrypoint: app.py, domain: other, verify_cpu_ms: {verify_cpu_ms}}}}}}}\n"
+    )
+    plan = work / "plan.json"
+    # fmt: off
+    out = subprocess.run(
+        [
+            PY, "-m", "gym_compile.cli", str(config),
+            f"+input_jsonl_fpath={write_rows(work / 'rows.jsonl', rows)}",
+            f"+output_jsonl_fpath={work / 'rollouts.jsonl'}",
+            f"+num_samples_in_parallel={concurrency}", "-o", str(plan),
+        ],
+        env=ENV, capture_output=True, text=True,
+    )
+    # fmt: on
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    return plan
+
+
+def run(plan: Path, *extra: str) -> tuple[float, float, float]:
+    """(steady rollouts/s, driver CPU s, driver peak RSS MB) of one gym-run child."""
+    out = plan.with_name("rollouts.jsonl")
+    out.unlink(missing_ok=True)
+    samples: list[tuple[float, int]] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            try:
+                with open(out, "rb") as fh:
+                    samples.append((time.monotonic(), fh.read().count(b"\n")))
+            except FileNotFoundError:
+                pass
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        stats = measured([PY, "-m", "gym_run.cli", str(plan), "-q", *extra], RAY_ENV)
+    finally:
+        done.set()
+        watcher.join()
+    if stats.returncode != 0:
+        raise RuntimeError(f"gym-run exited {stats.returncode}:\n{stats.output[-2000:]}")
+    return steady_rate(samples), stats.cpu_s, stats.max_rss_mb
+
+
+def steady_rate(samples: list[tuple[float, int]]) -> float:
+    total = samples[-1][1] if samples else 0
+    low = next(s for s in samples if s[1] >= 0.1 * total)
+    high = next(s for s in samples if s[1] >= 0.9 * total)
+    return (high[1] - low[1]) / max(high[0] - low[0], 1e-9)
+
+
+def session_cpu_s(sid: int) -> float:
+    """CPU of every process of the cluster's session, with what its exited children used."""
+    total = 0
+    for pid in session_pids(sid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / TICK
+
+
+def cluster_sid(address: str) -> int:
+    port = address.rsplit(":", 1)[1]
+    out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True)
+    pid = int(out.stdout.split("pid=")[1].split(",")[0])
+    return os.getsid(pid)
+
+
+def speedup(address: str, rollouts: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        plan = compile_cpu_bound(Path(tmp), rollouts, 20, 16)
+        one = run(plan, "--ray", address, "--ray-workers", "1")[0]
+        two = run(plan, "--ray", address, "--ray-workers", "2")[0]
+    emit("scale.cpu_bound_20ms.workers_1.rollouts_per_s", one)
+    emit("scale.cpu_bound_20ms.workers_2.rollouts_per_s", two)
+    emit("scale.cpu_bound_20ms.speedup_2_vs_1", two / one)
+
+
+def overhead(address: str, rollouts: int) -> None:
+    sid = cluster_sid(address)
+    with tempfile.TemporaryDirectory() as tmp:
+        plan = compile_cpu_bound(Path(tmp), rollouts, 0, 64)
+        local_cpu = run(plan)[1]
+        idle_start, t0 = session_cpu_s(sid), time.monotonic()
+        time.sleep(5)
+        idle_rate = (session_cpu_s(sid) - idle_start) / (time.monotonic() - t0)
+        before, t0 = session_cpu_s(sid), time.monotonic()
+        _rate, driver_cpu, _rss = run(plan, "--ray", address, "--ray-workers", "1")
+        cluster_cpu = session_cpu_s(sid) - before - idle_rate * (time.monotonic() - t0)
+    emit("scale.overhead.local.cpu_ms_per_rollout", 1000 * local_cpu / rollouts)
+    emit("scale.overhead.ray.driver_cpu_ms_per_rollout", 1000 * driver_cpu / rollouts)
+    emit(
+        "scale.overhead.ray.total_cpu_ms_per_rollout", 1000 * (driver_cpu + cluster_cpu) / rollouts
+    )
+    emit(
+        "scale.overhead.ray_minus_local.cpu_ms_per_rollout",
+        1000 * (driver_cpu + cluster_cpu - local_cpu) / rollouts,
+    )
+
+
+def memory(address: str, small: int, large: int) -> None:
+    figures = []
+    for rows in (small, large):
+        with tempfile.TemporaryDirectory() as tmp:
+            plan = compile_cpu_bound(Path(tmp), rows, 0, 64)
+            figures.append(run(plan, "--ray", address, "--ray-workers", "2")[2])
+    emit(f"scale.driver.rows_{small}.peak_rss_mb", figures[0])
+    emit(f"scale.driver.rows_{large}.peak_rss_mb", figures[1])
+    emit("scale.driver.growth_ratio", figures[1] / figures[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="speedup,overhead,memory")
+    parser.add_argument("--rollouts", type=int, default=1000)
+    parser.add_argument("--overhead-rollouts", type=int, default=2000)
+    parser.add_argument("--small", type=int, default=1_000)
+    parser.add_argument("--large", type=int, default=100_000)
+    args = parser.parse_args()
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        sys.exit("bench_scale needs Ray: pip install 'gym-compile[ray]'")
+    parts = set(args.only.split(","))
+    with head_node(num_cpus=2) as address:
+        if "speedup" in parts:
+            speedup(address, args.rollouts)
+        if "overhead" in parts:
+            overhead(address, args.overhead_rollouts)
+        if "memory" in parts:
+            memory(address, args.small, args.large)
+
+
+if __name__ == "__main__":
+    main()
