@@ -89,16 +89,44 @@ def steady_rate(samples: list[tuple[float, int]]) -> float:
     return (high[1] - low[1]) / max(high[0] - low[0], 1e-9)
 
 
-def session_cpu_s(sid: int) -> float:
-    """CPU of every process of the cluster's session, with what its exited children used."""
-    total = 0
-    for pid in session_pids(sid):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-    return total / TICK
+def process_cpu_s(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+class SessionCpu:
+    """CPU used by every process of the cluster's session (workers come and go), sampled every
+    50 ms so a worker that exits loses at most its last sample."""
+
+    def __init__(self, sid: int) -> None:
+        self.sid = sid
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            for pid in session_pids(self.sid):
+                cpu = process_cpu_s(pid)
+                if cpu is not None:
+                    self.first.setdefault(pid, cpu)
+                    self.last[pid] = cpu
+            time.sleep(0.05)
+
+    def __enter__(self) -> SessionCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def used(self) -> float:
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
 
 
 def cluster_sid(address: str) -> int:
@@ -123,20 +151,26 @@ def overhead(address: str, rollouts: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         plan = compile_cpu_bound(Path(tmp), rollouts, 0, 64)
         local_cpu = run(plan)[1]
-        idle_start, t0 = session_cpu_s(sid), time.monotonic()
-        time.sleep(5)
-        idle_rate = (session_cpu_s(sid) - idle_start) / (time.monotonic() - t0)
-        before, t0 = session_cpu_s(sid), time.monotonic()
-        _rate, driver_cpu, _rss = run(plan, "--ray", address, "--ray-workers", "1")
-        cluster_cpu = session_cpu_s(sid) - before - idle_rate * (time.monotonic() - t0)
-    emit("scale.overhead.local.cpu_ms_per_rollout", 1000 * local_cpu / rollouts)
-    emit("scale.overhead.ray.driver_cpu_ms_per_rollout", 1000 * driver_cpu / rollouts)
-    emit(
-        "scale.overhead.ray.total_cpu_ms_per_rollout", 1000 * (driver_cpu + cluster_cpu) / rollouts
-    )
+        with SessionCpu(sid) as idle:
+            time.sleep(0.5)  # first samples: the processes that were there before
+            start = time.monotonic()
+            time.sleep(5)
+            idle_s = time.monotonic() - start
+        idle_rate = idle.used() / (idle_s + 0.5)
+        with SessionCpu(sid) as cluster:
+            time.sleep(0.5)
+            start = time.monotonic()
+            _rate, driver_cpu, _rss = run(plan, "--ray", address, "--ray-workers", "1")
+            time.sleep(0.5)
+        cluster_cpu = cluster.used() - idle_rate * (time.monotonic() - start + 1.0)
+    per = 1000 / rollouts
+    emit("scale.overhead.local.cpu_ms_per_rollout", local_cpu * per)
+    emit("scale.overhead.ray.driver_cpu_ms_per_rollout", driver_cpu * per)
+    emit("scale.overhead.ray.cluster_cpu_ms_per_rollout", cluster_cpu * per)
+    emit("scale.overhead.ray.total_cpu_ms_per_rollout", (driver_cpu + cluster_cpu) * per)
     emit(
         "scale.overhead.ray_minus_local.cpu_ms_per_rollout",
-        1000 * (driver_cpu + cluster_cpu - local_cpu) / rollouts,
+        (driver_cpu + cluster_cpu - local_cpu) * per,
     )
 
 
@@ -164,6 +198,7 @@ def main() -> None:
     except ImportError:
         sys.exit("bench_scale needs Ray: pip install 'gym-compile[ray]'")
     parts = set(args.only.split(","))
+    emit("scale.loadavg_1m_before", os.getloadavg()[0])  # a busy machine shows in every figure
     with head_node(num_cpus=2) as address:
         if "speedup" in parts:
             speedup(address, args.rollouts)
@@ -171,6 +206,7 @@ def main() -> None:
             overhead(address, args.overhead_rollouts)
         if "memory" in parts:
             memory(address, args.small, args.large)
+    emit("scale.loadavg_1m_after", os.getloadavg()[0])
 
 
 if __name__ == "__main__":

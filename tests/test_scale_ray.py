@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,3 +150,35 @@ def test_cli_unreachable_head_is_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "cannot connect to 127.0.0.1:9" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ctrl_c_on_ray_keeps_what_finished_and_resume_completes(
+    cluster: str, tmp_path: Path
+) -> None:
+    plan = cpu_plan(tmp_path, rows=20, repeats=20, verify_cpu_ms=5)
+    path = write_plan(tmp_path / "plan.json", plan)
+    out = Path(plan["job"]["output"]["path"])
+    env = {**os.environ, **LOOPBACK_ENV}
+    command = [sys.executable, "-m", "gym_run.cli", str(path), "--ray", cluster, "--grace-s", "20"]
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not (out.exists() and out.read_bytes().count(b"\n") >= 20):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert f"Resume with: gym-run {path} --resume --ray {cluster}" in stderr
+    kept = read_jsonl(out)
+    assert 20 <= len(kept) < 400 and len({r["_gym"]["id"] for r in kept}) == len(kept)
+    done = subprocess.run(
+        [*command[:4], "--resume", "--ray", cluster],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert_complete(str(out), 400)

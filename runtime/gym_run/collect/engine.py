@@ -44,6 +44,9 @@ class RemoteRun(Running, Protocol):
     @property
     def call_stats(self) -> list[CallStats]: ...
 
+    def abandon(self) -> None:
+        """The process exits now (second Ctrl-C): take down what this run started outside it."""
+
 
 class Engine(Protocol):
     """Starts a collection somewhere else than in this process."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from gym_run.collect.budget import Budget
-from gym_run.collect.engine import Engine, EngineJob, Running, Slice
+from gym_run.collect.engine import Engine, EngineJob, RemoteRun, Running, Slice
 from gym_run.collect.interrupt import Interrupts
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.progress import Live, Progress
@@ -156,6 +156,7 @@ class _Job:
         self.output_path = part.output if part else self.job["output"]["path"]
         self.metrics_path = part.metrics_path if part else self.job["output"]["metrics_path"]
         self.engine: Engine | None = None
+        self.remote: RemoteRun | None = None
         self.metrics = Metrics()
         self.writer: RolloutWriter
         self.progress: Progress | None = None
@@ -304,7 +305,7 @@ class _Job:
             )
         )
         self.clients = running.call_stats
-        self.collector = running
+        self.collector = self.remote = running
         await self._drive(running, items, handle_signals=handle_signals)
 
     async def _drive(
@@ -346,6 +347,8 @@ class _Job:
     def quit(self) -> None:
         """Second Ctrl-C: out now, but after the line being written, if any."""
         self.notice(f"\ngym-run: quit; finished rollouts are kept. Resume with: {self.resume_hint}")
+        if self.remote is not None:
+            self.remote.abandon()
         self.writer.hard_exit(EXIT_INTERRUPTED)
 
     def result(self) -> JobResult:

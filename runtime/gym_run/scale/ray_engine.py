@@ -107,6 +107,11 @@ class RayRun:
         for loop in list(self._loops):
             loop.cancel()
 
+    def abandon(self) -> None:
+        """A Ray this run started goes down with it; a cluster's Ray ends the actors it owned."""
+        if self._started_here:
+            self.ray.shutdown()
+
     async def run(self, items: Iterator[Item]) -> None:
         self._items = items
         self._connect()
