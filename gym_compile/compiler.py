@@ -71,7 +71,7 @@ def check(
     resolved = resolve(
         merged, external_roots=options.assume_env, allow_missing=options.allow_missing
     )
-    validated = validate(resolved)
+    validated = validate(resolved, options.nemo_gym_roots)
     check_literals(validated)
     return Checked(merged, resolved, validated, raw, problems)
 

@@ -46,6 +46,7 @@ def lint(
     env: Path | None = None,
     as_set: bool = False,
     overrides: list[str] | None = None,
+    nemo_gym_roots: tuple[Path, ...] = (),
 ) -> LintResult:
     files, problems = expand(paths)
     result = LintResult([display_path(f) for f in files], problems)
@@ -64,11 +65,12 @@ def lint(
             assume_env=env is None,
             build=False,
             default_env=False,
+            nemo_gym_roots=nemo_gym_roots,
         )
         compiled = compile_config(configs, list(overrides or []), options)
         result.diagnostics += compiled.diagnostics
     elif configs:
-        result.diagnostics += _each_alone(configs, env)
+        result.diagnostics += _each_alone(configs, env, nemo_gym_roots)
     result.diagnostics = unique(result.diagnostics)
     return result
 
@@ -151,7 +153,9 @@ def _jsonl(path: Path) -> list[Diagnostic]:
     return read_input(path)[1]
 
 
-def _each_alone(configs: list[Path], env: Path | None) -> list[Diagnostic]:
+def _each_alone(
+    configs: list[Path], env: Path | None, nemo_gym_roots: tuple[Path, ...] = ()
+) -> list[Diagnostic]:
     """Pass 1 checks each file with its includes; pass 2 links it against every linted file."""
     checked: list[tuple[Validated, list[Diagnostic]]] = []
     registry: dict[str, set[str]] = {}
@@ -162,6 +166,7 @@ def _each_alone(configs: list[Path], env: Path | None) -> list[Diagnostic]:
         assume_env=env is None,
         allow_missing=True,
         default_env=False,
+        nemo_gym_roots=nemo_gym_roots,
     )
     for path in configs:
         front = check([path], [], options)

@@ -132,6 +132,8 @@ def read_text(path: Path, file: str) -> str:
 def load_yaml(path: Path, *, file: str | None = None, allow_empty: bool = True) -> Document:
     """Parses one YAML file whose top level must be a mapping."""
     doc, problems = load_yaml_lenient(path, file=file, allow_empty=allow_empty)
+    if doc is None and not os.path.lexists(path):
+        raise FileMissing(problems)
     if problems or doc is None:
         raise CompileError(problems)
     return doc

@@ -17,9 +17,9 @@ from typing import Any
 from gym_compile.canonical import SECRET_MARKER
 from gym_compile.diagnostics import CompileError, FileMissing
 from gym_compile.loader import load_yaml
+from gym_compile.secretscan import MASK
 from gym_run.errors import SecretError
 
-MASK = "***"
 MIN_REDACTED_LEN = 6  # shorter values would mask innocent text; such secrets are not secrets
 
 
