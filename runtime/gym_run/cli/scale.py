@@ -113,6 +113,8 @@ def resolve(
     plan: dict[str, Any], scale: ScaleArgs, notice: Callable[[str], None]
 ) -> tuple[Engine | None, Slice | None]:
     """The engine (None: in this process) and the slice (None: all rows) this run uses."""
+    if not plan.get("job"):
+        return None, None  # run_job says the plan has no job
     part = None
     if scale.shard is not None:
         from gym_run.scale.shard import ShardError, parse_shard
