@@ -137,13 +137,23 @@ def cluster_sid(address: str) -> int:
 
 
 def speedup(address: str, rollouts: int) -> None:
+    """Wall-clock rollouts/s, and the cluster's CPU per rollout: equal CPU per rollout on 1 and 2
+    workers means the second worker adds no work, so on 2 free cores the speedup is the CPU's."""
+    sid = cluster_sid(address)
+    figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         plan = compile_cpu_bound(Path(tmp), rollouts, 20, 16)
-        one = run(plan, "--ray", address, "--ray-workers", "1")[0]
-        two = run(plan, "--ray", address, "--ray-workers", "2")[0]
-    emit("scale.cpu_bound_20ms.workers_1.rollouts_per_s", one)
-    emit("scale.cpu_bound_20ms.workers_2.rollouts_per_s", two)
-    emit("scale.cpu_bound_20ms.speedup_2_vs_1", two / one)
+        for workers in (1, 2):
+            with SessionCpu(sid) as cluster:
+                time.sleep(0.3)
+                rate, driver_cpu, _rss = run(plan, "--ray", address, "--ray-workers", str(workers))
+            figures[workers] = rate
+            emit(f"scale.cpu_bound_20ms.workers_{workers}.rollouts_per_s", rate)
+            emit(
+                f"scale.cpu_bound_20ms.workers_{workers}.cpu_ms_per_rollout",
+                1000 * (cluster.used() + driver_cpu) / rollouts,
+            )
+    emit("scale.cpu_bound_20ms.speedup_2_vs_1", figures[2] / figures[1])
 
 
 def overhead(address: str, rollouts: int) -> None:

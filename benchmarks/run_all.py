@@ -21,6 +21,8 @@ SUITE = {  # script -> arguments (full size, quick)
     "bench_compile.py": (["--repeats", "1"], ["--repeats", "1", "--rows", "10000"]),
     "bench_startup.py": (["--repeats", "3"], ["--repeats", "1"]),
     "bench_lint.py": ([], ["--files", "100"]),
+    # needs Ray (pip install 'gym-compile[ray]'); starts its own loopback cluster
+    "bench_scale.py": ([], ["--rollouts", "200", "--overhead-rollouts", "500", "--large", "5000"]),
 }
 
 
