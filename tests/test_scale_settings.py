@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from gym_run.cli import cli
 from gym_run.scale.settings import RaySettings
 from gym_run.scale.worker import RolloutWorker, WorkerJob
 from gym_run.secrets import server_specs
+from gym_run.servers.builtin.cpu_bound import CpuBound
 
 from gym_compile.cli import main as compile_cli
 from tests.runtime_helpers import seal, weather_plan, weather_row, write_plan
@@ -148,3 +150,21 @@ async def test_worker_start_failure_comes_back_as_an_error_not_a_raise(tmp_path:
     plan["servers"]["example_simple_weather"]["implementation"] = "nope"
     answer = await RolloutWorker(worker_job(seal(plan))).start()
     assert answer["exit_code"] == 4 and "'nope' is not built into this gym-run" in answer["error"]
+
+
+async def test_cpu_bound_verify_burns_the_cpu_it_is_told() -> None:
+    server = CpuBound("cpu", {"verify_cpu_ms": 15})
+    before = time.thread_time()
+    answer = await server.verify({"x": 1})
+    assert time.thread_time() - before >= 0.015
+    assert answer == {"x": 1, "reward": 1.0}
+
+
+def test_the_cpu_bound_example_compiles(tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    done = CliRunner().invoke(
+        compile_cli, [str(REPO / "examples/cpu_bound/cpu_bound.yaml"), "-o", str(out)]
+    )
+    assert done.exit_code == 0, done.output
+    servers = json.loads(out.read_text())["servers"]
+    assert servers["example_cpu_bound"]["config"]["verify_cpu_ms"] == 20
