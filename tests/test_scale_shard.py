@@ -95,6 +95,10 @@ async def test_merged_shards_equal_one_runs_final_set(tmp_path: Path) -> None:
         "missing": 0,
     }
     assert [s["shard"] for s in metrics["_gym"]["shards"]] == ["1/3", "2/3", "3/3"]
+    single_metrics = json.loads(Path(plan["job"]["output"]["metrics_path"]).read_text())
+    aggregate = metrics["_gym"]["aggregate"]
+    assert aggregate["outcome"] == single_metrics["_gym"]["aggregate"]["outcome"]
+    assert Path(aggregate["tasks"]["file"]).name == "merged.tasks.jsonl"
     assert metrics["_gym"]["calls"]["calls"] == 28  # two model calls per rollout, all shards
 
 

@@ -22,6 +22,7 @@ from gym_run.collect.rollouts import planned_total
 from gym_run.collect.writer import write_json_atomic
 from gym_run.endpoint.callstats import CallStats
 from gym_run.errors import GymRunError, OutputExistsError
+from gym_run.metrics.finalset import Outputs, summarize_final_set, tasks_path_for
 from gym_run.scale.shard import Shard, find_shard_count, shard_paths
 
 
@@ -119,7 +120,15 @@ def merge_shards(
         for ledger in ledgers:
             ledger.close()
     report.ok, report.failed = metrics.ok, metrics.failed
-    write_json_atomic(metrics_path, _document(plan, metrics, total, output, n, started))
+    document = _document(plan, metrics, total, output, n, started)
+    with open(dest, "rb") as merged:  # the aggregate block, as a run's metrics have it
+        document["_gym"]["aggregate"] = summarize_final_set(
+            (json.loads(line) for line in merged),
+            num_repeats=repeats,
+            planned=total,
+            outputs=Outputs(tasks_path=tasks_path_for(dest)),
+        )
+    write_json_atomic(metrics_path, document)
     return report
 
 
