@@ -117,9 +117,9 @@ class RayRun:
         self._connect()
         try:
             count = self._initial = self._worker_count()
+            each = ", ".join(f"{k} {v:g}" for k, v in self.settings.resources_per_worker.items())
             self.notice(
-                f"gym-run: {count} Ray workers x {self.per_worker} rollouts in flight "
-                f"({self.settings.actor_options()} each)"
+                f"gym-run: {count} Ray workers x {self.per_worker} rollouts in flight ({each} each)"
             )
             started = await asyncio.gather(
                 *(self._start_worker() for _ in range(count)), return_exceptions=True
