@@ -182,3 +182,17 @@ def test_ctrl_c_on_ray_keeps_what_finished_and_resume_completes(
     )
     assert done.returncode == 0, done.stderr
     assert_complete(str(out), 400)
+
+
+async def test_more_workers_than_the_cluster_holds_go_on_with_those_that_fit(
+    cluster: str, tmp_path: Path
+) -> None:
+    plan = cpu_plan(tmp_path, rows=10, repeats=4)
+    notices: list[str] = []
+    engine = RayEngine(RaySettings(address=cluster, workers=3), notices.append)
+    result = await run_job(plan, engine=engine, show_progress=False)
+    assert result.counts["ok"] == 40
+    assert_complete(plan["job"]["output"]["path"], 40)
+    assert any(
+        "cannot hold 3 workers now (CPU: 1 x 3 wanted, 2 in the cluster)" in n for n in notices
+    )

@@ -77,6 +77,7 @@ class RayRun:
         self._exhausted = False
         self._changed = asyncio.Event()
         self._loops: set[asyncio.Task[None]] = set()
+        self._starts: set[asyncio.Task[_Worker]] = set()
         self._started_here = False
         self._initial = 0
         self._actor_class: Any = None
@@ -104,8 +105,8 @@ class RayRun:
         for worker in self.workers:
             worker.held.clear()
             worker.actor.cancel.remote()
-        for loop in list(self._loops):
-            loop.cancel()
+        for task in [*self._loops, *self._starts]:
+            task.cancel()
 
     def abandon(self) -> None:
         """A Ray this run started goes down with it; a cluster's Ray ends the actors it owned."""
@@ -121,22 +122,36 @@ class RayRun:
             self.notice(
                 f"gym-run: {count} Ray workers x {self.per_worker} rollouts in flight ({each} each)"
             )
-            started = await asyncio.gather(
-                *(self._start_worker() for _ in range(count)), return_exceptions=True
-            )
-            errors = [r for r in started if isinstance(r, BaseException)]
-            if errors:
-                raise errors[0]
-            for worker in self.workers:
-                self._serve(worker)
-            while self._loops:
-                done, _ = await asyncio.wait(set(self._loops), return_when=asyncio.FIRST_EXCEPTION)
-                for loop in done:
-                    self._loops.discard(loop)
-                    if not loop.cancelled() and loop.exception() is not None:
-                        raise loop.exception()  # type: ignore[misc]
+            self._starts = {asyncio.create_task(self._start_worker()) for _ in range(count)}
+            while self._starts or self._loops:
+                waiting: set[asyncio.Task[Any]] = {*self._starts, *self._loops}
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task in self._starts:
+                        self._started(task)
+                    else:
+                        self._loops.discard(task)
+                        if not task.cancelled() and task.exception() is not None:
+                            raise task.exception()  # type: ignore[misc]
+                if self._finished():  # nothing left: workers still waiting for room are not needed
+                    for start in self._starts:
+                        start.cancel()
         finally:
             await self._shutdown()
+
+    def _started(self, task: asyncio.Task[Any]) -> None:
+        """A worker is up (it starts taking rows at once), or could not start: a user's mistake
+        ends the run; lack of room does only when no worker is up."""
+        self._starts.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is None:
+            self._serve(task.result())
+        elif isinstance(error, RemoteError) or not (self.workers or self._starts):
+            raise error
+        else:
+            self.notice(f"gym-run: {error}; going on with {len(self.workers)} workers")
 
     def _connect(self) -> None:
         ray, address = self.ray, self.settings.address
@@ -160,11 +175,24 @@ class RayRun:
         self._started_here = True
 
     def _worker_count(self) -> int:
-        if self.settings.workers:
-            return self.settings.workers
-        cpus = float(self.ray.cluster_resources().get("CPU", 1))
-        per = float(self.settings.actor_options()["num_cpus"]) or 1.0
-        return max(1, int(cpus // per))
+        """The settings' count, or as many as the cluster's CPUs hold; says so when the cluster
+        (as it is now) cannot hold them all: the rest wait for room, up to START_TIMEOUT_S."""
+        total = self.ray.cluster_resources()
+        need = {"CPU": 1.0, **self.settings.resources_per_worker}
+        if not self.settings.workers:
+            per = need["CPU"] or 1.0
+            return max(1, int(float(total.get("CPU", 1)) // per))
+        short = [
+            f"{k}: {v:g} x {self.settings.workers} wanted, {float(total.get(k, 0)):g} in the cluster"
+            for k, v in need.items()
+            if v and float(total.get(k, 0)) < v * self.settings.workers
+        ]
+        if short:
+            self.notice(
+                f"gym-run: the Ray cluster cannot hold {self.settings.workers} workers now "
+                f"({'; '.join(short)}); the rest start when it has room"
+            )
+        return self.settings.workers
 
     async def _start_worker(self) -> _Worker:
         if self._actor_class is None:
@@ -287,9 +315,10 @@ class RayRun:
 
     async def _shutdown(self) -> None:
         """Workers close their servers (NeMo Gym processes stop); a local Ray is taken down."""
-        for loop in list(self._loops):
-            loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        pending = [*self._loops, *self._starts]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         closing = [w.actor.close.remote() for w in self.workers]
         if closing:
             await asyncio.wait([asyncio.ensure_future(c) for c in closing], timeout=10)
