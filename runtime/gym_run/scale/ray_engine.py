@@ -148,10 +148,12 @@ class RayRun:
         error = task.exception()
         if error is None:
             self._serve(task.result())
-        elif isinstance(error, RemoteError) or not (self.workers or self._starts):
+        elif isinstance(error, RemoteError):
             raise error
-        else:
+        elif self.workers or self._starts:
             self.notice(f"gym-run: {error}; going on with {len(self.workers)} workers")
+        else:
+            raise GymRunError(f"no Ray worker is left ({error}); finished rollouts are kept")
 
     def _connect(self) -> None:
         ray, address = self.ray, self.settings.address
@@ -243,7 +245,7 @@ class RayRun:
                     continue
                 records, stats = await worker.actor.results.remote(POLL_S)
             except lost:
-                await self._lose(worker)
+                self._lose(worker)
                 return
             self._count_calls(stats)
             for record in records:
@@ -275,8 +277,9 @@ class RayRun:
             return not self.in_flight
         return self._exhausted and not self._requeued and not self.in_flight
 
-    async def _lose(self, worker: _Worker) -> None:
-        """A worker (or its node) is gone: its rows run again elsewhere, and a new worker starts."""
+    def _lose(self, worker: _Worker) -> None:
+        """A worker (or its node) is gone: its rows run again elsewhere, and a replacement starts
+        (taking rows once it is up, if the cluster has room for it before the rows run out)."""
         self.lost += 1
         rows = list(worker.held.values())
         worker.held.clear()
@@ -291,21 +294,13 @@ class RayRun:
             self._requeued.clear()  # stopping: they stay missing, a resume runs them
             return
         if self.lost > 2 * self._initial + 2:  # a crash loop, not a lost node: stop replacing
-            if not self.workers:
+            if not (self.workers or self._starts):
                 raise GymRunError(
                     f"Ray workers keep getting lost ({self.lost} so far); finished rollouts are "
                     "kept: resume once the cluster is healthy"
                 )
             return  # the remaining workers take the rows
-        try:
-            replacement = await self._start_worker()
-        except GymRunError as exc:
-            if not self.workers:
-                raise GymRunError(
-                    f"every Ray worker was lost and none could be started again ({exc.message})"
-                ) from None
-            return
-        self._serve(replacement)
+        self._starts.add(asyncio.create_task(self._start_worker()))
 
     def _count_calls(self, stats: dict[str, int]) -> None:
         total = self.call_stats[0]
