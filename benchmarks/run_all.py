@@ -22,7 +22,10 @@ SUITE = {  # script -> arguments (full size, quick)
     "bench_startup.py": (["--repeats", "3"], ["--repeats", "1"]),
     "bench_lint.py": ([], ["--files", "100"]),
     # needs Ray (pip install 'gym-compile[ray]'); starts its own loopback cluster
-    "bench_scale.py": (["--repeats", "1"], ["--rollouts", "200", "--overhead-rollouts", "500", "--large", "5000"]),
+    "bench_scale.py": (
+        ["--repeats", "1"],
+        ["--rollouts", "200", "--overhead-rollouts", "500", "--large", "5000"],
+    ),
 }
 
 

@@ -115,6 +115,7 @@ def worker_job(plan: dict[str, object]) -> WorkerJob:
     job = plan["job"]
     assert isinstance(job, dict)
     return WorkerJob(
+        plan=plan,
         plan_hash=str(plan["content_hash"]),
         specs=server_specs(plan),
         agent=job["agent"],

@@ -25,6 +25,7 @@ from gym_run.endpoint.callstats import CallStats
 from gym_run.errors import GymRunError
 from gym_run.scale.settings import RaySettings, import_ray
 from gym_run.scale.worker import RolloutWorker, WorkerJob
+from gym_run.servers.nemo_process import ServerDied
 
 POLL_S = 1.0  # a worker answers `results` at the latest after this, so stops are seen promptly
 START_TIMEOUT_S = 300.0  # building the servers in a worker (NeMo Gym processes may take a while)
@@ -71,6 +72,7 @@ class RayRun:
         self.stopping = False
         self.workers: list[_Worker] = []
         self.lost = 0
+        self.died: str | None = None
         self._numbers = itertools.count(1)
         self._requeued: deque[Item] = deque()
         self._items: Iterator[Item] = iter(())
@@ -82,6 +84,7 @@ class RayRun:
         self._initial = 0
         self._actor_class: Any = None
         self._worker_job = WorkerJob(
+            plan=job.plan,
             plan_hash=job.plan["content_hash"],
             specs=job.specs,
             agent=plan_job["agent"],
@@ -138,6 +141,10 @@ class RayRun:
                         start.cancel()
         finally:
             await self._shutdown()
+        if self.died is not None:
+            raise ServerDied(
+                f"{self.died}; finished rollouts are kept, resume with --resume --retry-failed"
+            )
 
     def _started(self, task: asyncio.Task[Any]) -> None:
         """A worker is up (it starts taking rows at once), or could not start: a user's mistake
@@ -248,6 +255,8 @@ class RayRun:
                 self._lose(worker)
                 return
             self._count_calls(stats)
+            for line in stats.get("died", ()):
+                self._server_died(worker, line)
             for record in records:
                 key = (record["_ng_task_index"], record["_ng_rollout_index"])
                 if worker.held.pop(key, None) is None:
@@ -302,7 +311,15 @@ class RayRun:
             return  # the remaining workers take the rows
         self._starts.add(asyncio.create_task(self._start_worker()))
 
-    def _count_calls(self, stats: dict[str, int]) -> None:
+    def _server_died(self, worker: _Worker, line: str) -> None:
+        """A NeMo Gym server in a worker exited: as in a local run, admit nothing new; the run
+        then ends with that error (its failed rollouts are recorded: resume with --retry-failed)."""
+        if self.died is None:
+            self.died = f"{line} (in Ray worker {worker.number})"
+            self.notice(f"gym-run: {self.died}")
+        self.stop()
+
+    def _count_calls(self, stats: dict[str, Any]) -> None:
         total = self.call_stats[0]
         for key in ("calls", "requests", "retries", "rate_limited", "failed"):
             setattr(total, key, getattr(total, key) + stats.get(key, 0))

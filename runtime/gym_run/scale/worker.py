@@ -1,5 +1,6 @@
-"""One Ray worker: the plan's servers built once, through the same registry call a local run uses;
-rollouts handed over by the driver run here, and their records wait until the driver takes them.
+"""One Ray worker: the plan's servers started once, through the same call a local run uses
+(built-ins, NeMo Gym processes, `url:` servers); rollouts handed over by the driver run here, and
+their records wait until the driver takes them.
 
 The worker writes nothing. A record lives only in its memory until the driver has it, so a worker
 that dies loses nothing the driver does not run again elsewhere. Ray is not imported here: the
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,13 +23,15 @@ from gym_run.endpoint.callstats import CallStats
 from gym_run.endpoint.client import make_session
 from gym_run.errors import EXIT_ERROR, GymRunError
 from gym_run.servers.builtin.models import ModelServer
-from gym_run.servers.registry import Servers, build_servers
+from gym_run.servers.launch import logs_dir_for, start_servers
+from gym_run.servers.registry import Servers
 
 
 @dataclass(frozen=True)
 class WorkerJob:
     """What every worker gets once, at its start (the plan's servers with their secrets)."""
 
+    plan: dict[str, Any]  # as loaded: secret references only (what NeMo Gym's head shows)
     plan_hash: str
     specs: dict[str, Any]
     agent: str
@@ -50,6 +54,7 @@ class RolloutWorker:
         self._servers: Servers | None = None
         self._stats: list[CallStats] = []
         self._sent = CallStats()
+        self._died: list[str] = []  # NeMo Gym servers of this worker that exited
 
     async def start(self) -> dict[str, Any]:
         """Builds the servers; answers the pid, or the error a user can act on (never raises one:
@@ -59,12 +64,18 @@ class RolloutWorker:
             if job.cache_spec:
                 self._cache = ResponseCache(job.cache_spec["path"])
             self._session = make_session(job.concurrency + 8)
-            self._servers = await build_servers(
+            output = job.plan["job"]["output"]["path"]
+            self._servers = await start_servers(
+                job.plan,
                 job.specs,
                 self._session,
+                log_dir=Path(
+                    logs_dir_for(output), f"ray-worker-{os.uname().nodename}-{os.getpid()}"
+                ),
                 cache=self._cache,
                 cache_stand_in=bool(job.cache_spec and job.cache_spec["stand_in"]),
             )
+            self._servers.on_death = self._died.append
             self._servers.agent(job.agent)
         except GymRunError as exc:
             await self.close()
@@ -101,9 +112,10 @@ class RolloutWorker:
         self._done.append(record)
         self._wake.set()
 
-    async def results(self, wait_s: float) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    async def results(self, wait_s: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Every record finished since the last call (waiting up to `wait_s` for the first one),
-        and the model clients' counters since then (max_attempts: the largest so far)."""
+        the model clients' counters since then (max_attempts: the largest so far), and under
+        "died" the NeMo Gym servers of this worker that exited."""
         if not self._done and self._tasks:
             self._wake.clear()
             try:
@@ -111,7 +123,14 @@ class RolloutWorker:
             except asyncio.TimeoutError:
                 pass
         done, self._done = self._done, []
-        return done, self._stats_delta()
+        if self._servers is not None and any(
+            r["_gym"]["status"] != "ok" for r in done
+        ):  # a dead server fails rollouts fast: look now, as a local run does
+            self._servers.check_processes()
+        stats: dict[str, Any] = self._stats_delta()
+        if self._died:
+            stats["died"], self._died = self._died, []
+        return done, stats
 
     def _stats_delta(self) -> dict[str, int]:
         now = CallStats.total(self._stats)
