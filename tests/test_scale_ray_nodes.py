@@ -19,6 +19,7 @@ from gym_run.scale.ray_engine import RayEngine
 from gym_run.scale.settings import RaySettings
 
 from tests.ray_cluster import LOOPBACK_ENV
+from tests.test_scale_ray import _running as _workers
 from tests.test_scale_ray import assert_complete, cpu_plan
 
 os.environ.update(LOOPBACK_ENV)  # before Ray's first import (see test_scale_ray)
@@ -63,10 +64,8 @@ async def test_a_node_lost_mid_run_loses_and_duplicates_nothing(
     out = Path(plan["job"]["output"]["path"])
 
     async def remove_second_node_when_running() -> None:
-        while not (out.exists() and out.stat().st_size > 0):
-            await asyncio.sleep(0.05)
-        run = engine.last_run
-        assert run is not None and len(run.workers) == 2  # one worker per node
+        while not (out.exists() and out.stat().st_size > 0 and len(_workers(engine)) == 2):
+            await asyncio.sleep(0.05)  # one worker per node, both taking rows
         cluster.remove_node(second)
 
     remover = asyncio.create_task(remove_second_node_when_running())
