@@ -26,6 +26,7 @@ SUITE = {  # script -> arguments (full size, quick)
         ["--repeats", "1"],
         ["--rollouts", "200", "--overhead-rollouts", "500", "--large", "5000"],
     ),
+    "bench_nemo_collect.py": ([], ["--rollouts", "100"]),  # needs nemo-gym's venv (tests make it)
 }
 
 
