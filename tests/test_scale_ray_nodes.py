@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,7 @@ def two_nodes() -> Iterator[tuple[Any, Any]]:
     finally:
         ray.shutdown()
         cluster.shutdown()  # kills the processes it started, by their pids
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 async def test_a_node_lost_mid_run_loses_and_duplicates_nothing(
