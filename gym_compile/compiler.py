@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .diagnostics import Diagnostic, has_errors, unique
+from .directives import annotate
 from .interpolate import resolve
 from .link import link, options_for
 from .merge import merge
@@ -59,9 +60,9 @@ def compile_config(
     check_paths(linked)
     diagnostics = problems + merged.diagnostics + resolved.diagnostics + validated.diagnostics
     if has_errors(diagnostics) or not build or assume_env or merged.incomplete:
-        return Result(None, unique(diagnostics))
+        return Result(None, annotate(unique(diagnostics), merged.directives))
     plan = build_plan(linked)
     diagnostics = problems + merged.diagnostics + resolved.diagnostics + validated.diagnostics
     if has_errors(diagnostics):  # the plan stage reports secrets it cannot keep out of the plan
-        return Result(None, unique(diagnostics))
-    return Result(plan, unique(diagnostics))
+        return Result(None, annotate(unique(diagnostics), merged.directives))
+    return Result(plan, annotate(unique(diagnostics), merged.directives))

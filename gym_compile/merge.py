@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .diagnostics import CompileError, Diagnostic, Location, Related, closest, json_path
+from .directives import Applied, apply_directives
 from .loader import Document, SourceMap, display_path, load_yaml_lenient, top_level_keys
 from .overrides import Override
 
@@ -29,6 +30,7 @@ class Merged:
     unknown: set[str] = field(
         default_factory=set
     )  # top-level names a file that failed to load may define
+    directives: list[Applied] = field(default_factory=list)  # NeMo Gym's _inherit_from/_copy, as applied
 
     @property
     def incomplete(self) -> bool:
@@ -115,6 +117,8 @@ def merge(
     for o in overrides:
         if o.path != ("config_paths",):
             _apply(merged, o)
+    merged.directives, problems = apply_directives(merged.data, merged.source)
+    merged.diagnostics += problems
     if merged.diagnostics and not partial:
         raise CompileError(merged.diagnostics)
     return merged
