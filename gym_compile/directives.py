@@ -70,9 +70,7 @@ def annotate(diagnostics: list[Diagnostic], applied: list[Applied]) -> list[Diag
         notes = tuple(
             n
             for a in applied
-            if (n := a.note(path)) is not None
-            and n.location != d.location
-            and n not in d.related
+            if (n := a.note(path)) is not None and n.location != d.location and n not in d.related
         )
         out.append(replace(d, related=d.related + notes) if notes else d)
     return out
@@ -309,7 +307,9 @@ class _Run:
         the directive; entries of paths the final value does not have are dropped. Gives the
         relative paths that came from the source and those written locally."""
         n, m = len(target), len(source)
-        local_keys = {p: loc for p, loc in self.source.keys.items() if p[:n] == target and len(p) > n}
+        local_keys = {
+            p: loc for p, loc in self.source.keys.items() if p[:n] == target and len(p) > n
+        }
         local_values = {
             p: loc for p, loc in self.source.values.items() if p[:n] == target and len(p) > n
         }
@@ -340,9 +340,7 @@ class _Run:
     def _forget(self, prefix: Path_, keep_self: bool = False) -> None:
         n = len(prefix)
         for table in (self.source.keys, self.source.values):
-            for p in [
-                p for p in table if p[:n] == prefix and (not keep_self or len(p) > n)
-            ]:
+            for p in [p for p in table if p[:n] == prefix and (not keep_self or len(p) > n)]:
                 del table[p]
 
     def _loc(self, path: Path_) -> Location | None:
@@ -375,7 +373,9 @@ class _Run:
         hints: tuple[str, ...] = (),
         related: tuple[Related, ...] = (),
     ) -> None:
-        self.problems.append(Diagnostic(code, message, loc, json_path(at), hints=hints, related=related))
+        self.problems.append(
+            Diagnostic(code, message, loc, json_path(at), hints=hints, related=related)
+        )
 
 
 class _Sentinel:

@@ -30,7 +30,9 @@ class Merged:
     unknown: set[str] = field(
         default_factory=set
     )  # top-level names a file that failed to load may define
-    directives: list[Applied] = field(default_factory=list)  # NeMo Gym's _inherit_from/_copy, as applied
+    directives: list[Applied] = field(
+        default_factory=list
+    )  # NeMo Gym's _inherit_from/_copy, as applied
 
     @property
     def incomplete(self) -> bool:

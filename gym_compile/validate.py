@@ -9,11 +9,21 @@ from typing import Any
 from jsonschema import ValidationError
 
 from . import schema_catalog as catalog
-from .diagnostics import CMDLINE, Diagnostic, Location, Related, did_you_mean, json_path
+from .datasets import entry_problems
+from .diagnostics import (
+    CMDLINE,
+    Diagnostic,
+    Location,
+    Related,
+    did_you_mean,
+    has_errors,
+    json_path,
+)
 from .interpolate import Resolved
 from .secretscan import check_literals
 
 Path_ = tuple[Any, ...]
+_ABSENT: Any = object()
 
 
 @dataclass
@@ -25,6 +35,9 @@ class Server:
     source_path: Path_  # where the implementation mapping sits in the tree
     renamed: dict[str, str] = field(default_factory=dict)  # canonical key -> key as written
     valid: bool = True  # invalid ones are kept so references to them are not reported twice
+    known: bool = (
+        True  # False: no schema for its implementation (references found by NeMo Gym's rule)
+    )
 
 
 @dataclass
@@ -97,12 +110,16 @@ def _unused_globals(out: Validated) -> None:
 
 
 def server_type_of(value: Any) -> str | None:
-    """A top-level mapping of one key that is (or looks like) a server type is a server instance."""
-    if not isinstance(value, dict) or len(value) != 1:
+    """A top-level mapping with a server-type key (NeMo Gym ignores other keys beside it), or of
+    one key that looks like a server type, is a server instance: never silently a setting."""
+    if not isinstance(value, dict) or not value:
+        return None
+    types = [k for k in value if k in catalog.SERVER_TYPES]
+    if types:
+        return types[0]
+    if len(value) != 1:
         return None
     ((key, inner),) = value.items()
-    if key in catalog.SERVER_TYPES:
-        return key
     looks_nested = (
         isinstance(inner, dict) and len(inner) == 1 and isinstance(next(iter(inner.values())), dict)
     )
@@ -111,8 +128,33 @@ def server_type_of(value: Any) -> str | None:
     return None
 
 
+def _beside_type(out: Validated, name: str, value: dict[str, Any]) -> dict[str, Any]:
+    """Keys beside the server type: reported (NeMo Gym ignores them silently); the type is kept."""
+    loc = out.resolved.merged.source.key_at
+    types = [k for k in value if k in catalog.SERVER_TYPES]
+    for key in value:
+        if key in types[:1]:
+            continue
+        if key in types:
+            message = (
+                f"server instance '{name}' has a second server type '{key}' beside '{types[0]}'"
+            )
+            hints: tuple[str, ...] = (
+                "an instance is one server: give each its own top-level name",
+            )
+        else:
+            message = f"unknown key '{key}' beside the server type of instance '{name}'"
+            hints = (
+                f"NeMo Gym ignores it; fields of the server go under {name}.{types[0]}.<impl>",
+            )
+        out.diagnostics.append(
+            Diagnostic("GYM037", message, loc((name, key)), json_path((name, key)), hints=hints)
+        )
+    return {types[0]: value[types[0]]} if types else value
+
+
 def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
-    ((stype, impls),) = value.items()
+    ((stype, impls),) = _beside_type(out, name, value).items()
     loc = out.resolved.merged.source.key_at
     if stype not in catalog.SERVER_TYPES:
         out.diagnostics.append(
@@ -143,17 +185,6 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
         return
     ((impl, config),) = impls.items()
     path = (name, stype, impl)
-    if impl not in known:
-        out.diagnostics.append(
-            Diagnostic(
-                "GYM036",
-                f"unknown {stype} implementation '{impl}'",
-                loc(path),
-                json_path(path),
-                hints=did_you_mean(impl, known) + (f"known {stype}: {', '.join(known)}",),
-            )
-        )
-        return
     if config is None:
         config = {}
     if not isinstance(config, dict):
@@ -166,13 +197,60 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
             )
         )
         return
+    config = copy.deepcopy(config)
+    datasets = config.pop("datasets", _ABSENT)
+    datasets_ok = datasets is _ABSENT or _datasets(out, datasets, path + ("datasets",))
+    if impl not in known:
+        out.diagnostics.append(
+            Diagnostic(
+                "GYM036",
+                f"unknown {stype} implementation '{impl}'",
+                loc(path),
+                json_path(path),
+                hints=did_you_mean(impl, known) + (f"known {stype}: {', '.join(known)}",),
+            )
+        )
+        if datasets is not _ABSENT:
+            config["datasets"] = datasets
+        config.pop("entrypoint", None)  # kept (invalid) so references, ports, datasets are checked
+        out.servers[name] = Server(name, stype, impl, config, path, {}, False, known=False)
+        return
     schema = catalog.server_schema(stype, impl)
-    config, renamed = _canonical(out, schema, copy.deepcopy(config), path)
+    config, renamed = _canonical(out, schema, config, path)
     valid = _check(out, catalog.server_validator(stype, impl), config, path, renamed)
     config.pop("entrypoint", None)
     if valid:
         catalog.fill_defaults(schema, config)
-    out.servers[name] = Server(name, stype, impl, config, path, renamed, valid)
+    if datasets is not _ABSENT:
+        config["datasets"] = datasets
+    out.servers[name] = Server(name, stype, impl, config, path, renamed, valid and datasets_ok)
+
+
+def _datasets(out: Validated, datasets: Any, at: Path_) -> bool:
+    """`datasets:` by NeMo Gym's rules, the same for every server, known implementation or not."""
+    if datasets is None:
+        return True
+    if not isinstance(datasets, list):
+        out.diagnostics.append(
+            Diagnostic(
+                "GYM031",
+                f"datasets must be a list of datasets, got {_kind(datasets)}",
+                out.location(at),
+                json_path(at),
+                hints=(
+                    "datasets: [{name: example, type: example, jsonl_fpath: data/example.jsonl}]",
+                ),
+            )
+        )
+        return False
+    ok = True
+    for i, entry in enumerate(datasets):
+        ok = _check(out, catalog.validator("dataset.schema.json"), entry, at + (i,), {}) and ok
+        if isinstance(entry, dict):
+            problems = entry_problems(out, entry, at + (i,))
+            out.diagnostics.extend(problems)
+            ok = ok and not has_errors(problems)
+    return ok
 
 
 def _canonical(
