@@ -17,7 +17,7 @@ from aiohttp import web
 from common import ENV, PY, REPO, compile_plan, emit, write_rows
 
 sys.path.insert(0, str(REPO))
-from runtime.standin import build_app  # noqa: E402
+from gym_run.standin.server import build_app  # noqa: E402
 
 
 async def one(work: Path) -> float:
@@ -45,7 +45,7 @@ async def one(work: Path) -> float:
         proc = await asyncio.create_subprocess_exec(
             PY,
             "-m",
-            "runtime.cli",
+            "gym_run.cli",
             str(plan),
             "--overwrite",
             "-q",

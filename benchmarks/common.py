@@ -55,7 +55,7 @@ class StandInProcess:
         cmd = [
             PY,
             "-m",
-            "runtime.cli",
+            "gym_run.cli",
             "stand-in",
             "--port",
             "0",
@@ -154,7 +154,7 @@ def measured(cmd: list[str], env: dict[str, str] | None = None) -> ChildStats:
 
 def gym_run(plan: Path) -> ChildStats:
     stats = measured(
-        [PY, "-m", "runtime.cli", str(plan), "--overwrite", "-q"], {**ENV, "GYM_BENCH_KEY": "bench"}
+        [PY, "-m", "gym_run.cli", str(plan), "--overwrite", "-q"], {**ENV, "GYM_BENCH_KEY": "bench"}
     )
     if stats.returncode != 0:
         raise RuntimeError(f"gym-run exited {stats.returncode}:\n{stats.output[-2000:]}")

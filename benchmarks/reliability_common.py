@@ -55,7 +55,7 @@ class StandIn:
     """`gym-run stand-in --port 0 ...` in its own process; `url` is read from its first line."""
 
     def __init__(self, *flags: str) -> None:
-        cmd = [PY, "-m", "runtime.cli", "stand-in", "--port", "0", *flags]
+        cmd = [PY, "-m", "gym_run.cli", "stand-in", "--port", "0", *flags]
         self.proc = subprocess.Popen(
             cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -115,7 +115,7 @@ def compile_plan(
 
 def gym_run(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [PY, "-m", "runtime.cli", *args],
+        [PY, "-m", "gym_run.cli", *args],
         env=ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

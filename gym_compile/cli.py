@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .cli_tools import (
+from gym_compile import __version__
+from gym_compile.cli_tools import (
     EXIT_ERRORS,
     EXIT_OK,
     EXIT_USAGE,
@@ -19,16 +19,16 @@ from .cli_tools import (
     schema_cmd,
     show_cmd,
 )
-from .clickutil import DefaultGroup
-from .compiler import compile_config
-from .costing import estimate_line
-from .diagnostics import Diagnostic, has_errors
-from .lint import lint
-from .overrides import is_override
-from .plan import write_plan
-from .render import render_text
-from .render_ci import to_github, to_json
-from .sarif import to_sarif_text
+from gym_compile.clickutil import DefaultGroup
+from gym_compile.compiler import compile_config
+from gym_compile.costing import estimate_line
+from gym_compile.diagnostics import Diagnostic, has_errors
+from gym_compile.diagnostics.ci import to_github, to_json
+from gym_compile.diagnostics.sarif import to_sarif_text
+from gym_compile.diagnostics.text import render_text
+from gym_compile.lint import lint
+from gym_compile.overrides import is_override
+from gym_compile.plan import write_plan
 
 DEFAULT_LIMIT = 50
 FORMATS = ["text", "json", "github", "sarif"]

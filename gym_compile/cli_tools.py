@@ -9,14 +9,14 @@ from pathlib import Path
 import click
 from jinja2 import TemplateError
 
-from . import codes, editor_schema
-from .diagnostics import did_you_mean, has_errors, json_path
-from .explain import explain_key, parse_key
-from .loader import display_path
-from .overrides import is_override
-from .plandiff import diff_plans
-from .planview import load_plan, render_plan
-from .render import render_text
+from gym_compile.diagnostics import codes, did_you_mean, has_errors, json_path
+from gym_compile.diagnostics.text import render_text
+from gym_compile.inspect import editor_schema
+from gym_compile.inspect.diff import diff_plans
+from gym_compile.inspect.explain import explain_key, parse_key
+from gym_compile.inspect.show import load_plan, render_plan
+from gym_compile.loader import display_path
+from gym_compile.overrides import is_override
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 

@@ -6,15 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import Diagnostic, has_errors, unique
-from .directives import annotate
-from .interpolate import resolve
-from .link import link, options_for
-from .merge import merge
-from .overrides import split_overrides
-from .paths import check_paths
-from .plan import build_plan
-from .validate import validate
+from gym_compile.diagnostics import Diagnostic, has_errors, unique
+from gym_compile.directives import annotate
+from gym_compile.interpolate import resolve
+from gym_compile.link import link, options_for
+from gym_compile.merge import merge
+from gym_compile.overrides import split_overrides
+from gym_compile.paths import check_paths
+from gym_compile.plan import build_plan
+from gym_compile.validate import validate
 
 
 @dataclass

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .diagnostics import Diagnostic, json_path
-from .estimate import Estimate, EstimateBuilder, check_budget
-from .prices import PriceTable, unpriced_message
-from .validate import Server, Validated
+from gym_compile.diagnostics import Diagnostic, json_path
+from gym_compile.estimate import Estimate, EstimateBuilder, check_budget
+from gym_compile.prices import PriceTable, unpriced_message
+from gym_compile.validate import Server, Validated
 
 BUDGET_KEYS = ("max_usd", "max_tokens")
 

@@ -13,11 +13,11 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import Diagnostic, json_path
-from .loader import display_path
+from gym_compile.diagnostics import Diagnostic, json_path
+from gym_compile.loader import display_path
 
 if TYPE_CHECKING:
-    from .validate import Validated
+    from gym_compile.validate import Validated
 
 Path_ = tuple[Any, ...]
 DOWNLOADED = ("train", "validation")

@@ -18,8 +18,15 @@ import copy
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .diagnostics import Diagnostic, Location, Related, did_you_mean, json_path, parse_json_path
-from .loader import SourceMap
+from gym_compile.diagnostics import (
+    Diagnostic,
+    Location,
+    Related,
+    did_you_mean,
+    json_path,
+    parse_json_path,
+)
+from gym_compile.loader import SourceMap
 
 Path_ = tuple[Any, ...]
 INHERIT, COPY, DELETE = "_inherit_from", "_copy", "_delete_key"

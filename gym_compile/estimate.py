@@ -18,7 +18,7 @@ CHARS_PER_TOKEN = 4
 
 
 class PriceLike(Protocol):
-    """runtime.pricing.Price, or anything with its USD-per-1M-token fields."""
+    """gym_run.endpoint.pricing.Price, or anything with its USD-per-1M-token fields."""
 
     input: float
     output: float

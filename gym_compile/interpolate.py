@@ -12,12 +12,12 @@ from typing import Any
 
 import yaml
 
-from .diagnostics import Diagnostic, Location, Related, did_you_mean, json_path
-from .interp_grammar import RESOLVERS, Call, Ref, parse
-from .interp_grammar import GrammarError as _Syntax
-from .interp_grammar import roots as _roots
-from .loader import display_path, load_value, locate
-from .merge import Merged
+from gym_compile.diagnostics import Diagnostic, Location, Related, did_you_mean, json_path
+from gym_compile.interp_grammar import RESOLVERS, Call, Ref, parse
+from gym_compile.interp_grammar import GrammarError as _Syntax
+from gym_compile.interp_grammar import roots as _roots
+from gym_compile.loader import display_path, load_value, locate
+from gym_compile.merge import Merged
 
 Path_ = tuple[Any, ...]
 MISSING = "???"

@@ -11,12 +11,20 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
-from . import schema_catalog as catalog
-from .costing import JobSpend, start_costing
-from .diagnostics import CMDLINE, Diagnostic, Location, Related, Severity, did_you_mean, json_path
-from .loader import display_path
-from .merge import EVERYTHING
-from .validate import Validated
+from gym_compile import schema_catalog as catalog
+from gym_compile.costing import JobSpend, start_costing
+from gym_compile.diagnostics import (
+    CMDLINE,
+    Diagnostic,
+    Location,
+    Related,
+    Severity,
+    did_you_mean,
+    json_path,
+)
+from gym_compile.loader import display_path
+from gym_compile.merge import EVERYTHING
+from gym_compile.validate import Validated
 
 MAX_ROW_ERRORS = 20  # per input file; the rest are counted
 

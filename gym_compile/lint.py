@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import schema_catalog as catalog
-from .compiler import compile_config
-from .diagnostics import Diagnostic, Location, unique
-from .interpolate import resolve
-from .link import LinkOptions, link, options_for, read_input
-from .loader import display_path, load_yaml_lenient
-from .merge import merge
-from .validate import Validated, server_type_of, validate
+from gym_compile import schema_catalog as catalog
+from gym_compile.compiler import compile_config
+from gym_compile.diagnostics import Diagnostic, Location, unique
+from gym_compile.interpolate import resolve
+from gym_compile.link import LinkOptions, link, options_for, read_input
+from gym_compile.loader import display_path, load_yaml_lenient
+from gym_compile.merge import merge
+from gym_compile.validate import Validated, server_type_of, validate
 
 YAML_SUFFIXES = (".yaml", ".yml")
 ENV_FILE = re.compile(r"^(env|.+\.env)(\.[^.]+)*\.ya?ml$")

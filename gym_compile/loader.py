@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from .diagnostics import CompileError, Diagnostic, Location, Related, json_path
-from .yaml_limits import (
+from gym_compile.diagnostics import CompileError, Diagnostic, Location, Related, json_path
+from gym_compile.yaml_limits import (
     COMPOSE_SAFE_DEPTH,
     MAX_DEPTH,
     MAX_NODES,

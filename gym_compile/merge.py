@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import CompileError, Diagnostic, Location, Related, closest, json_path
-from .directives import Applied, apply_directives
-from .loader import Document, SourceMap, display_path, load_yaml_lenient, top_level_keys
-from .overrides import Override
+from gym_compile.diagnostics import CompileError, Diagnostic, Location, Related, closest, json_path
+from gym_compile.directives import Applied, apply_directives
+from gym_compile.loader import Document, SourceMap, display_path, load_yaml_lenient, top_level_keys
+from gym_compile.overrides import Override
 
 Path_ = tuple[Any, ...]
 

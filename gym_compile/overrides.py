@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 import yaml
 
-from .diagnostics import CMDLINE, CompileError, Diagnostic, Location
-from .loader import load_value
+from gym_compile.diagnostics import CMDLINE, CompileError, Diagnostic, Location
+from gym_compile.loader import load_value
 
 _KEY = re.compile(
     r"^(?P<prefix>\+\+|\+|~)?(?P<key>[A-Za-z_][\w\-]*(?:\.[\w\-]+)*)(?:(?P<eq>=)(?P<value>.*))?$",

@@ -12,12 +12,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import schema_catalog as catalog
-from .assets import templates_dir
-from .diagnostics import Diagnostic, json_path
-from .link import Linked, resolve_path
-from .loader import display_path
-from .validate import Server, Validated
+from gym_compile import schema_catalog as catalog
+from gym_compile.assets import templates_dir
+from gym_compile.diagnostics import Diagnostic, json_path
+from gym_compile.link import Linked, resolve_path
+from gym_compile.loader import display_path
+from gym_compile.validate import Server, Validated
 
 #: Fields that hold inline template text or, when they look like a file name, a path.
 INLINE_OR_FILE = {("resources_servers", "equivalence_llm_judge"): ("judge_prompt_template",)}

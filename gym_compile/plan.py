@@ -8,15 +8,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from . import schema_catalog as catalog
-from .atomic import atomic_file
-from .canonical import FORMAT_VERSION, SECRET_MARKER, content_hash, file_sha256
-from .diagnostics import CMDLINE, Diagnostic, has_errors, json_path
-from .interpolate import Origin
-from .link import Linked
-from .secretscan import leaves, looks_secret, secret_key_name
-from .validate import Server, Validated
+from gym_compile import __version__
+from gym_compile import schema_catalog as catalog
+from gym_compile.atomic import atomic_file
+from gym_compile.canonical import FORMAT_VERSION, SECRET_MARKER, content_hash, file_sha256
+from gym_compile.diagnostics import CMDLINE, Diagnostic, has_errors, json_path
+from gym_compile.interpolate import Origin
+from gym_compile.link import Linked
+from gym_compile.secretscan import leaves, looks_secret, secret_key_name
+from gym_compile.validate import Server, Validated
 
 
 def build_plan(linked: Linked) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .assets import schemas_dir
+from gym_compile.assets import schemas_dir
 
 _DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")  # gpt-4.1-2025-04-14, gpt-4-0613
 
@@ -92,7 +92,7 @@ class PriceTable:
 
 def price_problems(document: Any) -> list[str]:
     """Every way `document` breaks schemas/prices.schema.json, as `path: message` lines."""
-    from .schema_catalog import validator
+    from gym_compile.schema_catalog import validator
 
     errors = sorted(
         validator("prices.schema.json").iter_errors(document), key=lambda e: list(e.absolute_path)

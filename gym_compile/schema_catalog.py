@@ -10,7 +10,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from .assets import load_schema, schemas_dir
+from gym_compile.assets import load_schema, schemas_dir
 
 SERVER_TYPES = ("responses_api_models", "resources_servers", "responses_api_agents")
 

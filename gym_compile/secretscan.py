@@ -6,12 +6,12 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import schema_catalog as catalog
-from .diagnostics import CMDLINE, Diagnostic, Location, json_path
-from .loader import locate
+from gym_compile import schema_catalog as catalog
+from gym_compile.diagnostics import CMDLINE, Diagnostic, Location, json_path
+from gym_compile.loader import locate
 
 if TYPE_CHECKING:  # validate imports this module; the type is only needed for hints
-    from .validate import Validated
+    from gym_compile.validate import Validated
 
 # Shapes of real credentials: OpenAI (sk-, sk-proj-, sk-svcacct-; with a digit, so sk-learn-style words
 # and placeholders like "sk-..." do not match), NVIDIA (nvapi-), Hugging Face, GitHub, a pasted bearer token,

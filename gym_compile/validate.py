@@ -8,9 +8,9 @@ from typing import Any
 
 from jsonschema import ValidationError
 
-from . import schema_catalog as catalog
-from .datasets import entry_problems
-from .diagnostics import (
+from gym_compile import schema_catalog as catalog
+from gym_compile.datasets import entry_problems
+from gym_compile.diagnostics import (
     CMDLINE,
     Diagnostic,
     Location,
@@ -19,8 +19,8 @@ from .diagnostics import (
     has_errors,
     json_path,
 )
-from .interpolate import Resolved
-from .secretscan import check_literals
+from gym_compile.interpolate import Resolved
+from gym_compile.secretscan import check_literals
 
 Path_ = tuple[Any, ...]
 _ABSENT: Any = object()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from .diagnostics import CompileError, Diagnostic, Location
+from gym_compile.diagnostics import CompileError, Diagnostic, Location
 
 MAX_NODES = (
     1_000_000  # values once aliases are expanded: stops "billion laughs" before it costs anything

@@ -261,6 +261,6 @@ async def start_endpoint(
 
 def recording_stand_in(body: dict[str, Any], _index: int) -> dict[str, Any]:
     """The stand-in's own model logic behind a recording endpoint."""
-    from runtime.standin import respond
+    from gym_run.standin.server import respond
 
     return respond(body)

@@ -1,4 +1,4 @@
-"""runtime.cache: keys, the SQLite store under concurrency, secrets kept out, and CachingClient
+"""gym_run.endpoint.cache: keys, the SQLite store under concurrency, secrets kept out, and CachingClient
 over a real stand-in endpoint (a second run costs no requests)."""
 
 from __future__ import annotations
@@ -9,14 +9,20 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from gym_run.endpoint.cache import (
+    CachingClient,
+    ResponseCache,
+    cache_key,
+    cache_scope,
+    clean_base_url,
+)
+from gym_run.endpoint.client import OpenAIClient
+from gym_run.endpoint.pricing import CostMeter, PriceTable, billed_usage
+from gym_run.servers.builtin.agent import SimpleAgent
+from gym_run.servers.builtin.models import ModelServer
+from gym_run.servers.builtin.resources import SimpleWeather
+from gym_run.standin.server import start_standin
 
-from runtime.agent import SimpleAgent
-from runtime.cache import CachingClient, ResponseCache, cache_key, cache_scope, clean_base_url
-from runtime.client import OpenAIClient
-from runtime.models import ModelServer
-from runtime.pricing import CostMeter, PriceTable, billed_usage
-from runtime.resources import SimpleWeather
-from runtime.standin import start_standin
 from tests.runtime_helpers import weather_row
 
 API_KEY = "sk-live-SECRETVALUE-0123456789abcdef"

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from gym_run.cli import cli as gym_run
+from gym_run.collect.runner import run_job
+from gym_run.standin.server import start_standin
 from jsonschema import Draft202012Validator
 
 from gym_compile.assets import load_schema
 from gym_compile.compiler import compile_config
-from runtime.cli import cli as gym_run
-from runtime.runner import run_job
-from runtime.standin import start_standin
 from tests.conftest import EXAMPLES
 from tests.runtime_helpers import read_jsonl, weather_row, write_jsonl
 

@@ -7,10 +7,10 @@ import math
 from dataclasses import replace
 
 import pytest
+from gym_run.endpoint.pricing import Price, PriceTable
 
 from gym_compile.canonical import canonical_json
 from gym_compile.estimate import DEFAULT_MAX_OUTPUT_TOKENS, EstimateBuilder, check_budget, estimate
-from runtime.pricing import Price, PriceTable
 from tests.conftest import EXAMPLES
 from tests.runtime_helpers import weather_row
 

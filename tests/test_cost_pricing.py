@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from jsonschema import Draft202012Validator
-
-from gym_compile.assets import schemas_dir
-from runtime.pricing import (
+from gym_run.endpoint.pricing import (
     CostMeter,
     Price,
     PriceTable,
@@ -17,6 +14,9 @@ from runtime.pricing import (
     normalise_usage,
     server_models,
 )
+from jsonschema import Draft202012Validator
+
+from gym_compile.assets import schemas_dir
 
 BRIEF_MODELS = [
     "gpt-4.1",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from gym_compile import codes
 from gym_compile.cli import main
-from gym_compile.sarif import to_sarif
+from gym_compile.diagnostics import codes
+from gym_compile.diagnostics.sarif import to_sarif
 
 REPO = Path(__file__).resolve().parent.parent
 CODE = re.compile(r"\bGYM\d{3}\b")
@@ -17,7 +17,7 @@ CODE = re.compile(r"\bGYM\d{3}\b")
 
 def _codes_used_in_the_compiler() -> set[str]:
     used: set[str] = set()
-    for path in (REPO / "gym_compile").glob("*.py"):
+    for path in (REPO / "gym_compile").glob("**/*.py"):
         if path.name != "codes.py":
             used |= set(CODE.findall(path.read_text(encoding="utf-8")))
     return used
@@ -25,7 +25,9 @@ def _codes_used_in_the_compiler() -> set[str]:
 
 def test_every_code_used_is_documented_and_every_documented_code_is_used():
     used = _codes_used_in_the_compiler()
-    assert used - set(codes.CATALOGUE) == set(), "codes used but missing from gym_compile/codes.py"
+    assert used - set(codes.CATALOGUE) == set(), (
+        "codes used but missing from gym_compile/diagnostics/codes.py"
+    )
     assert set(codes.CATALOGUE) - used == set(), "codes documented but never reported"
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gym_compile.codes import CATALOGUE
 from gym_compile.compiler import compile_config
 from gym_compile.diagnostics import CMDLINE, Diagnostic
+from gym_compile.diagnostics.ci import to_github, to_json
+from gym_compile.diagnostics.codes import CATALOGUE
+from gym_compile.diagnostics.sarif import to_sarif
+from gym_compile.diagnostics.text import render_text
 from gym_compile.lint import lint
-from gym_compile.render import render_text
-from gym_compile.render_ci import to_github, to_json
-from gym_compile.sarif import to_sarif
 
 PIECES = [
     "policy_model:",

@@ -10,9 +10,9 @@ from jsonschema import Draft7Validator
 
 from gym_compile.compiler import compile_config
 from gym_compile.diagnostics import CMDLINE, Diagnostic, Location, Related
-from gym_compile.render import render_text
-from gym_compile.render_ci import github_line, to_github, to_json
-from gym_compile.sarif import to_sarif
+from gym_compile.diagnostics.ci import github_line, to_github, to_json
+from gym_compile.diagnostics.sarif import to_sarif
+from gym_compile.diagnostics.text import render_text
 
 # The parts of the SARIF 2.1.0 schema (OASIS, sarif-schema-2.1.0.json) that gym-compile emits, written
 # by hand from the spec: required members, enums, minimums, and no members the spec does not define.

@@ -12,6 +12,11 @@ import string
 from typing import Any
 
 import pytest
+from gym_run.errors import GymRunError, ModelCallError
+from gym_run.plan import load_plan
+from gym_run.servers.builtin.agent import SimpleAgent
+from gym_run.servers.builtin.models import ModelServer
+from gym_run.servers.builtin.resources import SimpleWeather
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,11 +25,6 @@ from gym_compile.interpolate import resolve
 from gym_compile.loader import SourceMap, parse_yaml
 from gym_compile.merge import Merged
 from gym_compile.overrides import parse_override
-from runtime.agent import SimpleAgent
-from runtime.errors import GymRunError, ModelCallError
-from runtime.models import ModelServer
-from runtime.plan import load_plan
-from runtime.resources import SimpleWeather
 
 EXAMPLES = int(os.environ.get("GYM_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(

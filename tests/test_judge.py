@@ -1,4 +1,4 @@
-"""runtime.judge (equivalence_llm_judge): verdict parsing, sandboxed prompt templates, the judge
+"""gym_run.servers.builtin.judge (equivalence_llm_judge): verdict parsing, sandboxed prompt templates, the judge
 over real HTTP (scripted endpoint and stand-in), and the judge example compiled and run."""
 
 from __future__ import annotations
@@ -7,16 +7,16 @@ import json
 
 import aiohttp
 import pytest
+from gym_run.collect.runner import run_job
+from gym_run.endpoint.client import OpenAIClient
+from gym_run.errors import PlanError
+from gym_run.servers.builtin.judge import EquivalenceLLMJudge, extract, parse_verdict
+from gym_run.servers.builtin.models import ModelServer
+from gym_run.servers.builtin.prompts import load_prompt_template
+from gym_run.standin.server import _judge_answer, respond
 
 from gym_compile.compiler import compile_config
 from gym_compile.schema_catalog import server_validator
-from runtime.client import OpenAIClient
-from runtime.errors import PlanError
-from runtime.judge import EquivalenceLLMJudge, extract, parse_verdict
-from runtime.models import ModelServer
-from runtime.prompts import load_prompt_template
-from runtime.runner import run_job
-from runtime.standin import _judge_answer, respond
 from tests.conftest import EXAMPLES
 from tests.runtime_helpers import assistant_message, read_jsonl, response_body, start_endpoint
 
@@ -278,9 +278,9 @@ JUDGE = "equivalence_llm_judge.resources_servers.equivalence_llm_judge"
 def judge_example_through_the_clis(tmp_path, *overrides):
     """`gym-compile examples/judge_example/*.yaml -o plan.json && gym-run plan.json`, as the README says."""
     from click.testing import CliRunner
+    from gym_run.cli import cli as gym_run
 
     from gym_compile.cli import main as gym_compile
-    from runtime.cli import cli as gym_run
 
     configs = [str(p) for p in sorted((EXAMPLES / "judge_example").glob("*.yaml"))]
     (tmp_path / "env.yaml").write_text("{}\n", encoding="utf-8")

@@ -81,10 +81,44 @@ def test_wheel_does_not_import_from_the_checkout(installed, tmp_path):
         [
             str(installed / "python"),
             "-c",
-            "import gym_compile.assets as a, runtime; print(a.schemas_dir()); print(runtime.__file__)",
+            "import gym_compile.assets as a, gym_run; print(a.schemas_dir()); print(gym_run.__file__)",
         ],
         tmp_path,
     )
     schemas, runtime_file = proc.stdout.split()
     assert str(REPO) not in schemas and str(REPO) not in runtime_file
     assert (Path(schemas) / "plan.schema.json").is_file()
+
+
+def test_wheel_installs_no_generic_top_level_name(installed, tmp_path):
+    """A user's own runtime.py must not shadow us: only gym_compile and gym_run land at the top."""
+    site = Path(
+        run(
+            [
+                str(installed / "python"),
+                "-c",
+                "import gym_run, pathlib; print(pathlib.Path(gym_run.__file__).parent.parent)",
+            ],
+            tmp_path,
+        ).stdout.strip()
+    )
+    ours = {p.name for p in site.iterdir() if p.name.startswith(("gym", "runtime"))}
+    assert "runtime" not in ours and {"gym_compile", "gym_run"} <= ours
+
+
+def test_every_package_in_the_tree_is_listed_in_setup_cfg():
+    """A subpackage missing from setup.cfg works in a checkout and breaks only in the wheel."""
+    listed = {
+        line.strip()
+        for line in (REPO / "setup.cfg").read_text().splitlines()
+        if line.startswith("    gym_")
+    }
+    found = {
+        ".".join(p.parent.relative_to(REPO).parts) for p in REPO.glob("gym_compile/**/__init__.py")
+    }
+    found |= {
+        ".".join(p.parent.relative_to(REPO / "runtime").parts)
+        for p in (REPO / "runtime").glob("gym_run/**/__init__.py")
+    }
+    missing = sorted(found - {name.split(" ")[0] for name in listed})
+    assert not missing, f"add to setup.cfg [options] packages: {missing}"

@@ -10,8 +10,8 @@ import sys
 from asyncio.subprocess import PIPE
 
 import yaml
+from gym_run.standin.server import start_standin
 
-from runtime.standin import start_standin
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()
@@ -42,7 +42,7 @@ async def test_openai_example_runs_as_written(tmp_path):
         script = _blocks("bash", "## Against OpenAI")[0].replace("\\\n", " ")
         for line in filter(None, map(str.strip, script.splitlines())):
             argv = shlex.split(line)
-            module = {"gym-compile": "gym_compile.cli", "gym-run": "runtime.cli"}[argv[0]]
+            module = {"gym-compile": "gym_compile.cli", "gym-run": "gym_run.cli"}[argv[0]]
             # asyncio's subprocess: the stand-in is served by this test's own event loop meanwhile
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,

@@ -1,4 +1,4 @@
-"""runtime.report: HTML and text reports from rollouts made by running the stand-in pipeline,
+"""gym_run.report.render: HTML and text reports from rollouts made by running the stand-in pipeline,
 checked with html.parser and rendered in headless Chromium; the report CLI command."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from gym_run.cli.report import report_command
+from gym_run.collect.runner import run_job
+from gym_run.report.render import render_html, render_text
 
 from gym_compile.compiler import compile_config
-from runtime.report import render_html, render_text
-from runtime.report_cli import report_command
-from runtime.runner import run_job
 from tests.conftest import EXAMPLES
 from tests.runtime_helpers import read_jsonl, stand_in_spec, weather_plan, weather_row
 
@@ -249,7 +249,7 @@ def test_report_renders_in_headless_chromium(weather_rollouts, tmp_path):
 
 
 def test_report_takes_the_final_record_of_each_id_like_resume(weather_rollouts, tmp_path):
-    """An id's first ok record, else its last failed one (runtime/resume.py), in input order."""
+    """An id's first ok record, else its last failed one (runtime/gym_run/collect/resume.py), in input order."""
     records = read_jsonl(weather_rollouts)
     ok0, ok1 = sorted(records, key=lambda r: (r["_ng_task_index"], r["_ng_rollout_index"]))[:2]
     failed = {
@@ -286,7 +286,7 @@ def test_report_takes_the_final_record_of_each_id_like_resume(weather_rollouts, 
 
 
 def test_gym_run_report_and_text(weather_rollouts, tmp_path):
-    from runtime.cli import cli as gym_run
+    from gym_run.cli import cli as gym_run
 
     out = tmp_path / "wired.html"
     html = CliRunner().invoke(

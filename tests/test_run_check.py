@@ -8,8 +8,8 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from gym_run.cli import cli
 
-from runtime.cli import cli
 from tests.runtime_helpers import openai_spec, seal, weather_plan, write_plan
 from tests.test_run_cli import REPO, _env
 
@@ -23,7 +23,7 @@ def standin_url():
         [
             sys.executable,
             "-m",
-            "runtime.cli",
+            "gym_run.cli",
             "stand-in",
             "--port",
             "0",

@@ -12,8 +12,8 @@ import urllib.request
 from pathlib import Path
 
 from click.testing import CliRunner
+from gym_run.cli import cli
 
-from runtime.cli import cli
 from tests.runtime_helpers import (
     FAST_RETRY,
     openai_spec,
@@ -152,7 +152,7 @@ def _env():
 def test_subprocess_run(tmp_path):
     path = write_plan(tmp_path / "plan.json", weather_plan(tmp_path))
     proc = subprocess.run(
-        [sys.executable, "-m", "runtime.cli", str(path)],
+        [sys.executable, "-m", "gym_run.cli", str(path)],
         cwd=REPO,
         env=_env(),
         capture_output=True,
@@ -188,7 +188,7 @@ def test_subprocess_serve_and_stand_in(tmp_path):
     plan["servers"]["simple_weather_simple_agent"]["config"]["port"] = agent_port
     path = write_plan(tmp_path / "plan.json", seal(plan))
     serve = subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", "serve", str(path)],
+        [sys.executable, "-m", "gym_run.cli", "serve", str(path)],
         cwd=REPO,
         env=_env(),
         stdout=subprocess.PIPE,
@@ -197,7 +197,7 @@ def test_subprocess_serve_and_stand_in(tmp_path):
     )
     port = _free_port()
     standin = subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", "stand-in", "--port", str(port)],
+        [sys.executable, "-m", "gym_run.cli", "stand-in", "--port", str(port)],
         cwd=REPO,
         env=_env(),
         stdout=subprocess.PIPE,

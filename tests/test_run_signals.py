@@ -15,9 +15,9 @@ from pathlib import Path
 
 from aiohttp import web
 from click.testing import CliRunner
+from gym_run.cli import cli
+from gym_run.collect.runner import run_job
 
-from runtime.cli import cli
-from runtime.runner import run_job
 from tests.runtime_helpers import (
     ids,
     openai_spec,
@@ -37,7 +37,7 @@ def _start(tmp_path, latency_ms, *args):
     plan = weather_plan(tmp_path, rows, model=stand_in_spec(latency_ms=latency_ms), concurrency=4)
     path = write_plan(tmp_path / "plan.json", plan)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", str(path), "-q", *args],
+        [sys.executable, "-m", "gym_run.cli", str(path), "-q", *args],
         cwd=REPO,
         env=_env(),
         stdout=subprocess.PIPE,

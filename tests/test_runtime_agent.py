@@ -1,4 +1,4 @@
-"""runtime.agent.SimpleAgent: NeMo Gym's loop, over real HTTP to scripted endpoints and the stand-in."""
+"""gym_run.servers.builtin.agent.SimpleAgent: NeMo Gym's loop, over real HTTP to scripted endpoints and the stand-in."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import json
 
 import aiohttp
 import pytest
+from gym_run.endpoint.client import OpenAIClient
+from gym_run.errors import PlanError
+from gym_run.servers.builtin.agent import SimpleAgent
+from gym_run.servers.builtin.models import ModelServer
+from gym_run.servers.builtin.resources import SimpleWeather
+from gym_run.servers.registry import build_servers
 
-from runtime.agent import SimpleAgent
-from runtime.client import OpenAIClient
-from runtime.errors import PlanError
-from runtime.models import ModelServer
-from runtime.registry import build_servers
-from runtime.resources import SimpleWeather
 from tests.conftest import assert_valid
 from tests.runtime_helpers import (
     assistant_message,

@@ -1,4 +1,4 @@
-"""runtime.client.OpenAIClient against real loopback endpoints: a recording one and the stand-in."""
+"""gym_run.endpoint.client.OpenAIClient against real loopback endpoints: a recording one and the stand-in."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import socket
 import aiohttp
 import pytest
 from aiohttp import web
+from gym_run.endpoint.client import OpenAIClient, Timeouts
+from gym_run.endpoint.retry import RetryPolicy
+from gym_run.errors import ModelCallError
+from gym_run.standin.server import start_standin
 
-from runtime.client import OpenAIClient, Timeouts
-from runtime.errors import ModelCallError
-from runtime.retry import RetryPolicy
-from runtime.standin import start_standin
 from tests.conftest import assert_valid
 from tests.runtime_helpers import assistant_message, response_body, start_endpoint, weather_row
 

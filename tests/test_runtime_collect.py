@@ -1,4 +1,4 @@
-"""runtime.collect / runner: lazy rows, aabbcc order, bounded concurrency, failure records, metrics."""
+"""gym_run.collect.rollouts / runner: lazy rows, aabbcc order, bounded concurrency, failure records, metrics."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import json
 
 import pytest
 from aiohttp import web
+from gym_run.collect.rollouts import Collector, iter_items, iter_rows
+from gym_run.collect.runner import run_job
+from gym_run.errors import PlanError
 from jsonschema import Draft202012Validator
 
 from gym_compile.assets import load_schema
-from runtime.collect import Collector, iter_items, iter_rows
-from runtime.errors import PlanError
-from runtime.runner import run_job
 from tests.runtime_helpers import (
     openai_spec,
     read_jsonl,

@@ -1,13 +1,13 @@
-"""runtime.plan: only the plan gym-compile wrote, unchanged and over unchanged input, is accepted."""
+"""gym_run.plan: only the plan gym-compile wrote, unchanged and over unchanged input, is accepted."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from gym_run.errors import PlanError
+from gym_run.plan import load_plan
 
-from runtime.errors import PlanError
-from runtime.plan import load_plan
 from tests.runtime_helpers import seal, weather_plan, write_plan
 
 

@@ -1,4 +1,4 @@
-"""runtime.ratelimit: request/token pacing and AIMD concurrency, alone and behind a real endpoint."""
+"""gym_run.endpoint.ratelimit: request/token pacing and AIMD concurrency, alone and behind a real endpoint."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import time
 
 import aiohttp
 from aiohttp import web
+from gym_run.endpoint.client import OpenAIClient
+from gym_run.endpoint.ratelimit import AdaptiveLimit, Gate, TokenBucket
+from gym_run.endpoint.retry import RetryPolicy
 
-from runtime.client import OpenAIClient
-from runtime.ratelimit import AdaptiveLimit, Gate, TokenBucket
-from runtime.retry import RetryPolicy
 from tests.runtime_helpers import assistant_message, response_body
 
 

@@ -1,4 +1,4 @@
-"""runtime.resume + run_job(existing="append"): the final set, torn tails, re-runs, export, deadlines."""
+"""gym_run.collect.resume + run_job(existing="append"): the final set, torn tails, re-runs, export, deadlines."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from collections import Counter
 
 import pytest
 from aiohttp import web
+from gym_run.collect.metrics import Metrics
+from gym_run.collect.record import failed_record, ok_record
+from gym_run.collect.resume import FAILED, OK, Ledger, export_final, export_plan, scan
+from gym_run.collect.runner import run_job
+from gym_run.collect.writer import encode_record
+from gym_run.errors import GymRunError, OutputExistsError
 from jsonschema import Draft202012Validator
 
 from gym_compile.assets import load_schema
-from runtime.errors import GymRunError, OutputExistsError
-from runtime.metrics import Metrics
-from runtime.record import failed_record, ok_record
-from runtime.resume import FAILED, OK, Ledger, export_final, export_plan, scan
-from runtime.runner import run_job
-from runtime.writer import encode_record
 from tests.runtime_helpers import (
     FAST_RETRY,
     ids,

@@ -1,4 +1,4 @@
-"""runtime.retry + OpenAIClient retries over real HTTP: scripted endpoints and the stand-in's faults."""
+"""gym_run.endpoint.retry + OpenAIClient retries over real HTTP: scripted endpoints and the stand-in's faults."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import time
 import aiohttp
 import pytest
 from aiohttp import web
+from gym_run.endpoint.callstats import CURRENT_ROLLOUT, RolloutTrace
+from gym_run.endpoint.client import OpenAIClient, Timeouts
+from gym_run.endpoint.retry import Failure, RetryPolicy, retry_after_s
+from gym_run.errors import ModelCallError
+from gym_run.standin.server import Faults, start_standin
 
-from runtime.callstats import CURRENT_ROLLOUT, RolloutTrace
-from runtime.client import OpenAIClient, Timeouts
-from runtime.errors import ModelCallError
-from runtime.retry import Failure, RetryPolicy, retry_after_s
-from runtime.standin import Faults, start_standin
 from tests.runtime_helpers import assistant_message, response_body, start_endpoint
 
 FAST = RetryPolicy(max_attempts=4, initial_delay_s=0.001, max_delay_s=0.005)

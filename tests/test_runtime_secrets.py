@@ -1,11 +1,11 @@
-"""runtime.secrets: where each secret is read, who wins, and errors that never show a value."""
+"""gym_run.secrets: where each secret is read, who wins, and errors that never show a value."""
 
 from __future__ import annotations
 
 import pytest
+from gym_run.errors import SecretError
+from gym_run.secrets import referenced_secrets, resolve_secrets, substitute_secrets
 
-from runtime.errors import SecretError
-from runtime.secrets import referenced_secrets, resolve_secrets, substitute_secrets
 from tests.runtime_helpers import openai_spec, weather_plan
 
 

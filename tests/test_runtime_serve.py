@@ -1,4 +1,4 @@
-"""runtime.serve: every server of a plan over HTTP with NeMo Gym's routes."""
+"""gym_run.servers.serve: every server of a plan over HTTP with NeMo Gym's routes."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import socket
 
 import aiohttp
 import pytest
+from gym_run.servers.serve import format_table, start_serving
 from jsonschema import Draft202012Validator
 
 from gym_compile.assets import load_schema
-from runtime.serve import format_table, start_serving
 from tests.conftest import assert_valid
 from tests.runtime_helpers import seal, weather_plan, weather_row
 

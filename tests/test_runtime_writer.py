@@ -1,4 +1,4 @@
-"""runtime.writer / metrics / progress: whole lines, no silent appends, atomic metrics."""
+"""gym_run.collect.writer / metrics / progress: whole lines, no silent appends, atomic metrics."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import io
 import json
 
 import pytest
+from gym_run.collect.metrics import Metrics
+from gym_run.collect.progress import Live, Progress
+from gym_run.collect.writer import RolloutWriter, encode_record, write_json_atomic
+from gym_run.errors import GymRunError, OutputExistsError
 
-from runtime.errors import GymRunError, OutputExistsError
-from runtime.metrics import Metrics
-from runtime.progress import Live, Progress
-from runtime.writer import RolloutWriter, encode_record, write_json_atomic
 from tests.runtime_helpers import read_jsonl
 
 
@@ -33,7 +33,7 @@ async def test_writes_whole_lines_and_creates_dirs(tmp_path):
 
 async def test_write_waits_for_the_disk_only_under_back_pressure(tmp_path, monkeypatch):
     """Workers go on to their next rollout while the batch is fsync'ed; a full queue makes them wait."""
-    import runtime.writer as writer_module
+    import gym_run.collect.writer as writer_module
 
     path = tmp_path / "rollouts.jsonl"
     durable: list[int] = []

@@ -143,7 +143,7 @@ class World:
         expect: set[int] | None = None,
         env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        module = {"gym-compile": "gym_compile.cli", "gym-run": "runtime.cli"}[tool]
+        module = {"gym-compile": "gym_compile.cli", "gym-run": "gym_run.cli"}[tool]
         done = subprocess.run(
             [sys.executable, "-m", module, *args],
             cwd=self.root,
@@ -211,7 +211,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 def _start_standin(world: World, key: str) -> Iterator[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", "stand-in", "--port", "0", "--api-key", key],
+        [sys.executable, "-m", "gym_run.cli", "stand-in", "--port", "0", "--api-key", key],
         cwd=world.root,
         env=world.env,
         stdout=subprocess.PIPE,
@@ -384,7 +384,7 @@ def test_the_environment_variable_wins_over_env_yaml_and_is_kept_as_secret(
         "gym-run", "wins.json", "--overwrite", expect={0}, env={"POLICY_API_KEY": ENV_KEY}
     )  # cache hits
     world.run("gym-run", "check", "wins.json", expect={0}, env={"POLICY_API_KEY": ENV_KEY})
-    from runtime.cli import cli
+    from gym_run.cli import cli
 
     if "cache" in cli.commands:
         world.run("gym-run", "cache", "stats", "wins.json", expect={0})
@@ -399,8 +399,8 @@ async def test_the_progress_display_and_notices_never_show_the_secrets(
 ) -> None:
     import io
 
-    from runtime.plan import load_plan
-    from runtime.runner import run_job
+    from gym_run.collect.runner import run_job
+    from gym_run.plan import load_plan
 
     world.compile("progress", f"{echo_url}/e500/v1")
     plan = load_plan(world.root / "progress.json")
@@ -423,7 +423,7 @@ async def test_the_progress_display_and_notices_never_show_the_secrets(
 
 
 def _report(world: World, rollouts: str) -> None:
-    from runtime.cli import cli
+    from gym_run.cli import cli
 
     if "report" in cli.commands:
         world.run("gym-run", "report", rollouts, expect={0})
@@ -434,7 +434,7 @@ def _report(world: World, rollouts: str) -> None:
             [
                 sys.executable,
                 "-c",
-                "import sys; from runtime.report_cli import report_command as c; c(sys.argv[1:])",
+                "import sys; from gym_run.cli.report import report_command as c; c(sys.argv[1:])",
                 rollouts,
                 *extra,
             ],
@@ -461,7 +461,7 @@ def _post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple
 
 def _serve(world: World, plan: str) -> tuple[subprocess.Popen[str], dict[str, str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", "serve", plan],
+        [sys.executable, "-m", "gym_run.cli", "serve", plan],
         cwd=world.root,
         env=world.env,
         stdout=subprocess.PIPE,

@@ -6,11 +6,11 @@ import json
 
 import aiohttp
 import pytest
+from gym_run.endpoint.client import OpenAIClient
+from gym_run.servers.builtin.agent import RunStats, SimpleAgent
+from gym_run.servers.builtin.models import ModelServer
+from gym_run.servers.builtin.resources import ResourcesServer, SimpleWeather, ToolHandler
 
-from runtime.agent import RunStats, SimpleAgent
-from runtime.client import OpenAIClient
-from runtime.models import ModelServer
-from runtime.resources import ResourcesServer, SimpleWeather, ToolHandler
 from tests.runtime_helpers import (
     WEATHER_TOOL,
     assistant_message,

@@ -10,12 +10,12 @@ import urllib.parse
 import aiohttp
 import pytest
 from aiohttp import web
+from gym_run.collect.runner import run_job
+from gym_run.endpoint.client import MAX_RESPONSE_BYTES, OpenAIClient
+from gym_run.endpoint.retry import RetryPolicy
+from gym_run.errors import ModelCallError
+from gym_run.secrets import MASK, Redactor, spellings
 
-from runtime.client import MAX_RESPONSE_BYTES, OpenAIClient
-from runtime.errors import ModelCallError
-from runtime.retry import RetryPolicy
-from runtime.runner import run_job
-from runtime.secrets import MASK, Redactor, spellings
 from tests.runtime_helpers import openai_spec, read_jsonl, weather_plan
 
 KEY = "sk-security-test-" + "0123456789abcdef" * 2

@@ -21,15 +21,15 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from gym_run.endpoint.client import OpenAIClient, Timeouts
+from gym_run.endpoint.retry import RetryPolicy
+from gym_run.errors import ModelCallError
+from gym_run.standin.server import start_standin
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gym_compile import loader
 from gym_compile.diagnostics import CompileError
-from runtime.client import OpenAIClient, Timeouts
-from runtime.errors import ModelCallError
-from runtime.retry import RetryPolicy
-from runtime.standin import start_standin
 
 EXAMPLES = int(os.environ.get("GYM_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gym_compile.compiler import compile_config
-from gym_compile.render import render_text
+from gym_compile.diagnostics.text import render_text
 from gym_compile.secretscan import mask_line
 
 

@@ -12,12 +12,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from gym_run.errors import EXIT_BAD_PLAN, PlanError
+from gym_run.plan import load_plan
 
 from gym_compile.canonical import content_hash
 from gym_compile.compiler import compile_config
 from gym_compile.plan import write_plan
-from runtime.errors import EXIT_BAD_PLAN, PlanError
-from runtime.plan import load_plan
 from tests.conftest import EXAMPLES
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from gym_run.errors import PlanError
+from gym_run.servers.builtin.prompts import PromptTemplate, load_prompt_template
 
-from runtime.errors import PlanError
-from runtime.prompts import PromptTemplate, load_prompt_template
 from tests.conftest import REPO
 
 NAMES = ("question", "expected_answer", "generated_answer", "equal_label", "not_equal_label")
@@ -55,7 +55,7 @@ def test_the_packaged_judge_template_renders_in_the_sandbox() -> None:
 
 
 # Files that build a Jinja2 environment over data they do not control; each must be sandboxed
-# and strict. runtime/report.py renders rollouts (model output) and is not yet (see docs/security.md).
+# and strict. runtime/gym_run/report/render.py renders rollouts (model output) and is not yet (see docs/security.md).
 PENDING: set[str] = set()
 
 
@@ -71,7 +71,7 @@ def _arguments(text: str, start: int) -> str:
 
 def test_every_jinja_environment_in_the_code_is_sandboxed_and_strict() -> None:
     found = {}
-    for path in sorted([*REPO.glob("gym_compile/*.py"), *REPO.glob("runtime/*.py")]):
+    for path in sorted([*REPO.glob("gym_compile/**/*.py"), *REPO.glob("runtime/**/*.py")]):
         text = path.read_text(encoding="utf-8")
         for match in re.finditer(r"\b(\w*Environment)\(", text):
             found.setdefault(str(path.relative_to(REPO)), []).append(
@@ -94,11 +94,10 @@ async def test_a_model_answer_cannot_pull_other_values_into_a_nemo_style_judge_p
     """With placeholders replaced one after another, an answer reading "{equal_label}" became the
     label itself inside the prompt: the judge read its own verdict as the answer to grade."""
     import aiohttp
-
-    from runtime.client import OpenAIClient
-    from runtime.judge import EquivalenceLLMJudge
-    from runtime.models import ModelServer
-    from runtime.standin import start_standin
+    from gym_run.endpoint.client import OpenAIClient
+    from gym_run.servers.builtin.judge import EquivalenceLLMJudge
+    from gym_run.servers.builtin.models import ModelServer
+    from gym_run.standin.server import start_standin
 
     nemo_style = (REPO / "templates/judge_equivalence.j2").read_text().split("-#}\n", 1)[1]
     nemo_style = re.sub(r"\{\{ (\w+) \}\}", r"{\1}", nemo_style)

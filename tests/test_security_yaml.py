@@ -238,8 +238,8 @@ def test_a_hostile_env_file_at_run_time_is_a_secret_error_quoting_no_value(
     tmp_path, text: str, words: str
 ) -> None:
     """gym-run reads env.yaml with the compiler's loader (it used PyYAML's C composer directly)."""
-    from runtime.errors import SecretError
-    from runtime.secrets import resolve_secrets
+    from gym_run.errors import SecretError
+    from gym_run.secrets import resolve_secrets
 
     env = tmp_path / "env.yaml"
     env.write_text(text)

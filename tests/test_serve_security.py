@@ -14,11 +14,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from gym_run.servers.netguard import MAX_REQUEST_BYTES, TOKEN_ENV, RemoteBindRefused, is_loopback
+from gym_run.servers.serve import start_serving
+from gym_run.standin.faults import MAX_BODY_BYTES
+from gym_run.standin.server import start_standin
 
-from runtime.netguard import MAX_REQUEST_BYTES, TOKEN_ENV, RemoteBindRefused, is_loopback
-from runtime.serve import start_serving
-from runtime.standin import start_standin
-from runtime.standin_faults import MAX_BODY_BYTES
 from tests.conftest import REPO
 from tests.runtime_helpers import seal, weather_plan, weather_row, write_plan
 
@@ -162,7 +162,7 @@ def _gym_run(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", *args],
+        [sys.executable, "-m", "gym_run.cli", *args],
         env=env or _env(),
         cwd=cwd,
         stdout=subprocess.PIPE,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from gym_run.cli import cli as gym_run
+from gym_run.errors import EXIT_BUDGET
 
 from gym_compile.cli import main as gym_compile
-from runtime.cli import cli as gym_run
-from runtime.errors import EXIT_BUDGET
 from tests.conftest import EXAMPLES
 from tests.runtime_helpers import read_jsonl, weather_row, write_jsonl
 

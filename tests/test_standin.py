@@ -16,9 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from jsonschema import Draft202012Validator
-
-from runtime.standin import (
+from gym_run.standin.server import (
     Faults,
     _hint_from_text,
     _judge_answer,
@@ -27,6 +25,8 @@ from runtime.standin import (
     run_standalone,
     start_standin,
 )
+from jsonschema import Draft202012Validator
+
 from tests.conftest import REPO, assert_valid
 
 WEATHER_ROWS = [
@@ -548,7 +548,7 @@ async def test_official_openai_client_retries_injected_rate_limits():
 
 
 def test_run_standalone_serves_until_terminated():
-    code = "from runtime.standin import run_standalone; run_standalone('127.0.0.1', 0)"
+    code = "from gym_run.standin.server import run_standalone; run_standalone('127.0.0.1', 0)"
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=REPO,

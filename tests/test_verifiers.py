@@ -1,11 +1,11 @@
-"""runtime.verifiers.answer_match: normalised exact match and multiple-choice letters, tricky cases,
+"""gym_run.servers.builtin.verifiers.answer_match: normalised exact match and multiple-choice letters, tricky cases,
 and a whole run through the registry on the stand-in."""
 
 from __future__ import annotations
 
 import pytest
+from gym_run.servers.builtin.verifiers import AnswerMatch, choice_letter, final_answer, normalise
 
-from runtime.verifiers import AnswerMatch, choice_letter, final_answer, normalise
 from tests.runtime_helpers import assistant_message
 
 
@@ -130,8 +130,9 @@ def test_helpers():
 async def test_answer_match_compiles_and_runs_on_the_stand_in(tmp_path):
     """A config naming answer_match, through gym-compile and the runtime (the stand-in echoes
     "You said: <question>", so the row that asks for "Answer: B" gets B)."""
+    from gym_run.collect.runner import run_job
+
     from gym_compile.compiler import compile_config
-    from runtime.runner import run_job
     from tests.runtime_helpers import read_jsonl, write_jsonl
 
     rows = [

@@ -1,0 +1,367 @@
+"""The catalogue of diagnostic codes: the one place explain-code, docs/diagnostics.md and SARIF rules read.
+
+Codes are stable: a code is never reused for another problem; retired codes stay listed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gym_compile.diagnostics import Severity
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    name: str  # kebab-case, for SARIF rule names and search
+    title: str
+    explanation: str
+    fix: str  # an example fix, shown as it would be written
+    severity: Severity = "error"
+
+
+_CODES = [
+    Code(
+        "GYM001",
+        "yaml-syntax",
+        "YAML syntax error",
+        "The file is not valid YAML: a bad indent, a tab used for indentation, an unclosed quote or "
+        "bracket, or bytes that are not UTF-8. Nothing in the file can be checked until it parses.",
+        "Indent with spaces only and close every quote and bracket:\n  policy_model:\n    responses_api_models: ...",
+    ),
+    Code(
+        "GYM002",
+        "duplicate-key",
+        "Duplicate key",
+        "The same key appears twice in one mapping. YAML parsers silently keep one of them, so one of the "
+        "two values is ignored; gym-compile refuses to guess which one you meant.",
+        "Delete or rename one of the two keys.",
+    ),
+    Code(
+        "GYM003",
+        "file-not-found",
+        "File not found or not readable",
+        "A config file, an include (config_paths) or an output path does not exist, is a directory, or "
+        "cannot be read. Paths in a config file are relative to that file; paths on the command line are "
+        "relative to the working directory.",
+        "config_paths: [../models/openai_model.yaml]   # relative to this file",
+    ),
+    Code(
+        "GYM004",
+        "include-cycle",
+        "config_paths include cycle",
+        "Files include each other (a.yaml includes b.yaml, which includes a.yaml), so there is no order "
+        "in which to merge them.",
+        "Remove one of the config_paths entries that closes the cycle.",
+    ),
+    Code(
+        "GYM005",
+        "not-a-mapping",
+        "Top level is not a mapping",
+        "A config file must be 'key: value' lines at the top level (server instances and settings); this "
+        "one is empty, a list, or a single value.",
+        "policy_model:\n  responses_api_models:\n    openai_model: {...}",
+    ),
+    Code(
+        "GYM006",
+        "unsupported-yaml",
+        "Unsupported YAML construct",
+        "Only plain YAML values are accepted: no !!python/... or custom tags, no mappings or lists used "
+        "as keys, '<<' merge keys must merge mappings, and a tagged value must be readable as its tag (`!!int abc` is not). This keeps configs data, never code.",
+        "Replace `!!python/object ...` with a plain value.",
+    ),
+    Code(
+        "GYM007",
+        "too-large",
+        "File too large or too deep",
+        "The file is over the size limit, nested too deeply, refers to itself through an alias (a "
+        "cycle), or expands to too many values through aliases (a 'billion laughs' document). The limits stop a bad file from exhausting memory.",
+        "Split the file, or replace aliases (*name) that copy large anchors.",
+    ),
+    Code(
+        "GYM010",
+        "malformed-override",
+        "Malformed command-line override",
+        "A command-line argument with '=' or a leading '+'/'~' is an override, and this one does not "
+        "follow the Hydra grammar (+key.sub=value, key=value, ++key=value, ~key) or its value does not "
+        "parse as a YAML scalar, [list] or {map}.",
+        '+policy_model.responses_api_models.openai_model.model=gpt-4.1 "+config_paths=[a.yaml,b.yaml]"',
+    ),
+    Code(
+        "GYM011",
+        "override-not-applicable",
+        "Override does not apply",
+        "An override names a path that cannot be set or deleted (a parent is a value, not a mapping, or "
+        "the key to delete does not exist), or sets a top-level key that is neither a setting nor used by "
+        "any ${...}: most likely a typo.",
+        "+agent_name=simple_weather_simple_agent   # instead of +agentname=...",
+    ),
+    Code(
+        "GYM020",
+        "undefined-variable",
+        "Undefined interpolation variable",
+        "A ${name} refers to a key that no config file, env.yaml or override defines. Top-level names "
+        "usually come from env.yaml; the hint says where env.yaml was looked for.",
+        "# env.yaml\npolicy_api_key: sk-...\n# or: gym-compile --env path/to/env.yaml ...",
+    ),
+    Code(
+        "GYM021",
+        "interpolation-cycle",
+        "Interpolation cycle",
+        "Values refer to each other in a loop (a: ${b}, b: ${a}), so none of them has a value. Every "
+        "link of the chain is listed with its location.",
+        "Make one value of the chain a literal: b: https://api.openai.com/v1",
+    ),
+    Code(
+        "GYM022",
+        "mandatory-unset",
+        "Mandatory value left as ???",
+        "A value written as ??? must be supplied before running (usually on the command line). The hint "
+        "names the override that sets it.",
+        "+policy_model.responses_api_models.openai_model.model=gpt-4.1-2025-04-14",
+    ),
+    Code(
+        "GYM023",
+        "malformed-interpolation",
+        "Malformed interpolation or unknown resolver",
+        "A ${...} is not closed, is empty, or calls a resolver other than oc.env and oc.select. Write a "
+        "literal '${' as '\\${'.",
+        "base_url: ${oc.select:judge_base_url,${policy_base_url}}",
+    ),
+    Code(
+        "GYM024",
+        "env-var-unset",
+        "Environment variable not set",
+        "${oc.env:VAR} reads the process environment and VAR is not set, and no default was given.",
+        "export VAR=...   or   ${oc.env:VAR,default}",
+    ),
+    Code(
+        "GYM030",
+        "unknown-key",
+        "Unknown key",
+        "The key is not a field of this server implementation (or of the settings block). NeMo Gym "
+        "ignores such keys silently; gym-compile reports them, with the closest allowed names.",
+        "temperature belongs in responses_create_params, not in the model server config.",
+    ),
+    Code(
+        "GYM031",
+        "wrong-type",
+        "Wrong type",
+        "The value has the wrong type for its field (e.g. a string where a number is expected).",
+        'timeouts: {connect: 5}   # a number of seconds, not "5s"',
+    ),
+    Code(
+        "GYM032",
+        "missing-required",
+        "Missing required key",
+        "A field the implementation needs is not set. NeMo Gym spellings (openai_api_key, ...) count "
+        "as the canonical field.",
+        "model_server: {type: responses_api_models, name: policy_model}",
+    ),
+    Code(
+        "GYM033",
+        "value-not-allowed",
+        "Value not among the allowed ones",
+        "The field accepts a fixed set of values and this is not one of them; all allowed values are listed.",
+        "domain: agent",
+    ),
+    Code(
+        "GYM034",
+        "schema-violation",
+        "Value breaks a schema rule",
+        "The value breaks another rule of the implementation's schema (a pattern, a minimum, a length), "
+        "or a field is set under both its NeMo Gym and its canonical name.",
+        "base_url: https://api.openai.com/v1   # must start with http:// or https://",
+    ),
+    Code(
+        "GYM035",
+        "unknown-server-type",
+        "Unknown server type",
+        "A server instance's second level must be one of responses_api_models, resources_servers or "
+        "responses_api_agents.",
+        "example_simple_weather:\n  resources_servers:   # not resource_servers\n    example_simple_weather: {...}",
+    ),
+    Code(
+        "GYM036",
+        "unknown-implementation",
+        "Unknown server implementation",
+        "The third level names an implementation gym-compile has no schema for; the known ones are listed. "
+        "Implementations are the files schemas/servers/<type>/<implementation>.schema.json.",
+        "responses_api_models:\n  openai_model: {...}",
+    ),
+    Code(
+        "GYM037",
+        "server-shape",
+        "Malformed server instance",
+        "A server instance must name exactly one server type and, under it, exactly one implementation.",
+        "<instance>:\n  <server type>:\n    <implementation>:\n      ...fields...",
+    ),
+    Code(
+        "GYM038",
+        "unused-setting",
+        "Top-level key is neither a setting nor used",
+        "A top-level key of a config file is not a known setting and no ${...} refers to it. It is "
+        "probably a typo of a setting or of a server instance.",
+        "agent_name: simple_weather_simple_agent   # instead of agent_nmae",
+        "warning",
+    ),
+    Code(
+        "GYM040",
+        "undefined-instance",
+        "Reference to an undefined server instance",
+        "A {type, name} reference (model_server, resources_server, ...) names an instance that no config "
+        "defines. The hint lists the instances of the right type. In `gym-compile lint` without --set, "
+        "an instance defined in none of the linted files is a warning.",
+        "model_server: {type: responses_api_models, name: policy_model}",
+    ),
+    Code(
+        "GYM041",
+        "wrong-instance-type",
+        "Reference to an instance of the wrong type",
+        "A reference names an instance of another server type than the field needs, or its `type` does "
+        "not match the instance it names.",
+        "resources_server: {type: resources_servers, name: example_simple_weather}",
+    ),
+    Code(
+        "GYM042",
+        "agent-name",
+        "agent_name missing or not an agent",
+        "The job needs one agent to collect rollouts: agent_name is unset while several agents exist, or "
+        "it names something that is not a responses_api_agents instance.",
+        "+agent_name=simple_weather_simple_agent",
+    ),
+    Code(
+        "GYM043",
+        "port-clash",
+        "Two servers on one port",
+        "Two server instances are configured with the same host and port, so `gym-run serve` could not "
+        "start both.",
+        "port: null   # picks a free port",
+    ),
+    Code(
+        "GYM050",
+        "input-missing",
+        "Input file missing",
+        "The input JSONL (input_jsonl_fpath or an agent dataset's jsonl_fpath) does not exist or cannot "
+        "be read. A relative path is resolved against the file that names it.",
+        "+input_jsonl_fpath=data/example.jsonl",
+    ),
+    Code(
+        "GYM051",
+        "input-not-json",
+        "Input line is not JSON",
+        "Each line of an input JSONL must be one JSON object; this line does not parse.",
+        '{"responses_create_params": {"input": "what\'s the weather in sf?"}}',
+    ),
+    Code(
+        "GYM052",
+        "input-row-invalid",
+        "Input row does not match the row schema",
+        "The row parses but is not a valid input row (schemas/input_row.schema.json); the JSON path "
+        "names the offending field.",
+        '{"responses_create_params": {"input": [{"role": "user", "content": "hi"}]}}',
+    ),
+    Code(
+        "GYM053",
+        "input-empty",
+        "Input file has no rows",
+        "The input JSONL is empty, so there is nothing to collect rollouts for.",
+        "Add rows, or point input_jsonl_fpath at the right file.",
+    ),
+    Code(
+        "GYM060",
+        "literal-secret",
+        "Secret written in a config file",
+        "A value that looks like a credential (sk-..., sk-proj-..., nvapi-..., Bearer ...) or a field "
+        "marked secret (api_key) is written literally in a config file. Config files get committed and "
+        "shared; secrets belong in env.yaml, which stays local (or in the environment in CI).",
+        "# config:   api_key: ${policy_api_key}\n# env.yaml: policy_api_key: sk-...",
+        "warning",
+    ),
+    Code(
+        "GYM061",
+        "secret-source",
+        "Secret from the command line or from several places",
+        "A secret field must come from exactly one place the plan can refer to: one ${...} reference (to "
+        "env.yaml or the environment) or one literal. A value typed on the command line cannot be kept "
+        "out of the plan.",
+        "api_key: ${policy_api_key}   # and policy_api_key in env.yaml",
+    ),
+    Code(
+        "GYM070",
+        "over-budget",
+        "The estimate is over the budget",
+        "The pre-run estimate (printed after the plan is written, and stored as job.estimate) may need more "
+        "than a budget limit allows: its upper bound, which assumes every model call writes its maximum "
+        "output, is over budget.max_usd or budget.max_tokens. A budget is a promise that the run cannot cost "
+        "more, so no plan is written. gym-run also stops admitting rows when actual spend reaches the budget.",
+        "budget: {max_usd: 5.0}\n# or fewer rollouts: +limit=100, or a bound on output:\n"
+        "# +responses_create_params.max_output_tokens=512",
+    ),
+    Code(
+        "GYM071",
+        "budget-unchecked",
+        "The budget cannot be checked before the run",
+        "budget.max_usd is set but the agent's model has no price (the stand-in, or a model missing from "
+        "schemas/prices.json), so the estimate has no cost to compare. The run's cost will be n/a and "
+        "max_usd cannot stop it; max_tokens still can.",
+        "prices:\n  models:\n    my-model: {input: 0.5, output: 1.5}   # USD per 1M tokens",
+        "warning",
+    ),
+]
+
+CATALOGUE: dict[str, Code] = {c.code: c for c in _CODES}
+
+
+def lookup(code: str) -> Code | None:
+    """Accepts GYM020, gym20 or 20."""
+    digits = code.strip().upper().removeprefix("GYM")
+    return CATALOGUE.get("GYM" + digits.zfill(3)) if digits.isdigit() else None
+
+
+def explain(code: Code) -> str:
+    """The text `gym-compile explain-code` prints."""
+    fix = "\n".join("    " + line for line in code.fix.splitlines())
+    return (
+        f"{code.code} ({code.name}, {code.severity}): {code.title}\n\n"
+        f"{code.explanation}\n\nExample fix:\n{fix}\n"
+    )
+
+
+def markdown() -> str:
+    """docs/diagnostics.md, generated so the page and the catalogue cannot drift apart."""
+    out = [
+        "# Diagnostic codes",
+        "",
+        "<!-- generated from gym_compile/diagnostics/codes.py: `gym-compile explain-code --markdown > docs/diagnostics.md` -->",
+        "",
+        "Every problem gym-compile reports carries a stable code. "
+        "`gym-compile explain-code GYMxxx` prints the entry below in a terminal.",
+        "",
+        "The text format is `file:line:col: severity[code] $.json.path: message`, then the source line "
+        "with a caret, then `hint:` lines (did you mean, which override fixes it) and `note:` lines "
+        "(a second place involved, e.g. where an interpolated value is defined). Values set on the "
+        "command line are located as `<command line>:+a.b=1`.",
+        "",
+        "| code | name | severity | title |",
+        "|---|---|---|---|",
+    ]
+    out += [
+        f"| [{c.code}](#{c.code.lower()}) | {c.name} | {c.severity} | {c.title} |" for c in _CODES
+    ]
+    for c in _CODES:
+        out += [
+            "",
+            f"## {c.code}",
+            "",
+            f"**{c.title}** (`{c.name}`, {c.severity})",
+            "",
+            c.explanation,
+            "",
+            "Example fix:",
+            "",
+            "```",
+            c.fix,
+            "```",
+        ]
+    return "\n".join(out) + "\n"

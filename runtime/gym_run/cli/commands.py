@@ -1,0 +1,337 @@
+"""`gym-run`: argument parsing only; the one boundary that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+
+import click
+
+from gym_compile import __version__
+from gym_compile.clickutil import DefaultGroup
+from gym_run.cli.cache import cache_group
+from gym_run.cli.errors import UserError, user_errors
+from gym_run.cli.report import report_command
+from gym_run.collect.runner import DEFAULT_GRACE_S, JobResult, run_job
+from gym_run.collect.summary import summary_lines
+from gym_run.errors import (
+    EXIT_BUDGET,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+)
+from gym_run.plan import load_plan
+
+
+@click.group(
+    cls=DefaultGroup, default="run", context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.version_option(__version__, prog_name="gym-run", message="%(prog)s %(version)s")
+def cli() -> None:
+    """Execute a plan written by gym-compile.
+
+    \b
+    gym-run PLAN [--resume [--retry-failed] | --overwrite]   collect rollouts (= gym-run run PLAN)
+    gym-run export PLAN [-o FILE]     the final, de-duplicated rollouts in input order
+    gym-run check PLAN                probe every model endpoint once (key, model, URL)
+    gym-run serve PLAN                serve the plan's servers over HTTP
+    gym-run stand-in                  run the offline stand-in model endpoint
+    gym-run report ROLLOUTS [-o HTML | --text]   a report people look at / a text summary
+    gym-run cache stats|clear PLAN|FILE          the plan's response cache
+
+    \b
+    Exit codes: 0 all rollouts ok; 3 some rollouts failed (recorded); 5 stopped by the budget
+    (resumable with --resume --max-usd/--max-tokens); 130 interrupted (resumable); 4 bad or stale
+    plan, or a missing secret; 2 usage (e.g. output exists); 1 other errors (check: an endpoint
+    is not usable).
+    """
+
+
+def resume_command(plan: str, retry_failed: bool) -> str:
+    return f"gym-run {shlex.quote(plan)} --resume" + (" --retry-failed" if retry_failed else "")
+
+
+@cli.command("run")
+@click.argument("plan", type=click.Path(dir_okay=False))
+@click.option(
+    "--resume", is_flag=True, help="Keep the rollouts already written; run only the missing ones."
+)
+@click.option("--retry-failed", is_flag=True, help="With --resume: run failed rollouts again too.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing rollouts file.")
+@click.option(
+    "--grace-s",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_GRACE_S,
+    show_default=True,
+    help="After Ctrl-C, how long in-flight rollouts may finish before they are cancelled.",
+)
+@click.option(
+    "--max-usd",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Budget in USD for this run, instead of the plan's budget.max_usd (e.g. to resume past it).",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Budget in billed tokens for this run, instead of the plan's budget.max_tokens.",
+)
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Do not use the plan's response cache (neither read nor write it).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress line and no summary.")
+@user_errors
+def run_command(
+    plan: str,
+    resume: bool,
+    retry_failed: bool,
+    overwrite: bool,
+    grace_s: float,
+    max_usd: float | None,
+    max_tokens: int | None,
+    no_cache: bool,
+    quiet: bool,
+) -> None:
+    """Collect PLAN's rollouts into its rollouts and metrics files."""
+    if resume and overwrite:
+        raise click.UsageError(
+            "--resume keeps the rollouts file and --overwrite replaces it: pick one"
+        )
+    if retry_failed and not resume:
+        raise click.UsageError("--retry-failed only makes sense with --resume")
+    loaded = load_plan(plan)
+    hint = resume_command(plan, retry_failed)
+    existing = "overwrite" if overwrite else "append" if resume else "refuse"
+    try:
+        result = asyncio.run(
+            run_job(
+                loaded,
+                existing=existing,
+                retry_failed=retry_failed,
+                show_progress=False if quiet else None,
+                grace_s=grace_s,
+                handle_signals=True,
+                resume_hint=hint,
+                use_cache=not no_cache,
+                max_usd=max_usd,
+                max_tokens=max_tokens,
+            )
+        )
+    except KeyboardInterrupt:  # before the collection took over Ctrl-C (while starting servers)
+        click.echo(f"gym-run: interrupted; resume with: {hint}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    if not quiet:
+        click.echo(summary(result))
+    if result.interrupted:
+        click.echo(
+            f"gym-run: interrupted; finished rollouts are kept. Resume with: {hint}", err=True
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    if result.budget.stopped:
+        click.echo(
+            f"gym-run: stopped by the budget ({result.budget.reason}); finished rollouts are kept. "
+            f"Resume with a higher budget: {hint} {result.budget.raise_hint()}",
+            err=True,
+        )
+        sys.exit(EXIT_BUDGET)
+    sys.exit(EXIT_SOME_FAILED if result.counts["failed"] or result.counts["missing"] else EXIT_OK)
+
+
+def summary(result: JobResult) -> str:
+    lines = summary_lines(result.metrics, first_error=result.first_error)
+    if result.budget.stopped:
+        lines.insert(
+            1, f"budget: stopped, {result.budget.reason}; the rollouts not started are missing"
+        )
+    lines += [
+        f"rollouts: {result.rollouts_path}",
+        f"metrics:  {result.metrics_path}",
+        f"report:   gym-run report {shlex.quote(result.rollouts_path)}",
+    ]
+    return "\n".join(lines)
+
+
+@cli.command("export")
+@click.argument("plan", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to write (default: the rollouts path with .final.jsonl).",
+)
+@click.option("--ok-only", is_flag=True, help="Leave out rollouts whose final record is a failure.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing export.")
+@user_errors
+def export_command(plan: str, output: str | None, ok_only: bool, overwrite: bool) -> None:
+    """Write PLAN's final rollouts: one record per id (a re-run failure replaced), in input order."""
+    from gym_run.collect.resume import export_plan
+    from gym_run.errors import PlanError
+
+    loaded = load_plan(plan)
+    if not loaded.get("job"):
+        raise PlanError("this plan has no collection job, so there is nothing to export")
+    report = export_plan(loaded, output, ok_only=ok_only, overwrite=overwrite)
+    missing = (
+        f", {report.missing} missing (finish them with: {resume_command(plan, False)})"
+        if report.missing
+        else ""
+    )
+    click.echo(
+        f"wrote {report.written} rollouts to {report.path} ({report.ok} ok, {report.failed} failed{missing})"
+    )
+    sys.exit(EXIT_SOME_FAILED if report.failed or report.missing else EXIT_OK)
+
+
+@cli.command("check")
+@click.argument("plan", type=click.Path(dir_okay=False))
+@user_errors
+def check_command(plan: str) -> None:
+    """Probe each model endpoint of PLAN once: key, model name, URL. Exit 0 only if all work."""
+    from gym_run.endpoint.check import check_plan
+
+    lines = asyncio.run(check_plan(load_plan(plan)))
+    for line in lines:
+        click.echo(str(line))
+    if not lines:
+        click.echo("this plan has no model servers to check")
+    sys.exit(EXIT_OK if all(line.ok for line in lines) else EXIT_ERROR)
+
+
+@cli.command("serve")
+@click.argument("plan", type=click.Path(dir_okay=False))
+@click.option(
+    "--host",
+    default=None,
+    help="Listen on this address (every server); default: each server's host, 127.0.0.1.",
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a non-loopback address; every request then needs the bearer token.",
+)
+@click.option(
+    "--require-token",
+    is_flag=True,
+    help="Require 'Authorization: Bearer <token>' even on loopback (token: $GYM_SERVE_TOKEN or printed once).",
+)
+@user_errors
+def serve_command(plan: str, host: str | None, allow_remote: bool, require_token: bool) -> None:
+    """Serve PLAN's servers over HTTP (NeMo Gym's routes) until Ctrl-C."""
+    from gym_run.servers.serve import serve_forever
+
+    loaded = load_plan(plan)
+    try:
+        asyncio.run(
+            serve_forever(
+                loaded,
+                echo=lambda line: click.echo(line),
+                host=host,
+                allow_remote=allow_remote,
+                require_token=require_token,
+            )
+        )
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+
+
+_FRACTION = click.FloatRange(0, 1)
+
+
+@cli.command("stand-in")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--latency-ms", default=0.0, show_default=True, type=float, help="Added delay per response."
+)
+@click.option("--model", default="stand-in-1", show_default=True)
+@click.option("--api-key", default=None, help="Answer 401 unless this Bearer key is sent.")
+@click.option(
+    "--known-model", "known_models", multiple=True, help="Answer 404 for other models (repeatable)."
+)
+@click.option(
+    "--rate-limit",
+    default=0.0,
+    type=_FRACTION,
+    help="Fraction of requests answered 429 (with Retry-After).",
+)
+@click.option("--server-error", default=0.0, type=_FRACTION, help="Fraction answered 500/503.")
+@click.option(
+    "--drop", default=0.0, type=_FRACTION, help="Fraction whose connection is closed unanswered."
+)
+@click.option(
+    "--malformed", default=0.0, type=_FRACTION, help="Fraction answered 200 with a truncated body."
+)
+@click.option("--slow", default=0.0, type=_FRACTION, help="Fraction answered after --slow-ms.")
+@click.option("--slow-ms", default=1000.0, show_default=True, type=click.FloatRange(min=0))
+@click.option(
+    "--retry-after-ms",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Retry-After sent with injected 429s.",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same faults.")
+def stand_in_command(
+    host: str,
+    port: int,
+    latency_ms: float,
+    model: str,
+    api_key: str | None,
+    known_models: tuple[str, ...],
+    rate_limit: float,
+    server_error: float,
+    drop: float,
+    malformed: float,
+    slow: float,
+    slow_ms: float,
+    retry_after_ms: float,
+    seed: int,
+) -> None:
+    """Run the offline, deterministic Responses API stand-in (optionally with injected faults)."""
+    from gym_run.standin.server import Faults, run_standalone
+
+    try:
+        faults = Faults(
+            rate_limit=rate_limit,
+            server_error=server_error,
+            drop=drop,
+            malformed=malformed,
+            slow=slow,
+            slow_ms=slow_ms,
+            retry_after_ms=retry_after_ms,
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        run_standalone(
+            host,
+            port,
+            model=model,
+            latency_ms=latency_ms,
+            faults=faults,
+            api_key=api_key,
+            known_models=list(known_models) or None,
+        )
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1) from None
+    except KeyboardInterrupt:
+        pass
+
+
+cli.add_command(report_command)
+cli.add_command(cache_group)
+
+
+def main() -> None:
+    cli(prog_name="gym-run")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""`gym-run report ROLLOUTS -o report.html`: argument parsing only; runtime/gym_run/report/render.py does the work."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gym_compile.diagnostics import CompileError
+from gym_compile.loader import load_yaml
+from gym_run.endpoint.pricing import PriceTable
+from gym_run.report.render import render_html, render_text
+
+
+def default_metrics_path(rollouts: str) -> str:
+    """gym-run writes <name>.metrics.json beside <name>.jsonl."""
+    stem = rollouts[: -len(".jsonl")] if rollouts.endswith(".jsonl") else rollouts
+    return f"{stem}.metrics.json"
+
+
+def _load(path: str, what: str) -> Any:
+    """YAML goes through the compiler's loader: the same limits and located errors as configs."""
+    if path.endswith((".yaml", ".yml")):
+        try:
+            return load_yaml(Path(path)).data
+        except CompileError as exc:
+            first = exc.diagnostics[0]
+            raise click.ClickException(
+                f"cannot read {what}: {first.location}: {first.message}"
+            ) from None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError, RecursionError) as exc:
+        raise click.ClickException(f"cannot read {what} {path}: {exc}") from None
+
+
+@click.command("report")
+@click.argument("rollouts", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="HTML file to write (default: ROLLOUTS with .report.html).",
+)
+@click.option(
+    "--metrics",
+    type=click.Path(dir_okay=False),
+    help="The run's metrics.json (default: the one gym-run wrote beside ROLLOUTS, if any).",
+)
+@click.option(
+    "--prices",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Re-price every rollout with this table (JSON or YAML, the shape of schemas/prices.json) "
+    "laid over the built-in one; default: the cost gym-run recorded.",
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=0),
+    default=2000,
+    show_default=True,
+    help="Rollouts listed in the table; aggregates always cover all of them.",
+)
+@click.option(
+    "--text", "text_only", is_flag=True, help="Print the text summary only; write no HTML."
+)
+def report_command(
+    rollouts: str,
+    output: str | None,
+    metrics: str | None,
+    prices: str | None,
+    max_rows: int,
+    text_only: bool,
+) -> None:
+    """Summarise a rollouts file: a self-contained HTML report and a text summary."""
+    metrics_path = metrics or default_metrics_path(rollouts)
+    metrics_doc = (
+        _load(metrics_path, "metrics") if metrics or os.path.isfile(metrics_path) else None
+    )
+    overrides = _load(prices, "price table") if prices else None
+    if overrides is not None and not isinstance(overrides, dict):
+        raise click.ClickException(f"price table {prices} must be a mapping with a 'models' key")
+    try:  # without --prices, the cost gym-run recorded with the plan's prices stands
+        table = PriceTable.load(overrides) if overrides is not None else None
+    except ValueError as exc:
+        raise click.ClickException(f"{prices}: {exc}") from None
+    try:
+        if text_only:
+            click.echo(render_text(rollouts, metrics_doc, prices=table))
+            return
+        out = output or default_metrics_path(rollouts).replace(".metrics.json", ".report.html")
+        data = render_html(rollouts, out, metrics_doc, prices=table, max_rows=max_rows)
+    except OSError as exc:
+        raise click.ClickException(f"{exc.filename or rollouts}: {exc.strerror or exc}") from None
+    click.echo(render_text(rollouts, metrics_doc, prices=table, data=data))
+    click.echo(f"report: {out}")

@@ -1,0 +1,262 @@
+"""A rollouts file in, its final set out: which ids are done, where each final record sits, whether a
+kill left a torn last line; and the de-duplicated export of that set in input order.
+
+The rollouts file is append-only. An id (task, rollout) can appear more than once only when a
+failed rollout was re-run (`--resume --retry-failed`). Readers take as final record of an id its
+first `ok` record if there is one, else its last `failed` record; `gym-run export` writes exactly
+those, in (task, rollout) order. The index of final records is a temporary file of 8-byte slots,
+mapped into memory, so neither a resume nor an export holds the records or the ids in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from gym_compile.atomic import atomic_file
+from gym_run.collect.metrics import Metrics
+from gym_run.collect.rollouts import planned_total
+from gym_run.errors import GymRunError, OutputExistsError
+
+EMPTY, OK, FAILED = 0, 1, 2
+Skip = Callable[[int, str], None]
+
+
+class Ledger:
+    """(task, rollout) -> state and byte offset of its final record, for one plan.
+
+    Slot value: 0 = no record; otherwise (offset + 1) * 2 + (1 if ok). Index = task * repeats + rollout.
+    """
+
+    def __init__(self, plan_hash: str, num_repeats: int, total: int) -> None:
+        self.prefix = plan_hash[7:19]
+        self.num_repeats = num_repeats
+        self.total = total
+        self.ok = 0
+        self.failed = 0
+        self._file = tempfile.TemporaryFile(prefix="gym-run-index-")
+        self._file.truncate(max(1, total) * 8)
+        self._map = mmap.mmap(self._file.fileno(), max(1, total) * 8)
+        self._slots = memoryview(self._map).cast("q")
+
+    def index(self, record: dict[str, Any]) -> int:
+        """The slot of a record of this plan; ValueError (with the reason) for any other record."""
+        gym = record.get("_gym")
+        rid = gym.get("id") if isinstance(gym, dict) else None
+        parts = rid.split(":") if isinstance(rid, str) else []
+        if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+            raise ValueError(f"no rollout id (_gym.id) in {str(rid)[:40]!r}")
+        if parts[0] != self.prefix:
+            raise LookupError(
+                f"rollout id {rid} belongs to another plan (this plan's ids start with {self.prefix})"
+            )
+        task, rollout = int(parts[1]), int(parts[2])
+        i = task * self.num_repeats + rollout
+        if rollout >= self.num_repeats or i >= self.total:
+            raise LookupError(f"rollout id {rid} is outside this plan's {self.total} rollouts")
+        return i
+
+    def state(self, i: int) -> int:
+        slot = self._slots[i]
+        return EMPTY if slot == 0 else OK if slot & 1 else FAILED
+
+    def offset(self, i: int) -> int:
+        return self._slots[i] // 2 - 1
+
+    def done(self, i: int, *, retry_failed: bool) -> bool:
+        state = self.state(i)
+        return state == OK or (state == FAILED and not retry_failed)
+
+    def add(self, record: dict[str, Any], offset: int, metrics: Metrics) -> bool:
+        """Applies the final-record rule; False for a record that is not final (a second ok)."""
+        i = self.index(record)
+        ok = record["_gym"].get("status") == "ok"
+        previous = self.state(i)
+        if previous == OK:
+            return False
+        if previous == FAILED:
+            self.failed -= 1
+            metrics.drop_failed()
+        self._slots[i] = (offset + 1) * 2 + (1 if ok else 0)
+        if ok:
+            self.ok += 1
+        else:
+            self.failed += 1
+        metrics.add(record)
+        return True
+
+    def close(self) -> None:
+        self._slots.release()
+        self._map.close()
+        self._file.close()
+
+
+@dataclass
+class ScanReport:
+    size: int = 0  # bytes of whole lines; the file is truncated to this on resume
+    torn_bytes: int = 0  # a last line without its newline (a write cut short by a kill)
+    records: int = 0
+    not_final: int = 0
+
+
+def scan(path: str, ledger: Ledger, metrics: Metrics, skip: Skip | None = None) -> ScanReport:
+    """Reads every whole line of `path` into the ledger and metrics; the torn tail is only measured.
+
+    A line that is not a record of this plan is refused, unless `skip` is given (readers such as the
+    report): then it is passed to `skip(lineno, why)` and left out."""
+    report = ScanReport()
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return report
+    with fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.endswith(b"\n"):
+                report.torn_bytes = len(line)
+                break
+            if line.strip():
+                try:
+                    record = _record(line, path, lineno)
+                    final = ledger.add(record, report.size, metrics)
+                except (GymRunError, LookupError, ValueError) as exc:
+                    if skip is None:
+                        raise _refusal(exc, path, lineno) from None
+                    skip(lineno, getattr(exc, "message", str(exc)))
+                    report.size += len(line)
+                    continue
+                report.records += 1
+                report.not_final += not final
+            report.size += len(line)
+    return report
+
+
+def _refusal(exc: Exception, path: str, lineno: int) -> GymRunError:
+    if isinstance(exc, GymRunError):
+        return exc
+    if isinstance(exc, LookupError):
+        return OutputExistsError(
+            f"{path}:{lineno}: {exc}; gym-run does not mix plans in one file: pass --overwrite "
+            "to replace it, or compile with another +output_jsonl_fpath"
+        )
+    return _not_a_record(path, lineno, str(exc))
+
+
+def _record(line: bytes, path: str, lineno: int) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _not_a_record(path, lineno, f"not JSON ({getattr(exc, 'msg', exc)})") from None
+    if not isinstance(record, dict):
+        raise _not_a_record(path, lineno, "not a JSON object")
+    return record
+
+
+def _not_a_record(path: str, lineno: int, why: str) -> GymRunError:
+    return GymRunError(
+        f"{path}:{lineno}: not a rollout record written by gym-run ({why}); remove that line, "
+        "or start again with --overwrite"
+    )
+
+
+def final_records(path: str, skip: Skip | None = None) -> Iterator[dict[str, Any]]:
+    """The final record of every id of a rollouts file, in (task, rollout) order, without its plan.
+
+    For readers that have only the file (the report): one pass sizes a Ledger from the ids (the
+    plan prefix of the first record; records of another prefix are skipped like lines that are
+    not records), then the same rule as resume and export picks the final records."""
+    prefix, tasks, repeats = None, 0, 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            try:
+                rid = json.loads(line)["_gym"]["id"]
+                head, task, rollout = rid.split(":")
+                prefix = prefix or head
+                if head == prefix:
+                    tasks, repeats = max(tasks, int(task) + 1), max(repeats, int(rollout) + 1)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                continue  # scan below reports it
+    ledger = Ledger(f"sha256:{prefix or ''}", max(1, repeats), tasks * max(1, repeats))
+    try:
+        scan(path, ledger, Metrics(), skip or (lambda _lineno, _why: None))
+        with open(path, "rb") as src:
+            for i in range(ledger.total):
+                if ledger.state(i) != EMPTY:
+                    src.seek(ledger.offset(i))
+                    yield json.loads(src.readline())
+    finally:
+        ledger.close()
+
+
+@dataclass
+class ExportReport:
+    path: str
+    ok: int = 0
+    failed: int = 0
+    missing: int = 0
+    written: int = 0
+
+
+def export_final(
+    rollouts: str, dest: str, ledger: Ledger, *, ok_only: bool = False, overwrite: bool = False
+) -> ExportReport:
+    """Writes the final record of every id in (task, rollout) order to `dest`, atomically."""
+    if not os.path.exists(rollouts):
+        raise GymRunError(f"there are no rollouts at {rollouts} yet; run the plan first")
+    if os.path.exists(dest) and os.path.exists(rollouts) and os.path.samefile(dest, rollouts):
+        raise OutputExistsError(
+            f"export would overwrite the rollouts file itself ({dest}); pass another -o"
+        )
+    if not overwrite and os.path.exists(dest) and os.path.getsize(dest) > 0:
+        raise OutputExistsError(
+            f"{dest} already exists and is not empty; pass --overwrite to replace it"
+        )
+    scan(rollouts, ledger, Metrics())
+    report = ExportReport(dest, ok=ledger.ok, failed=ledger.failed)
+    with open(rollouts, "rb") as src, atomic_file(dest, "wb") as out:
+        report.written, report.missing = _copy_final(src, out, ledger, ok_only)
+    return report
+
+
+def _copy_final(src: BinaryIO, out: BinaryIO, ledger: Ledger, ok_only: bool) -> tuple[int, int]:
+    written = missing = 0
+    for i in range(ledger.total):
+        state = ledger.state(i)
+        if state == EMPTY:
+            missing += 1
+            continue
+        if ok_only and state != OK:
+            continue
+        src.seek(ledger.offset(i))
+        out.write(src.readline())
+        written += 1
+    return written, missing
+
+
+def default_export_path(rollouts: str) -> str:
+    stem = rollouts[: -len(".jsonl")] if rollouts.endswith(".jsonl") else rollouts
+    return stem + ".final.jsonl"
+
+
+def export_plan(
+    plan: dict[str, Any], dest: str | None, *, ok_only: bool = False, overwrite: bool = False
+) -> ExportReport:
+    """`gym-run export`: the plan's rollouts file, de-duplicated, in input order."""
+    job = plan["job"]
+    total = planned_total(job["input"]["rows"], job["limit"], job["num_repeats"])
+    ledger = Ledger(plan["content_hash"], job["num_repeats"], total)
+    try:
+        rollouts = job["output"]["path"]
+        return export_final(
+            rollouts,
+            dest or default_export_path(rollouts),
+            ledger,
+            ok_only=ok_only,
+            overwrite=overwrite,
+        )
+    finally:
+        ledger.close()

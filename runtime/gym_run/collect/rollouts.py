@@ -1,0 +1,192 @@
+"""Input rows in (read lazily), one rollout record per row x repeat out to a sink, with bounded
+concurrency, a deadline per rollout, and a clean stop (Ctrl-C) that admits nothing new."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Protocol
+
+from gym_run.collect.record import failed_record, ok_record
+from gym_run.endpoint.cache import cache_scope
+from gym_run.endpoint.callstats import CURRENT_ROLLOUT, RolloutTrace
+from gym_run.errors import PlanError, RolloutTimeout
+from gym_run.servers.builtin.agent import merge_params
+
+Item = tuple[int, int, dict[str, Any]]
+Sink = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Agent(Protocol):
+    async def run(
+        self, row: dict[str, Any], params_override: dict[str, Any] | None = None
+    ) -> dict[str, Any]: ...
+
+
+def iter_rows(
+    path: str, limit: int | None = None, skip: Callable[[int], bool] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row index, row), one line at a time: a dataset is never held in memory. Rows `skip`
+    answers True for (all their rollouts done) are not even parsed."""
+    if limit is not None and limit <= 0:
+        limit = None
+    index = 0
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if limit is not None and index >= limit:
+                return
+            if not line.strip():
+                continue
+            if skip is not None and skip(index):
+                index += 1
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise PlanError(
+                    f"{path}:{lineno}: not JSON ({exc.msg}); fix the file and recompile"
+                ) from None
+            if not isinstance(row, dict):
+                raise PlanError(
+                    f"{path}:{lineno}: a row must be a JSON object; fix the file and recompile"
+                )
+            yield index, row
+            index += 1
+
+
+def iter_items(
+    rows: Iterator[tuple[int, dict[str, Any]]],
+    num_repeats: int,
+    skip: Callable[[int, int], bool] | None = None,
+) -> Iterator[Item]:
+    """NeMo Gym's order aabbcc: (task 0, rollout 0), (task 0, rollout 1), (task 1, rollout 0), ..."""
+    for task, row in rows:
+        for rollout in range(num_repeats):
+            if skip is None or not skip(task, rollout):
+                yield task, rollout, row
+
+
+def planned_total(rows: int, limit: int | None, num_repeats: int) -> int:
+    return (min(rows, limit) if limit else rows) * num_repeats
+
+
+class Collector:
+    """Runs at most `concurrency` rollouts at a time; each finished record is awaited into `sink`.
+
+    Items are pulled from the iterator only when a slot is free, so a million-row input is never
+    a million pending tasks. `stop()` admits nothing new and lets in-flight rollouts finish;
+    `cancel()` abandons them (their ids stay missing and a resume runs them again).
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        *,
+        plan_hash: str,
+        params_override: dict[str, Any],
+        concurrency: int,
+        sink: Sink,
+        rollout_timeout_s: float | None = None,
+    ) -> None:
+        self.agent = agent
+        self.plan_hash = plan_hash
+        self.params_override = params_override
+        self.concurrency = max(1, concurrency)
+        self.sink = sink
+        self.rollout_timeout_s = rollout_timeout_s
+        self.stopping = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._error: BaseException | None = None
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def cancel(self) -> None:
+        self.stopping = True
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def run(self, items: Iterator[Item]) -> None:
+        slots = asyncio.Semaphore(self.concurrency)
+        try:
+            for item in items:
+                await slots.acquire()
+                if self.stopping:
+                    slots.release()
+                    break
+                task = asyncio.create_task(self._one(item))
+                self._tasks.add(task)
+                task.add_done_callback(functools.partial(self._finished, slots))
+            while self._tasks:
+                await asyncio.wait(set(self._tasks))
+        finally:
+            if self._tasks:  # we are being cancelled ourselves: take the rollouts down with us
+                self.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._error is not None:
+            raise self._error
+
+    def _finished(self, slots: asyncio.Semaphore, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        slots.release()
+        if not task.cancelled() and task.exception() is not None and self._error is None:
+            self._error = task.exception()  # the sink failed (e.g. disk full): stop admitting
+            self.stop()
+
+    async def _one(self, item: Item) -> None:
+        record = await run_one(
+            self.agent,
+            item,
+            plan_hash=self.plan_hash,
+            params_override=self.params_override,
+            rollout_timeout_s=self.rollout_timeout_s,
+        )
+        await self.sink(record)
+
+
+async def run_one(
+    agent: Agent,
+    item: Item,
+    *,
+    plan_hash: str,
+    params_override: dict[str, Any],
+    rollout_timeout_s: float | None = None,
+) -> dict[str, Any]:
+    """One rollout; whatever it raises becomes a failure record and the collection goes on."""
+    task, rollout, row = item
+    trace = RolloutTrace()
+    CURRENT_ROLLOUT.set(trace)  # this task's own context: the client counts retries into it
+    started = time.monotonic()
+    try:
+        with cache_scope(sample=rollout) as tally:  # repeats of a row are distinct samples
+            if rollout_timeout_s:
+                result = await asyncio.wait_for(agent.run(row, params_override), rollout_timeout_s)
+            else:
+                result = await agent.run(row, params_override)
+    except Exception as exc:
+        if (
+            isinstance(exc, asyncio.TimeoutError)
+            and rollout_timeout_s
+            and time.monotonic() - started >= rollout_timeout_s
+        ):
+            exc = RolloutTimeout(
+                f"the rollout took longer than rollout_timeout_s={rollout_timeout_s:g}"
+            )
+        return failed_record(
+            merge_params(row, params_override),
+            exc,
+            plan_hash=plan_hash,
+            task=task,
+            rollout=rollout,
+            retries=trace.retries,
+        )
+    return ok_record(
+        result, plan_hash=plan_hash, task=task, rollout=rollout, retries=trace.retries, cache=tally
+    )

@@ -1,0 +1,1 @@
+"""Reports: a rollouts file in, HTML or text people read out."""

@@ -1,0 +1,190 @@
+"""A finished rollout in, a judged one out: NeMo Gym's `equivalence_llm_judge` resources server.
+
+The policy's final answer and the row's `expected_answer` go into a prompt (a sandboxed Jinja2
+template) for a second model; its verdict label becomes the reward. A verdict that names neither
+label is not guessed at: reward 0.0, `judge_unparseable: true`, counted. The judge's own tokens
+are handed back apart from the policy's in `_judge_usage` ({judge server: usage}); the agent moves
+them into the record's `_gym.usage_by_server`, where they are priced and shown separately.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from gym_run.endpoint.usage import add_usage
+from gym_run.errors import PlanError
+from gym_run.servers.builtin.models import ModelServer
+from gym_run.servers.builtin.prompts import PromptTemplate, load_prompt_template
+from gym_run.servers.builtin.resources import ResourcesServer
+
+DEFAULT_TEMPLATE = "judge_equivalence.j2"
+
+
+def message_text(item: Any) -> str:
+    """Text of a message item: a string content or its text parts joined by newlines."""
+    content = item.get("content") if isinstance(item, dict) else None
+    if isinstance(content, str):
+        return content
+    parts = [p.get("text") for p in content or [] if isinstance(p, dict)]
+    return "\n".join(p for p in parts if isinstance(p, str))
+
+
+def last_text(items: Any, role: str) -> str | None:
+    """The last message of `role` (assistant: the final answer; user: the question)."""
+    for item in reversed(items if isinstance(items, list) else []):
+        if (
+            isinstance(item, dict)
+            and item.get("role") == role
+            and item.get("type", "message") == "message"
+        ):
+            return message_text(item).strip()
+    return None
+
+
+def extract(text: str, pattern: str | None) -> str:
+    """NeMo Gym's rule: the last match; its first non-empty group, else the whole match."""
+    if not pattern:
+        return text
+    try:
+        matches = list(re.finditer(pattern, text, flags=re.MULTILINE | re.DOTALL))
+    except re.error:
+        return text
+    if not matches:
+        return text
+    last = matches[-1]
+    return next(
+        (g.strip() for g in last.groups() if isinstance(g, str) and g.strip()),
+        last.group(0).strip(),
+    )
+
+
+def parse_verdict(text: str, equal_label: str, not_equal_label: str) -> str | None:
+    """The label that occurs first, ignoring a label found only inside the other ("EQUAL" in
+    "NOT EQUAL"); None when neither occurs."""
+
+    def spans(label: str) -> list[tuple[int, int]]:
+        return [(m.start(), m.end()) for m in re.finditer(re.escape(label), text)] if label else []
+
+    eq, ne = spans(equal_label), spans(not_equal_label)
+    eq_free = [s for s in eq if not any(a <= s[0] and s[1] <= b and (a, b) != s for a, b in ne)]
+    ne_free = [s for s in ne if not any(a <= s[0] and s[1] <= b and (a, b) != s for a, b in eq)]
+    first_eq = min((s[0] for s in eq_free), default=None)
+    first_ne = min((s[0] for s in ne_free), default=None)
+    if first_eq is None and first_ne is None:
+        return None
+    if first_ne is None or (first_eq is not None and first_eq < first_ne):
+        return equal_label
+    return not_equal_label
+
+
+class EquivalenceLLMJudge(ResourcesServer):
+    """No tools; verify asks the judge model whether the answer matches `expected_answer`."""
+
+    def __init__(self, name: str, config: dict[str, Any], judge: ModelServer) -> None:
+        super().__init__(name, config)
+        self.judge = judge
+        self.equal_label = config.get("judge_equal_label") or "[[A=B]]"
+        self.not_equal_label = config.get("judge_not_equal_label") or "[[A!=B]]"
+        if self.equal_label == self.not_equal_label:
+            raise PlanError(
+                f"server {name!r}: judge_equal_label and judge_not_equal_label are the same"
+            )
+        self.template: PromptTemplate = _template(name, config)
+        limit = config.get("judge_endpoint_max_concurrency")
+        self._slots = asyncio.Semaphore(limit) if limit else None
+        self.counts: Counter[str] = Counter()
+
+    async def verify(self, body: dict[str, Any]) -> dict[str, Any]:
+        expected = body.get("expected_answer")
+        if expected is None and isinstance(body.get("metadata"), dict):
+            expected = body["metadata"].get("expected_answer")
+        if expected is None:
+            raise ValueError(f"{self.name}: the row has no 'expected_answer' to judge against")
+        expected = str(expected)
+        params = body.get("responses_create_params") or {}
+        question = extract(
+            last_text(params.get("input"), "user") or "", self.config.get("question_extract_regex")
+        )
+        answer = last_text((body.get("response") or {}).get("output"), "assistant")
+        result = {
+            **body,
+            "expected_answer": expected,
+            "judge_evaluations": [],
+            "judge_verdict": None,
+            "judge_unparseable": False,
+            "_judge_usage": {},
+        }
+        if not answer:  # nothing to judge: no judge call is paid for
+            self.counts["no_answer"] += 1
+            return {**result, "reward": 0.0}
+        answer = extract(answer, self._answer_regex(body, expected))
+        evaluation, usage = await self._ask(question, expected, answer)
+        verdict = evaluation["verdict_label"]
+        self.counts["unparseable" if verdict is None else verdict] += 1
+        return {
+            **result,
+            "reward": 1.0 if verdict == self.equal_label else 0.0,
+            "judge_evaluations": [evaluation],
+            "judge_unparseable": verdict is None,
+            "judge_verdict": None
+            if verdict is None
+            else ("equal" if verdict == self.equal_label else "not_equal"),
+            "_judge_usage": {self.judge.name: usage},
+        }
+
+    def _answer_regex(self, body: dict[str, Any], expected: str) -> str | None:
+        """NeMo Gym's per-row `template_metadata.output_regex` wins, unless the answer is long."""
+        per_row = (body.get("template_metadata") or {}).get("output_regex")
+        if per_row and self.config.get("use_per_record_regex", True):
+            threshold = self.config.get("extraction_length_threshold")
+            return None if threshold is not None and len(expected) > threshold else per_row
+        return self.config.get("response_extract_regex")
+
+    async def _ask(
+        self, question: str, expected: str, answer: str
+    ) -> tuple[dict[str, Any], dict[str, int]]:
+        prompt = self.template.render(
+            question=question,
+            expected_answer=expected,
+            generated_answer=answer,
+            equal_label=self.equal_label,
+            not_equal_label=self.not_equal_label,
+        )
+        messages = [{"role": "user", "content": prompt}]
+        if self.config.get("judge_system_message"):
+            messages.insert(0, {"role": "system", "content": self.config["judge_system_message"]})
+        params = {**(self.config.get("judge_responses_create_params") or {}), "input": messages}
+        async with self._slots if self._slots else contextlib.nullcontext():
+            response = await self.judge.responses(params)
+        text = "\n".join(
+            message_text(o)
+            for o in response.get("output") or []
+            if isinstance(o, dict) and o.get("type") == "message"
+        )
+        verdict = parse_verdict(text, self.equal_label, self.not_equal_label)
+        usage = add_usage({}, response.get("usage"))
+        return {
+            "responses_create_params": params,
+            "response": response,
+            "verdict_label": verdict,
+        }, usage
+
+
+def _template(name: str, config: dict[str, Any]) -> PromptTemplate:
+    inline, fpath = config.get("judge_prompt_template"), config.get("judge_prompt_template_fpath")
+    if inline and fpath:
+        raise PlanError(
+            f"server {name!r}: give judge_prompt_template or judge_prompt_template_fpath, not both"
+        )
+    try:
+        return load_prompt_template(fpath or inline or DEFAULT_TEMPLATE, path_only=bool(fpath))
+    except FileNotFoundError as exc:
+        raise PlanError(
+            f"server {name!r}: judge prompt template {Path(str(exc.filename)).name!r} "
+            f"not found (looked in {exc.strerror})"
+        ) from None

@@ -1,0 +1,141 @@
+"""Plan servers (secrets resolved) in, live in-process server objects out, built in dependency order."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from gym_run.endpoint.cache import ResponseCache
+from gym_run.errors import PlanError, ServerStartError
+from gym_run.servers.builtin.agent import SimpleAgent
+from gym_run.servers.builtin.judge import EquivalenceLLMJudge
+from gym_run.servers.builtin.models import ModelServer, openai_model, stand_in_model
+from gym_run.servers.builtin.resources import ResourcesServer, SimpleWeather
+from gym_run.servers.builtin.verifiers import AnswerMatch
+
+# Models first, then resources (a judge needs its model), then agents (need both).
+BUILD_ORDER = ("responses_api_models", "resources_servers", "responses_api_agents")
+
+
+@dataclass
+class BuildContext:
+    """What a factory may use: the shared HTTP session and the servers built before it."""
+
+    session: aiohttp.ClientSession
+    built: dict[str, Any] = field(default_factory=dict)
+    bind: bool = True
+    cache: ResponseCache | None = None  # the job's response cache, for model servers
+    cache_stand_in: bool = False
+
+    def ref(self, owner: str, ref: dict[str, Any], kind: type) -> Any:
+        server = self.built.get(ref.get("name", ""))
+        if not isinstance(server, kind):
+            raise PlanError(
+                f"server {owner!r} refers to {ref.get('name')!r}, which is not a {ref.get('type')} server"
+            )
+        return server
+
+
+Factory = Callable[[str, dict[str, Any], BuildContext], Awaitable[Any]]
+
+
+async def _openai_model(name: str, config: dict[str, Any], ctx: BuildContext) -> ModelServer:
+    return openai_model(name, config, ctx.session, ctx.cache)
+
+
+async def _stand_in_model(name: str, config: dict[str, Any], ctx: BuildContext) -> ModelServer:
+    return await stand_in_model(
+        name, config, ctx.session, bind=ctx.bind, cache=ctx.cache if ctx.cache_stand_in else None
+    )
+
+
+async def _simple_weather(name: str, config: dict[str, Any], ctx: BuildContext) -> ResourcesServer:
+    return SimpleWeather(name, config)
+
+
+async def _equivalence_llm_judge(
+    name: str, config: dict[str, Any], ctx: BuildContext
+) -> ResourcesServer:
+    return EquivalenceLLMJudge(
+        name, config, ctx.ref(name, config["judge_model_server"], ModelServer)
+    )
+
+
+async def _answer_match(name: str, config: dict[str, Any], ctx: BuildContext) -> ResourcesServer:
+    return AnswerMatch(name, config)
+
+
+async def _simple_agent(name: str, config: dict[str, Any], ctx: BuildContext) -> SimpleAgent:
+    model = ctx.ref(name, config["model_server"], ModelServer)
+    resources = ctx.ref(name, config["resources_server"], ResourcesServer)
+    return SimpleAgent(name, model, resources, config.get("max_steps"))
+
+
+FACTORIES: dict[tuple[str, str], Factory] = {
+    ("responses_api_models", "openai_model"): _openai_model,
+    ("responses_api_models", "stand_in_model"): _stand_in_model,
+    ("resources_servers", "example_simple_weather"): _simple_weather,
+    ("resources_servers", "equivalence_llm_judge"): _equivalence_llm_judge,
+    ("resources_servers", "answer_match"): _answer_match,
+    ("responses_api_agents", "simple_agent"): _simple_agent,
+}
+
+
+class Servers:
+    """The live servers of one plan; closing them stops any loopback apps they started."""
+
+    def __init__(self, specs: dict[str, dict[str, Any]], built: dict[str, Any]) -> None:
+        self.specs = specs
+        self.built = built
+
+    def __getitem__(self, name: str) -> Any:
+        return self.built[name]
+
+    def agent(self, name: str) -> SimpleAgent:
+        server = self.built.get(name)
+        if not isinstance(server, SimpleAgent):
+            raise PlanError(f"job agent {name!r} is not an agent server of this plan")
+        return server
+
+    async def close(self) -> None:
+        for server in reversed(list(self.built.values())):
+            close = getattr(server, "close", None)
+            if close is not None:
+                await close()
+
+
+async def build_servers(
+    specs: dict[str, dict[str, Any]],
+    session: aiohttp.ClientSession,
+    *,
+    bind: bool = True,
+    cache: ResponseCache | None = None,
+    cache_stand_in: bool = False,
+) -> Servers:
+    """`specs` is the plan's `servers` with secrets substituted; on failure nothing is left running."""
+    ctx = BuildContext(session=session, bind=bind, cache=cache, cache_stand_in=cache_stand_in)
+    for kind in BUILD_ORDER:
+        for name, spec in specs.items():
+            if spec["type"] != kind:
+                continue
+            factory = FACTORIES.get((kind, spec["implementation"]))
+            try:
+                if factory is None:
+                    known = sorted(impl for (k, impl) in FACTORIES if k == kind)
+                    raise PlanError(
+                        f"server {name!r}: {kind} implementation {spec['implementation']!r} is not built "
+                        f"into this gym-run (known: {', '.join(known)})"
+                    )
+                ctx.built[name] = await factory(name, spec["config"], ctx)
+            except OSError as exc:
+                await Servers(specs, ctx.built).close()
+                raise ServerStartError(
+                    f"server {name!r} could not start: {exc.strerror or exc}"
+                ) from None
+            except BaseException:
+                await Servers(specs, ctx.built).close()
+                raise
+    return Servers(specs, ctx.built)

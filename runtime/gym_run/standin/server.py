@@ -1,0 +1,382 @@
+"""The built-in stand-in model server: a real aiohttp server speaking the OpenAI Responses API.
+
+Offline runs, tests and benchmarks need an endpoint that behaves like OpenAI's on the wire (same
+routes, bodies, error shapes and headers) but answers instantly, for free and deterministically.
+`respond` is the pure "model"; `build_app` wraps it in HTTP with auth, validation and injectable
+faults (runtime/gym_run/standin/faults.py) so client retry/timeout code is exercised for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import re
+import signal
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from gym_compile.canonical import canonical_json
+from gym_run.servers.netguard import refuse_remote
+from gym_run.standin.args import ArgGen
+from gym_run.standin.faults import (
+    MAX_BODY_BYTES,
+    FaultInjector,
+    Faults,
+    bad_request,
+    error_response,
+    errors_and_ids,
+    unauthorized,
+)
+
+__all__ = ["Faults", "StandIn", "build_app", "respond", "run_standalone", "start_standin"]
+
+_FILLER = {"tn", "tonight", "today", "tomorrow", "now", "right", "please", "rn"}
+_PREFERRED_KEYS = ("description", "answer", "result", "summary", "text", "message", "output")
+
+
+# ---------------------------------------------------------------- the "model"
+
+
+def _text_of(content: Any) -> str:
+    """Text of a message content: a plain string or a list of input_text/output_text parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, dict)]
+        return " ".join(p for p in parts if isinstance(p, str))
+    return ""
+
+
+def _items(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """`input` as a list of items: a bare string is one user message, as in the real API."""
+    raw = body.get("input")
+    if isinstance(raw, str):
+        return [{"role": "user", "content": raw}]
+    return [item for item in raw or [] if isinstance(item, dict)]
+
+
+def _last_user_text(items: list[dict[str, Any]]) -> str:
+    for item in reversed(items):
+        if item.get("role") == "user" and item.get("type", "message") == "message":
+            return _text_of(item.get("content"))
+    return ""
+
+
+def _hint_from_text(text: str) -> str:
+    """A plausible string argument: the place after " in " or else the last word.
+
+    "what's it like in sf?" -> "sf"; "how's the weather in new york?" -> "new york". Crude, but it
+    makes demo transcripts read like a model answered.
+    """
+    lowered = f" {text.lower()}"
+    at = lowered.find(" in ")
+    if at >= 0:
+        clause = re.split(r"[,.;:!?\n]", text[at + 3 :], maxsplit=1)[0].split()[:3]
+        while clause and clause[-1].lower().strip("'\"") in _FILLER:
+            clause.pop()
+        words = [w.strip("'\"()[]{}") for w in clause]
+    else:
+        words = text.split()[-1:]
+    return " ".join(w for w in (w.strip(".,;:!?'\"()[]{}") for w in words) if w)
+
+
+def _function_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    tools = body.get("tools") or []
+    return [t for t in tools if isinstance(t, dict) and t.get("type") == "function"]
+
+
+def _normalised_tools(body: dict[str, Any]) -> list[Any]:
+    """Function tools with the keys the Response schema requires (strict/parameters may be null)."""
+    tools = []
+    for tool in body.get("tools") or []:
+        if isinstance(tool, dict) and tool.get("type") == "function":
+            tool = {**tool, "strict": tool.get("strict"), "parameters": tool.get("parameters")}
+        tools.append(tool)
+    return tools
+
+
+def _tool_output_text(output: Any) -> str:
+    """A tool's output as prose: a JSON object's descriptive string field, else the raw text."""
+    text = _text_of(output)
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(parsed, dict):
+        strings = {k: v for k, v in parsed.items() if isinstance(v, str) and v}
+        for wanted in _PREFERRED_KEYS:
+            for key, value in strings.items():
+                if wanted in key.lower():
+                    return value
+    return text
+
+
+_JUDGE_EXPECTED = re.compile(r"<expected_answer>\n(.*?)\n</expected_answer>", re.DOTALL)
+_JUDGE_GENERATED = re.compile(r"<generated_answer>\n(.*)\n</generated_answer>", re.DOTALL)
+_JUDGE_EQUAL = re.compile(
+    r"^(.+?) if the generated answer is equivalent to the expected answer$", re.MULTILINE
+)
+_JUDGE_NOT_EQUAL = re.compile(r"^(.+?) if it is not$", re.MULTILINE)
+_ARTICLES = {"a", "an", "the"}
+
+
+def _judge_words(text: str) -> list[str]:
+    """Lower-case words and numbers (1,000 -> 1000; 3.50 stays 3.50), articles dropped."""
+    words = re.findall(r"\d+(?:\.\d+)?|[^\W_]+", text.lower().replace(",", ""))
+    return [w for w in words if w not in _ARTICLES]
+
+
+def _judge_answer(text: str) -> str | None:
+    """The verdict for a prompt laid out like templates/judge_equivalence.j2, else None.
+
+    Equal when the expected answer's words appear, in order and adjacent, among the generated
+    answer's words ("Paris" in "The capital is Paris."), after lower-casing and dropping
+    punctuation and articles. Deterministic, so judged demo runs and tests are reproducible.
+    """
+    expected, generated = _JUDGE_EXPECTED.search(text), _JUDGE_GENERATED.search(text)
+    if expected is None or generated is None:
+        return None
+    tail = text[generated.end() :]
+    equal, not_equal = _JUDGE_EQUAL.findall(tail), _JUDGE_NOT_EQUAL.findall(tail)
+    if not equal or not not_equal:
+        return None
+    want, got = _judge_words(expected.group(1)), _judge_words(generated.group(1))
+    n = len(want)
+    same = any(got[i : i + n] == want for i in range(len(got) - n + 1)) if n else not got
+    return equal[-1].strip() if same else not_equal[-1].strip()
+
+
+def _tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / 4))
+
+
+def _input_text(body: dict[str, Any], items: list[dict[str, Any]]) -> str:
+    parts = [_text_of(body.get("instructions"))]
+    for item in items:
+        parts.append(_text_of(item.get("content")))
+        if item.get("type") == "function_call":
+            parts += [str(item.get("name", "")), str(item.get("arguments", ""))]
+        if item.get("type") == "function_call_output":
+            parts.append(_text_of(item.get("output")))
+    return "".join(parts)
+
+
+def respond(body: dict[str, Any]) -> dict[str, Any]:
+    """A request body -> a Response object. Pure and deterministic: ids hash the request."""
+    try:
+        digest = hashlib.sha256(canonical_json(body)).hexdigest()
+    except UnicodeEncodeError:  # lone surrogates: still canonical, just ASCII-escaped
+        ascii_json = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(ascii_json.encode()).hexdigest()
+
+    def make_id(prefix: str) -> str:
+        return prefix + hashlib.sha256(f"{digest}:{prefix}".encode()).hexdigest()[:24]
+
+    items = _items(body)
+    user_text = _last_user_text(items)
+    tools = _function_tools(body)
+    choice = body.get("tool_choice")
+    answered = any(item.get("type") == "function_call_output" for item in items)
+    output: dict[str, Any]
+    if tools and not answered and choice != "none":
+        forced = isinstance(choice, dict) and choice.get("type") == "function"
+        tool = next((t for t in tools if forced and t.get("name") == choice.get("name")), tools[0])
+        params = tool.get("parameters")
+        params = params if isinstance(params, dict) else {"type": "object", "properties": {}}
+        gen = ArgGen(params, _hint_from_text(user_text), tool.get("strict") is True)
+        arguments = json.dumps(gen.value(params), ensure_ascii=False, separators=(",", ":"))
+        output = {
+            "type": "function_call",
+            "id": make_id("fc_"),
+            "call_id": make_id("call_"),
+            "name": str(tool.get("name", "")),
+            "arguments": arguments,
+            "status": "completed",
+        }
+        out_text = output["name"] + arguments
+    else:
+        calls = [i for i in items if i.get("type") == "function_call_output"]
+        outputs = [o.strip() for o in (_tool_output_text(i.get("output")) for i in calls)]
+        text = _judge_answer(user_text)
+        if text is None:
+            text = " ".join(o for o in outputs if o) or f"You said: {user_text}".rstrip()
+        part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+        output = {
+            "type": "message",
+            "id": make_id("msg_"),
+            "role": "assistant",
+            "status": "completed",
+            "content": [part],
+        }
+        out_text = text
+    in_tokens, out_tokens = _tokens(_input_text(body, items)), _tokens(out_text)
+    now = int(time.time())
+
+    def given(key: str, default: Any) -> Any:
+        return default if body.get(key) is None else body[key]
+
+    usage = {
+        "input_tokens": in_tokens,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": out_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": in_tokens + out_tokens,
+    }
+    return {
+        "id": make_id("resp_"),
+        "object": "response",
+        "created_at": now,
+        "completed_at": now,
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "instructions": body.get("instructions"),
+        "model": body.get("model") or "stand-in-1",
+        "output": [output],
+        "parallel_tool_calls": given("parallel_tool_calls", True),
+        "tools": _normalised_tools(body),
+        "tool_choice": given("tool_choice", "auto"),
+        "metadata": given("metadata", {}),
+        "temperature": given("temperature", 1.0),
+        "top_p": given("top_p", 1.0),
+        "usage": usage,
+    }
+
+
+# ---------------------------------------------------------------- the HTTP server
+
+
+def _reject_constant(name: str) -> Any:
+    """NaN/Infinity are not JSON; accepting them would make us emit invalid JSON back."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def build_app(
+    *,
+    model: str = "stand-in-1",
+    latency_ms: float = 0.0,
+    faults: Faults | None = None,
+    api_key: str | None = None,
+    known_models: list[str] | None = None,
+) -> web.Application:
+    """The stand-in as an aiohttp app; app["stats"] counts outcomes so tests can assert on them."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_and_ids])
+    stats: Counter[str] = Counter()
+    with warnings.catch_warnings():  # the public contract is app["stats"], a plain string key
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)
+        app["stats"] = stats
+    injector = FaultInjector(faults or Faults(), stats)
+    created = int(time.time())
+
+    async def responses(request: web.Request) -> web.StreamResponse:
+        if (faulty := await injector.apply(request)) is not None:
+            return faulty
+        if (denied := unauthorized(request, api_key)) is not None:
+            return denied
+        try:
+            body = json.loads(await request.read(), parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError):
+            stats["bad_request"] += 1
+            message = "We could not parse the JSON body of your request: it must be a JSON object."
+            return error_response(400, message, param="body")
+        if (problem := bad_request(body)) is not None:
+            stats["bad_request"] += 1
+            return error_response(400, problem[0], param=problem[1])
+        asked = body.get("model")
+        if known_models is not None and asked is not None and asked not in known_models:
+            stats["model_not_found"] += 1
+            message = f"The model `{asked}` does not exist or you do not have access to it."
+            return error_response(404, message, param="model", code="model_not_found")
+        answer = respond(body)
+        if not asked:
+            answer["model"] = model
+        if latency_ms > 0:
+            await asyncio.sleep(latency_ms / 1000)
+        stats["ok"] += 1
+        return web.json_response(answer)
+
+    async def models(request: web.Request) -> web.StreamResponse:
+        if (denied := unauthorized(request, api_key)) is not None:
+            return denied
+        names = known_models if known_models is not None else [model]
+        data = [
+            {"id": n, "object": "model", "created": created, "owned_by": "gym-compile"}
+            for n in names
+        ]
+        return web.json_response({"object": "list", "data": data})
+
+    for prefix in ("/v1", ""):
+        app.router.add_post(f"{prefix}/responses", responses)
+        app.router.add_get(f"{prefix}/models", models)
+    return app
+
+
+@dataclass
+class StandIn:
+    """A running stand-in; `url` is the base_url to give an OpenAI client."""
+
+    url: str
+    port: int
+    app: web.Application
+    runner: web.AppRunner
+
+    async def close(self) -> None:
+        """Stops listening and finishes in-flight requests (aiohttp's graceful shutdown)."""
+        await self.runner.cleanup()
+
+
+async def start_standin(
+    host: str = "127.0.0.1", port: int = 0, *, allow_remote: bool = False, **build_app_kwargs: Any
+) -> StandIn:
+    """Serves build_app(**build_app_kwargs) in the running loop; port 0 picks a free port.
+
+    Loopback only unless allow_remote (gym-run stand-in with --api-key: the key is the token).
+    """
+    if not allow_remote or not build_app_kwargs.get("api_key"):
+        refuse_remote(host, "the stand-in without --api-key")
+    app = build_app(**build_app_kwargs)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound = runner.addresses[0][1]
+    shown = f"[{host}]" if ":" in host else host
+    return StandIn(url=f"http://{shown}:{bound}/v1", port=bound, app=app, runner=runner)
+
+
+def run_standalone(host: str, port: int, **build_app_kwargs: Any) -> None:
+    """Blocking: serves until Ctrl-C or SIGTERM, then returns cleanly (no traceback).
+
+    OSError (port taken, bad host) propagates so the caller (gym-run stand-in) words it.
+    """
+
+    async def serve() -> None:
+        standin = await start_standin(host, port, allow_remote=True, **build_app_kwargs)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
+                pass
+        print(f"stand-in listening on {standin.url}", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await standin.close()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
