@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ def compile_config(
     assume_env: bool = False,
     build: bool = True,
     default_env: bool = True,
+    nemo_gym_roots: Sequence[Path] = (),
 ) -> Result:
     """Every problem found in one run; a plan only when there are no errors.
 
@@ -43,7 +45,8 @@ def compile_config(
     checked, except what the missing part could have supplied (undefined names, references).
     assume_env (lint --set): top-level names defined nowhere are taken to come from an env.yaml
     given at run time. build=False checks without building a plan. default_env=False: no env.yaml
-    unless one is given (lint gives the same answer on a laptop with env.yaml and in CI without)."""
+    unless one is given (lint gives the same answer on a laptop with env.yaml and in CI without).
+    nemo_gym_roots (--nemo-gym-root): searched first for NeMo Gym's servers and files."""
     parsed, problems = split_overrides(overrides)
     env_path = env if env is not None else (Path("env.yaml") if default_env else None)
     merged = merge(
@@ -55,7 +58,7 @@ def compile_config(
         malformed=tuple(d.location.label for d in problems if d.location),
     )
     resolved = resolve(merged, external_roots=assume_env)
-    validated = validate(resolved)
+    validated = validate(resolved, nemo_gym_roots)
     linked = link(validated, options_for(validated))
     check_paths(linked)
     diagnostics = problems + merged.diagnostics + resolved.diagnostics + validated.diagnostics

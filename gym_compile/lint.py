@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ def lint(
     env: Path | None = None,
     as_set: bool = False,
     overrides: list[str] | None = None,
+    nemo_gym_roots: Sequence[Path] = (),
 ) -> LintResult:
     files, problems = expand(paths)
     result = LintResult([display_path(f) for f in files], problems)
@@ -67,10 +69,11 @@ def lint(
             assume_env=env is None,
             build=False,
             default_env=False,
+            nemo_gym_roots=nemo_gym_roots,
         )
         result.diagnostics += compiled.diagnostics
     elif configs:
-        result.diagnostics += _each_alone(configs, env)
+        result.diagnostics += _each_alone(configs, env, nemo_gym_roots)
     result.diagnostics = unique(result.diagnostics)
     return result
 
@@ -153,7 +156,9 @@ def _jsonl(path: Path) -> list[Diagnostic]:
     return read_input(path)[1]
 
 
-def _each_alone(configs: list[Path], env: Path | None) -> list[Diagnostic]:
+def _each_alone(
+    configs: list[Path], env: Path | None, nemo_gym_roots: Sequence[Path] = ()
+) -> list[Diagnostic]:
     """Pass 1 checks each file with its includes; pass 2 links it against every linted file."""
     checked: list[tuple[Validated, list[Diagnostic]]] = []
     registry: dict[str, set[str]] = {}
@@ -161,7 +166,7 @@ def _each_alone(configs: list[Path], env: Path | None) -> list[Diagnostic]:
     for path in configs:
         merged = merge([path], env, [], env_required=env is not None, partial=True)
         resolved = resolve(merged, external_roots=env is None, allow_missing=True)
-        validated = validate(resolved)
+        validated = validate(resolved, nemo_gym_roots)
         checked.append((validated, merged.diagnostics + resolved.diagnostics))
         referenced |= resolved.referenced
         for server in validated.servers.values():

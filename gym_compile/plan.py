@@ -83,7 +83,7 @@ def _redact(v: Validated, server: Server, secrets: dict[str, dict[str, str]]) ->
     or environment variable whose name looks secret (policy_api_key, HF_TOKEN), or when it looks
     like a credential (sk-..., Bearer ...): the plan is meant to be committed and shared."""
     config = copy.deepcopy(server.config)
-    schema = catalog.server_schema(server.type, server.implementation)
+    schema = server.schema
     write_only = {rel for rel, _value, flag in catalog.marked(schema, config, "writeOnly") if flag}
     for rel, value in list(leaves(config, ())):
         if value is None or not rel:

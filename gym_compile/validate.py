@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,7 @@ from gym_compile.diagnostics import (
     json_path,
 )
 from gym_compile.interpolate import Resolved
+from gym_compile.nemo.roots import Root, find_roots_explained
 from gym_compile.secretscan import check_literals
 
 Path_ = tuple[Any, ...]
@@ -35,9 +38,8 @@ class Server:
     source_path: Path_  # where the implementation mapping sits in the tree
     renamed: dict[str, str] = field(default_factory=dict)  # canonical key -> key as written
     valid: bool = True  # invalid ones are kept so references to them are not reported twice
-    known: bool = (
-        True  # False: no schema for its implementation (references found by NeMo Gym's rule)
-    )
+    known: bool = True  # False: no schema for its implementation (references by NeMo Gym's rule)
+    schema: dict[str, Any] = field(default_factory=dict)  # built-in or derived from NeMo Gym's source
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Validated:
     broken: set[str] = field(
         default_factory=set
     )  # instances too malformed to validate (already reported)
+    roots: list[Root] = field(default_factory=list)  # NeMo Gym roots, searched in this order
 
     def location(self, path: Path_) -> Location | None:
         return self.resolved.merged.source.at(path)
@@ -62,8 +65,13 @@ class Validated:
         )
 
 
-def validate(resolved: Resolved) -> Validated:
-    out = Validated(resolved, {}, {}, [])
+def validate(
+    resolved: Resolved, nemo_gym_roots: Sequence[str | os.PathLike[str]] = ()
+) -> Validated:
+    """nemo_gym_roots: --nemo-gym-root values; the other roots come from the environment, the
+    config files' location, the working directory and an installed nemo-gym."""
+    roots = find_roots_explained([d.path for d in resolved.merged.configs], nemo_gym_roots)
+    out = Validated(resolved, {}, {}, [], roots=roots)
     settings = catalog.validator("globals.schema.json").schema["properties"]
     for name, value in resolved.data.items():
         kind = (
@@ -223,7 +231,9 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
         catalog.fill_defaults(schema, config)
     if datasets is not _ABSENT:
         config["datasets"] = datasets
-    out.servers[name] = Server(name, stype, impl, config, path, renamed, valid and datasets_ok)
+    out.servers[name] = Server(
+        name, stype, impl, config, path, renamed, valid and datasets_ok, schema=schema
+    )
 
 
 def _datasets(out: Validated, datasets: Any, at: Path_) -> bool:

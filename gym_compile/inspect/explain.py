@@ -116,7 +116,7 @@ class _Explainer:
         s = self.server
         if s is not None and len(self.path) > len(s.source_path):
             rest = self.path[len(s.source_path) :]
-            aliases = catalog.server_schema(s.type, s.implementation).get("x-aliases", {})
+            aliases = s.schema.get("x-aliases", {})
             rest = (aliases.get(rest[0], rest[0]),) + rest[1:]
             value = _get(s.config, rest)
             if value is not _ABSENT:
@@ -132,7 +132,7 @@ class _Explainer:
             and path[: len(s.source_path)] == s.source_path
             and len(path) > len(s.source_path)
         ):
-            schema = catalog.server_schema(s.type, s.implementation)
+            schema = s.schema
             rel = path[len(s.source_path) :]
             rel = (catalog_canonical(schema, rel[0]),) + rel[1:]
             return any(
