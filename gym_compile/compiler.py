@@ -56,6 +56,7 @@ def compile_config(
         env_required=env_required,
         partial=True,
         malformed=tuple(d.location.label for d in problems if d.location),
+        nemo_gym_roots=nemo_gym_roots,
     )
     resolved = resolve(merged, external_roots=assume_env)
     validated = validate(resolved, nemo_gym_roots)

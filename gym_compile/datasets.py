@@ -77,6 +77,11 @@ def obtain_hints(entry: dict[str, Any], declared_in: str | None) -> tuple[str, .
     """How to get a dataset that is not on disk, with NeMo Gym's own command for it."""
     kind, target = entry.get("type"), str(entry.get("jsonl_fpath", ""))
     config = declared_in or "<config file>"
+    if kind == "example":
+        return (
+            "an example set is committed with its environment (NeMo Gym's example validation "
+            "requires the file)",
+        )
     if entry.get("prepare_script"):
         return (
             f"this {kind} set is made by its prepare_script ({entry['prepare_script']}): run "

@@ -168,6 +168,15 @@ class _Resolver:
             key = "".join(_to_text(self._eval(p, path, origins)) for p in part.args[0])
             default = self._arg(part.args[1], path, origins) if len(part.args) > 1 else None
             return self._lookup(key, path, origins, default=default)
+        if part.name == "oc.decode":  # OmegaConf's: the argument's text read as a YAML value
+            if len(part.args) != 1:
+                self._report("GYM023", "oc.decode takes one argument: ${oc.decode:text}", path)
+                raise _Failed
+            value = self._arg(part.args[0], path, origins)
+            try:
+                return load_value(value) if isinstance(value, str) else value
+            except yaml.YAMLError:
+                return value
         self._report(
             "GYM023",
             f"unknown resolver '{part.name}'",

@@ -25,8 +25,9 @@ from typing import Any
 from gym_compile import schema_catalog as catalog
 from gym_compile.compiler import compile_config
 from gym_compile.diagnostics import Diagnostic, Location, unique
+from gym_compile.inputs import read_input
 from gym_compile.interpolate import resolve
-from gym_compile.link import LinkOptions, link, options_for, read_input
+from gym_compile.link import LinkOptions, link, options_for
 from gym_compile.loader import display_path, load_yaml_lenient
 from gym_compile.merge import merge
 from gym_compile.validate import Validated, server_type_of, validate
@@ -164,7 +165,14 @@ def _each_alone(
     registry: dict[str, set[str]] = {}
     referenced: set[tuple[Any, ...]] = set()
     for path in configs:
-        merged = merge([path], env, [], env_required=env is not None, partial=True)
+        merged = merge(
+            [path],
+            env,
+            [],
+            env_required=env is not None,
+            partial=True,
+            nemo_gym_roots=nemo_gym_roots,
+        )
         resolved = resolve(merged, external_roots=env is None, allow_missing=True)
         validated = validate(resolved, nemo_gym_roots)
         checked.append((validated, merged.diagnostics + resolved.diagnostics))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,9 @@ from typing import Any
 from gym_compile.diagnostics import CompileError, Diagnostic, Location, Related, closest, json_path
 from gym_compile.directives import Applied, apply_directives
 from gym_compile.loader import Document, SourceMap, display_path, load_yaml_lenient, top_level_keys
+from gym_compile.nemo.roots import Root, find_roots_explained
 from gym_compile.overrides import Override
+from gym_compile.searchpath import ambiguity, search
 
 Path_ = tuple[Any, ...]
 
@@ -27,12 +31,12 @@ class Merged:
     env: Document | None = None
     env_path: Path | None = None  # where env.yaml was looked for
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    unknown: set[str] = field(
-        default_factory=set
-    )  # top-level names a file that failed to load may define
-    directives: list[Applied] = field(
-        default_factory=list
-    )  # NeMo Gym's _inherit_from/_copy, as applied
+    #: top-level names a file that failed to load may define
+    unknown: set[str] = field(default_factory=set)
+    #: NeMo Gym's _inherit_from/_copy, as applied
+    directives: list[Applied] = field(default_factory=list)
+    #: NeMo Gym roots searched for relative paths (gym_compile.searchpath)
+    roots: list[Root] = field(default_factory=list)
 
     @property
     def incomplete(self) -> bool:
@@ -59,14 +63,25 @@ def merge(
     env_required: bool = False,
     partial: bool = False,
     malformed: tuple[str, ...] = (),
+    nemo_gym_roots: Sequence[str | os.PathLike[str]] = (),
 ) -> Merged:
     """Loads every file (all load errors are collected), then merges in precedence order.
     With partial, problems are returned in the result and whatever could be read is merged, so later
-    stages still check it; `malformed` overrides (reported by the caller) are treated as unknown."""
+    stages still check it; `malformed` overrides (reported by the caller) are treated as unknown.
+    Includes (config_paths) are found as NeMo Gym finds them (gym_compile.searchpath), then next
+    to the file that names them."""
     problems: list[Diagnostic] = []
     unknown: set[str] = {guess_root(text) for text in malformed}
+    search_roots = find_roots_explained(config_files, nemo_gym_roots)
+    env: Document | None = None
+    if env_path is not None and (env_path.is_file() or env_required):
+        env = _load(env_path, None, problems, unknown)
+        if env is None and env_required and not env_path.exists():
+            problems[-1] = _with_hints(
+                problems[-1], ("named by --env; relative to the working directory",)
+            )
+    starts = [Start(Path(p)) for p in config_files]
     cli_includes = [o for o in overrides if o.path == ("config_paths",) and o.op == "set"]
-    roots: list[tuple[Path, Location | None]] = [(Path(p), None) for p in config_files]
     for o in cli_includes:
         paths = o.value if isinstance(o.value, list) else [o.value]
         if not all(isinstance(p, str) for p in paths):
@@ -80,8 +95,15 @@ def merge(
             )
             unknown.add(EVERYTHING)
             continue
-        roots += [(Path(p), o.location) for p in paths]
-    if not roots:
+        starts += [_include(p, search_roots, None, o.location, problems) for p in paths]
+    env_includes = env.data.get("config_paths") if env is not None else None
+    if not cli_includes and env is not None and isinstance(env_includes, list):
+        starts += [  # NeMo Gym reads config_paths from env.yaml too (the command line's win)
+            _include(p, search_roots, env.path, env.source.at(("config_paths", i)), problems)
+            for i, p in enumerate(env_includes)
+            if isinstance(p, str)
+        ]
+    if not starts:
         problems.append(
             Diagnostic(
                 "GYM003",
@@ -90,15 +112,8 @@ def merge(
                 hints=('pass YAML files, or "+config_paths=[a.yaml,b.yaml]"',),
             )
         )
-    docs = _load_all(roots, problems, unknown)
+    docs = _load_all(starts, search_roots, problems, unknown)
 
-    env: Document | None = None
-    if env_path is not None and (env_path.is_file() or env_required):
-        env = _load(env_path, None, problems, unknown)
-        if env is None and env_required and not env_path.exists():
-            problems[-1] = _with_hints(
-                problems[-1], ("named by --env; relative to the working directory",)
-            )
     if problems and not partial:
         raise CompileError(problems)
 
@@ -110,12 +125,13 @@ def merge(
         env_path.resolve() if env_path else None,
         list(problems),
         unknown,
+        roots=search_roots,
     )
     for doc in docs:
         data = {k: v for k, v in doc.data.items() if k != "config_paths"}
         _merge_into(merged, data, doc.source)
     if env is not None:
-        _merge_into(merged, env.data, env.source)
+        _merge_into(merged, {k: v for k, v in env.data.items() if k != "config_paths"}, env.source)
     for o in overrides:
         if o.path != ("config_paths",):
             _apply(merged, o)
@@ -132,7 +148,11 @@ def guess_root(override: str) -> str:
 
 
 def _load(
-    path: Path, named_at: Location | None, problems: list[Diagnostic], unknown: set[str]
+    path: Path,
+    named_at: Location | None,
+    problems: list[Diagnostic],
+    unknown: set[str],
+    looked: tuple[str, ...] = (),
 ) -> Document | None:
     """A document whose data is usable even with problems (a duplicate key, an odd tag) is kept;
     one that does not parse adds the names it seems to define to `unknown`."""
@@ -141,7 +161,7 @@ def _load(
         if d.code == "GYM003" and named_at is not None:
             d = _with_hints(
                 Diagnostic(d.code, d.message, named_at, d.path, d.severity, (), d.related),
-                (f"looked for {display_path(path)}",) + _near(path) + _relative_hint(named_at),
+                (looked or (f"looked for {display_path(path)}",)) + _near(path),
             )
         problems.append(d)
     if doc is not None and isinstance(doc.data, dict):
@@ -174,17 +194,42 @@ def _near(path: Path) -> tuple[str, ...]:
     )
 
 
+def _include(
+    value: str,
+    search_roots: list[Root],
+    written_in: Path | None,
+    named_at: Location | None,
+    problems: list[Diagnostic],
+) -> Start:
+    """Where an include is read from; a second candidate that differs is a warning."""
+    found = search(value, search_roots, written_in)
+    warning = ambiguity(found, value, named_at, "$.config_paths")
+    if warning is not None:
+        problems.append(warning)
+    return Start(found.path, named_at, found.looked_hints())
+
+
+@dataclass(frozen=True)
+class Start:
+    """A file to load, where it was named (None: on the command line) and every place looked."""
+
+    path: Path
+    named_at: Location | None = None
+    looked: tuple[str, ...] = ()
+
+
 def _load_all(
-    roots: list[tuple[Path, Location | None]], problems: list[Diagnostic], unknown: set[str]
+    starts: list[Start],
+    search_roots: list[Root],
+    problems: list[Diagnostic],
+    unknown: set[str],
 ) -> list[Document]:
     """Depth-first: a file's includes come before it (so it overrides them); each file once."""
     loaded: dict[Path, Document] = {}
     order: list[Document] = []
 
-    def visit(
-        path: Path, named_at: Location | None, stack: list[tuple[Path, Location | None]]
-    ) -> None:
-        path = path.resolve()
+    def visit(start: Start, stack: list[tuple[Path, Location | None]]) -> None:
+        path, named_at, looked = start.path.resolve(), start.named_at, start.looked
         if any(p == path for p, _ in stack):
             chain = [display_path(p) for p, _ in stack] + [display_path(path)]
             start = next(i for i, (p, _) in enumerate(stack) if p == path)
@@ -201,7 +246,7 @@ def _load_all(
             return
         if path in loaded:
             return
-        doc = _load(path, named_at, problems, unknown)
+        doc = _load(path, named_at, problems, unknown, looked)
         if doc is None:
             return
         loaded[path] = doc
@@ -218,19 +263,15 @@ def _load_all(
                 )
             else:
                 for i, inc in enumerate(includes):
-                    target = Path(inc) if Path(inc).is_absolute() else path.parent / inc
-                    visit(target, doc.source.at(("config_paths", i)), stack + [(path, named_at)])
+                    at = doc.source.at(("config_paths", i))
+                    visit(
+                        _include(inc, search_roots, path, at, problems), stack + [(path, named_at)]
+                    )
         order.append(doc)
 
-    for root, named_at in roots:
-        visit(root, named_at, [])
+    for start in starts:
+        visit(start, [])
     return order
-
-
-def _relative_hint(loc: Location) -> tuple[str, ...]:
-    if loc.file.startswith("<"):
-        return ("paths on the command line are relative to the working directory",)
-    return (f"paths in a config file are relative to that file ({loc.file})",)
 
 
 def _merge_into(merged: Merged, src: dict[str, Any], src_map: SourceMap) -> None:

@@ -12,7 +12,12 @@ from referencing import Registry, Resource
 
 from gym_compile.assets import load_schema, schemas_dir
 
-SERVER_TYPES = ("responses_api_models", "resources_servers", "responses_api_agents")
+SERVER_TYPES = (
+    "responses_api_models",
+    "resources_servers",
+    "responses_api_agents",
+    "environment_servers",  # NeMo Gym 0.7: fronts an agent for rollout collection
+)
 
 
 @cache

@@ -21,6 +21,7 @@ from gym_compile.diagnostics import (
     has_errors,
     json_path,
 )
+from gym_compile.directives import DIRECTIVE_KEYS
 from gym_compile.interpolate import Resolved
 from gym_compile.nemo.roots import Root, find_roots_explained
 from gym_compile.secretscan import check_literals
@@ -39,7 +40,9 @@ class Server:
     renamed: dict[str, str] = field(default_factory=dict)  # canonical key -> key as written
     valid: bool = True  # invalid ones are kept so references to them are not reported twice
     known: bool = True  # False: no schema for its implementation (references by NeMo Gym's rule)
-    schema: dict[str, Any] = field(default_factory=dict)  # built-in or derived from NeMo Gym's source
+    schema: dict[str, Any] = field(
+        default_factory=dict
+    )  # built-in or derived from NeMo Gym's source
 
 
 @dataclass
@@ -140,7 +143,11 @@ def _beside_type(out: Validated, name: str, value: dict[str, Any]) -> dict[str, 
     """Keys beside the server type: reported (NeMo Gym ignores them silently); the type is kept."""
     loc = out.resolved.merged.source.key_at
     types = [k for k in value if k in catalog.SERVER_TYPES]
+    if not types:
+        return value
     for key in value:
+        if key in DIRECTIVE_KEYS:
+            continue  # a directive NeMo Gym left in place: reported by the directives stage
         if key in types[:1]:
             continue
         if key in types:
@@ -158,7 +165,7 @@ def _beside_type(out: Validated, name: str, value: dict[str, Any]) -> dict[str, 
         out.diagnostics.append(
             Diagnostic("GYM037", message, loc((name, key)), json_path((name, key)), hints=hints)
         )
-    return {types[0]: value[types[0]]} if types else value
+    return {types[0]: value[types[0]]}
 
 
 def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
