@@ -27,6 +27,7 @@ from gym_compile.diagnostics.ci import to_github, to_json
 from gym_compile.diagnostics.sarif import to_sarif_text
 from gym_compile.diagnostics.text import render_text
 from gym_compile.lint import lint
+from gym_compile.options import Options
 from gym_compile.overrides import is_override
 from gym_compile.plan import write_plan
 
@@ -132,9 +133,11 @@ def compile_cmd(
     result = compile_config(
         configs,
         overrides,
-        env=env_path,
-        env_required=env_path is not None,
-        nemo_gym_roots=nemo_gym_roots,
+        Options(
+            env=env_path,
+            env_required=env_path is not None,
+            nemo_gym_roots=tuple(nemo_gym_roots),
+        ),
     )
     code = EXIT_ERRORS if result.plan is None else EXIT_OK
     report(result.diagnostics, fmt, verbose=verbose, to_stderr=True, exit_code=code)

@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from gym_compile import schema_catalog as catalog
-from gym_compile.compiler import compile_config
+from gym_compile.compiler import check, compile_config
 from gym_compile.diagnostics import Diagnostic, Location, unique
+from gym_compile.directives import annotate
 from gym_compile.inputs import read_input
-from gym_compile.interpolate import resolve
 from gym_compile.link import LinkOptions, link, options_for
 from gym_compile.loader import display_path, load_yaml_lenient
-from gym_compile.merge import merge
-from gym_compile.validate import Validated, server_type_of, validate
+from gym_compile.options import Options
+from gym_compile.validate import Validated, server_type_of
 
 YAML_SUFFIXES = (".yaml", ".yml")
 ENV_FILE = re.compile(r"^(env|.+\.env)(\.[^.]+)*\.ya?ml$")
@@ -62,16 +62,15 @@ def lint(
     if env is not None and not configs:
         result.diagnostics += load_yaml_lenient(env)[1]  # otherwise merging loads (and reports) it
     if as_set and configs:
-        compiled = compile_config(
-            configs,
-            list(overrides or []),
+        options = Options(
             env=env,
             env_required=env is not None,
             assume_env=env is None,
             build=False,
             default_env=False,
-            nemo_gym_roots=nemo_gym_roots,
+            nemo_gym_roots=tuple(nemo_gym_roots),
         )
+        compiled = compile_config(configs, list(overrides or []), options)
         result.diagnostics += compiled.diagnostics
     elif configs:
         result.diagnostics += _each_alone(configs, env, nemo_gym_roots)
@@ -164,19 +163,19 @@ def _each_alone(
     checked: list[tuple[Validated, list[Diagnostic]]] = []
     registry: dict[str, set[str]] = {}
     referenced: set[tuple[Any, ...]] = set()
+    options = Options(
+        env=env,
+        env_required=env is not None,
+        assume_env=env is None,
+        allow_missing=True,
+        default_env=False,
+        nemo_gym_roots=tuple(nemo_gym_roots),
+    )
     for path in configs:
-        merged = merge(
-            [path],
-            env,
-            [],
-            env_required=env is not None,
-            partial=True,
-            nemo_gym_roots=nemo_gym_roots,
-        )
-        resolved = resolve(merged, external_roots=env is None, allow_missing=True)
-        validated = validate(resolved, nemo_gym_roots)
-        checked.append((validated, merged.diagnostics + resolved.diagnostics))
-        referenced |= resolved.referenced
+        front = check([path], [], options)
+        validated = front.validated
+        checked.append((validated, front.merged.diagnostics + front.resolved.diagnostics))
+        referenced |= front.resolved.referenced
         for server in validated.servers.values():
             registry.setdefault(server.name, set()).add(server.type)
     elsewhere = {name: frozenset(types) for name, types in registry.items()}
@@ -192,11 +191,12 @@ def _each_alone(
                 undefined_refs=unreadable.undefined_refs and "warning",
             ),
         )
-        out += diagnostics + [
+        own = diagnostics + [
             d
             for d in validated.diagnostics
             if not (d.code == "GYM038" and _top_key(d) in referenced)
         ]
+        out += annotate(own, validated.resolved.merged.directives)
     return out
 
 

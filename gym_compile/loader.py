@@ -24,7 +24,7 @@ from gym_compile.yaml_limits import (
 try:  # libyaml's C composer is several times faster; the pure-Python one gives the same nodes
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment,unused-ignore]
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 

@@ -16,6 +16,7 @@ from gym_run.servers.builtin.prompts import load_prompt_template
 from gym_run.standin.server import _judge_answer, respond
 
 from gym_compile.compiler import compile_config
+from gym_compile.options import Options
 from gym_compile.schema_catalog import server_validator
 from tests.conftest import EXAMPLES
 from tests.runtime_helpers import assistant_message, read_jsonl, response_body, start_endpoint
@@ -249,7 +250,7 @@ async def test_judge_example_compiles_and_runs_offline(tmp_path):
     result = compile_config(
         configs,
         [f"+output_jsonl_fpath={tmp_path / 'rollouts.jsonl'}"],
-        env=tmp_path / "no-env.yaml",
+        Options(env=tmp_path / "no-env.yaml"),
     )
     assert result.ok, [str(d) for d in result.diagnostics]
     job = await run_job(result.plan, show_progress=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
+from typing import Literal
 
 import click
 
@@ -106,7 +107,9 @@ def run_command(
         raise click.UsageError("--retry-failed only makes sense with --resume")
     loaded = load_plan(plan)
     hint = resume_command(plan, retry_failed)
-    existing = "overwrite" if overwrite else "append" if resume else "refuse"
+    existing: Literal["refuse", "overwrite", "append"] = (
+        "overwrite" if overwrite else "append" if resume else "refuse"
+    )
     try:
         result = asyncio.run(
             run_job(

@@ -81,8 +81,9 @@ class Metrics:
                 self.cost_by_server[server] = None
             else:
                 self.priced_usd += cost
-                if self.cost_by_server.get(server, 0.0) is not None:
-                    self.cost_by_server[server] = self.cost_by_server.get(server, 0.0) + cost  # type: ignore[operator]
+                so_far = self.cost_by_server.get(server, 0.0)
+                if so_far is not None:
+                    self.cost_by_server[server] = so_far + cost
 
     @property
     def total_usd(self) -> float | None:

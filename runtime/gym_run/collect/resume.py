@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from gym_compile.atomic import atomic_file
 from gym_run.collect.metrics import Metrics
@@ -222,7 +222,7 @@ def export_final(
     return report
 
 
-def _copy_final(src: BinaryIO, out: BinaryIO, ledger: Ledger, ok_only: bool) -> tuple[int, int]:
+def _copy_final(src: BinaryIO, out: IO[bytes], ledger: Ledger, ok_only: bool) -> tuple[int, int]:
     written = missing = 0
     for i in range(ledger.total):
         state = ledger.state(i)

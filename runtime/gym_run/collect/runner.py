@@ -261,12 +261,12 @@ class _Job:
         self, servers: Servers, items: Iterator[Item], *, handle_signals: bool
     ) -> None:
         job = self.job
-        self.clients = [
-            s.client.stats
+        stats = [
+            getattr(s.client, "stats", None)
             for s in servers.built.values()
             if isinstance(s, ModelServer)
-            and isinstance(getattr(s.client, "stats", None), CallStats)
         ]
+        self.clients = [s for s in stats if isinstance(s, CallStats)]
         agent_config = self.plan["servers"].get(job["agent"], {}).get("config", {})
         self.collector = Collector(
             servers.agent(job["agent"]),
@@ -334,7 +334,7 @@ class _Job:
             out["path"],
             out["metrics_path"],
             self.first_error,
-            self.run["interrupted"],
+            bool(self.run["interrupted"]),
             self.run,
             self.budget,
         )

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from gym_run.errors import EXIT_USAGE, GymRunError
 
@@ -75,7 +76,7 @@ def serve_token(environ: Mapping[str, str] | None = None) -> tuple[str, bool]:
     return (given, False) if given else (secrets.token_urlsafe(32), True)
 
 
-def guard(token: str | None) -> Handler:
+def guard(token: str | None) -> Middleware:
     """Middleware: the bearer token (constant-time compare) when one is set, and aiohttp's own
     errors (404, 405, 413) in the official error shape instead of text pages."""
 

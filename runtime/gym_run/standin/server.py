@@ -186,8 +186,12 @@ def respond(body: dict[str, Any]) -> dict[str, Any]:
     answered = any(item.get("type") == "function_call_output" for item in items)
     output: dict[str, Any]
     if tools and not answered and choice != "none":
-        forced = isinstance(choice, dict) and choice.get("type") == "function"
-        tool = next((t for t in tools if forced and t.get("name") == choice.get("name")), tools[0])
+        forced = (
+            choice.get("name")
+            if isinstance(choice, dict) and choice.get("type") == "function"
+            else None
+        )
+        tool = next((t for t in tools if forced and t.get("name") == forced), tools[0])
         params = tool.get("parameters")
         params = params if isinstance(params, dict) else {"type": "object", "properties": {}}
         gen = ArgGen(params, _hint_from_text(user_text), tool.get("strict") is True)
