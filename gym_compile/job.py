@@ -1,7 +1,7 @@
 """job: a validated config -> the collection job it asks for, or none (a servers-only plan).
 
-A job is asked for by agent_name, input_jsonl_fpath or output_jsonl_fpath (the arguments of NeMo
-Gym's ng_collect_rollouts); without them the plan describes servers only (`gym-run serve`), as most
+A job is asked for by agent_name, input_jsonl_fpath, output_jsonl_fpath, limit or num_repeats (the
+arguments of NeMo Gym's ng_collect_rollouts); without them the plan describes servers only (`gym-run serve`), as most
 NeMo Gym config files do. The job's input defaults to the agent's `example` dataset (else the example
 set of the resources server it uses, where NeMo Gym 0.7 declares datasets). Input files are found
 as NeMo Gym finds them (gym_compile.searchpath). train/validation sets NeMo Gym downloads on demand
@@ -25,8 +25,9 @@ from gym_compile.searchpath import Found, ambiguity, search
 from gym_compile.validate import Server, Validated
 
 Path_ = tuple[Any, ...]
-JOB_KEYS = ("agent_name", "input_jsonl_fpath", "output_jsonl_fpath")
-JOB_PARAMS = ("limit", "num_repeats", "num_samples_in_parallel", "responses_create_params")
+#: ng_collect_rollouts arguments that ask for a run (responses_create_params and
+#: num_samples_in_parallel are defaults NeMo Gym configs also carry: they ask for nothing)
+JOB_KEYS = ("agent_name", "input_jsonl_fpath", "output_jsonl_fpath", "limit", "num_repeats")
 AGENTS = "responses_api_agents"
 
 
@@ -59,7 +60,6 @@ class Dataset:
 def build_job(v: Validated) -> Job | None:
     g = v.globals
     if not any(k in g for k in JOB_KEYS):
-        _params_without_job(v)
         check_datasets(v)
         return None
     agent = _agent(v)
@@ -311,25 +311,3 @@ def _response_cache(v: Validated, output: Path) -> dict[str, Any] | None:
         else output.parent / "responses.sqlite"
     )
     return {"path": str(path), "stand_in": bool(setting.get("stand_in", False))}
-
-
-def _params_without_job(v: Validated) -> None:
-    """Job settings in a config that asks for no job have no effect: say so (not for env.yaml,
-    which holds settings shared by many configs)."""
-    env = v.resolved.merged.env
-    for key in JOB_PARAMS:
-        loc = v.resolved.merged.source.key_at((key,)) if key in v.globals else None
-        if loc is None or (env is not None and loc.file == env.file):
-            continue
-        v.diagnostics.append(
-            Diagnostic(
-                "GYM044",
-                f"{key} is set, but no job is asked for: the plan describes servers only",
-                loc,
-                json_path((key,)),
-                severity="warning",
-                hints=(
-                    "ask for a job with +agent_name=NAME (or input_jsonl_fpath / output_jsonl_fpath)",
-                ),
-            )
-        )

@@ -152,16 +152,19 @@ def _load(
     named_at: Location | None,
     problems: list[Diagnostic],
     unknown: set[str],
-    looked: tuple[str, ...] = (),
+    start: Start | None = None,
 ) -> Document | None:
     """A document whose data is usable even with problems (a duplicate key, an odd tag) is kept;
     one that does not parse adds the names it seems to define to `unknown`."""
     doc, found = load_yaml_lenient(path)
     for d in found:
         if d.code == "GYM003" and named_at is not None:
+            message = f"file not found: {start.value}" if start and start.value else d.message
+            looked = start.looked if start and start.looked else (path,)
             d = _with_hints(
-                Diagnostic(d.code, d.message, named_at, d.path, d.severity, (), d.related),
-                (looked or (f"looked for {display_path(path)}",)) + _near(path),
+                Diagnostic(d.code, message, named_at, d.path, d.severity, (), d.related),
+                (start.hints if start and start.hints else (f"looked for {display_path(path)}",))
+                + _near(looked),
             )
         problems.append(d)
     if doc is not None and isinstance(doc.data, dict):
@@ -180,13 +183,19 @@ def _with_hints(d: Diagnostic, hints: tuple[str, ...]) -> Diagnostic:
     return Diagnostic(d.code, d.message, d.location, d.path, d.severity, d.hints + hints, d.related)
 
 
-def _near(path: Path) -> tuple[str, ...]:
+def _near(looked: tuple[Path, ...]) -> tuple[str, ...]:
     """Did you mean, among the YAML files next to where the missing one was looked for."""
-    try:
-        siblings = {p.name: p for p in path.parent.iterdir() if p.suffix in (".yaml", ".yml")}
-    except OSError:
-        return ()
-    close = closest(path.name, siblings)
+    siblings: dict[str, Path] = {}
+    for path in looked:
+        try:
+            siblings |= {
+                p.name: p
+                for p in path.parent.iterdir()
+                if p.suffix in (".yaml", ".yml") and p.name not in siblings
+            }
+        except OSError:
+            continue
+    close = closest(looked[0].name, siblings) if looked else []
     return (
         ("did you mean " + " or ".join(display_path(siblings[n]) for n in close) + "?",)
         if close
@@ -206,7 +215,9 @@ def _include(
     warning = ambiguity(found, value, named_at, "$.config_paths")
     if warning is not None:
         problems.append(warning)
-    return Start(found.path, named_at, found.looked_hints())
+    return Start(
+        found.path, named_at, value, tuple(p.path for p in found.looked), found.looked_hints()
+    )
 
 
 @dataclass(frozen=True)
@@ -215,7 +226,9 @@ class Start:
 
     path: Path
     named_at: Location | None = None
-    looked: tuple[str, ...] = ()
+    value: str = ""  # as written
+    looked: tuple[Path, ...] = ()  # every place looked, in order
+    hints: tuple[str, ...] = ()  # the same, described
 
 
 def _load_all(
@@ -229,7 +242,7 @@ def _load_all(
     order: list[Document] = []
 
     def visit(start: Start, stack: list[tuple[Path, Location | None]]) -> None:
-        path, named_at, looked = start.path.resolve(), start.named_at, start.looked
+        path, named_at = start.path.resolve(), start.named_at
         if any(p == path for p, _ in stack):
             chain = [display_path(p) for p, _ in stack] + [display_path(path)]
             start = next(i for i, (p, _) in enumerate(stack) if p == path)
@@ -246,7 +259,7 @@ def _load_all(
             return
         if path in loaded:
             return
-        doc = _load(path, named_at, problems, unknown, looked)
+        doc = _load(path, named_at, problems, unknown, start)
         if doc is None:
             return
         loaded[path] = doc
