@@ -92,22 +92,23 @@ def obtain_hints(entry: dict[str, Any], declared_in: str | None) -> tuple[str, .
         why = "a benchmark set needs its prepare_script" if kind == "benchmark" else "no source"
         return (f"the config declares no way to download it ({why}): put the file there",)
     if source.get("type") == "gitlab":
+        command = "gym dataset download --storage gitlab"
         args = [
-            "gym dataset download --storage gitlab",
             f"+dataset_name={source.get('dataset_name')}",
             f"+version={source.get('version')}",
             f"+artifact_fpath={source.get('artifact_fpath')}",
         ]
     else:
-        args = ["gym dataset download", f"+repo_id={source.get('repo_id')}"]
+        command = "gym dataset download"
+        args = [f"+repo_id={source.get('repo_id')}"]
         if source.get("artifact_fpath"):
             args.append(f"+artifact_fpath={source['artifact_fpath']}")
         elif kind in DOWNLOADED:
             args.append(f"+split={kind}")
     args.append(f"+output_fpath={target}")
     return (
-        f"NeMo Gym downloads this {kind} set on demand; get it with: "
-        + " ".join(shlex.quote(a) if " " in a else a for a in args),
+        f"NeMo Gym downloads this {kind} set on demand; get it with: {command} "
+        + " ".join(shlex.quote(a) for a in args),
     )
 
 

@@ -147,11 +147,12 @@ class _Run:
                 hints=(f'{DELETE}: "key1,key2"',),
             )
             return []
-        names = sorted({n.strip() for n in raw.split(",")})
+        names = sorted({n.strip() for n in raw.split(",")} - {""})
+        pending = [n for n in names if n not in v]  # deleted after an inherit/copy brings them
         for name in [n for n in names if n in v]:
             del v[name]
             self._forget(here + (name,))
-        return [n for n in names if n not in v and n]
+        return pending
 
     def _take(
         self,

@@ -147,7 +147,7 @@ def read_found(
         v.diagnostics.append(warning)
     if not found.exists:
         what = "is a directory" if found.path.is_dir() else "does not exist"
-        how = obtain_hints(dataset.entry, declared_in(v, at)) if dataset else ()
+        how = obtain_hints(dataset.entry, declared_in(v, dataset.at)) if dataset else ()
         named = (
             f"{dataset.entry.get('type')} dataset '{dataset.entry.get('name')}'" if dataset else ""
         )
