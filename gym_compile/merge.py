@@ -159,7 +159,11 @@ def _load(
     doc, found = load_yaml_lenient(path)
     for d in found:
         if d.code == "GYM003" and named_at is not None:
-            message = f"file not found: {start.value}" if start and start.value else d.message
+            message = (
+                f"file not found: {start.value}"
+                if start and start.value and d.message.startswith("file not found")
+                else d.message
+            )
             looked = start.looked if start and start.looked else (path,)
             d = _with_hints(
                 Diagnostic(d.code, message, named_at, d.path, d.severity, (), d.related),

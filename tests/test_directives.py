@@ -124,7 +124,9 @@ def test_diagnostics_inside_inherited_values_point_through_the_directive(tmp_pat
 def test_explain_says_which_directive_a_value_came_through(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "base.yaml").write_text(MODEL + WEATHER)
-    (tmp_path / "main.yaml").write_text("config_paths: [base.yaml]\nmine:\n  _inherit_from: agent\n")
+    (tmp_path / "main.yaml").write_text(
+        "config_paths: [base.yaml]\nmine:\n  _inherit_from: agent\n"
+    )
     out = explain_key(
         "mine.responses_api_agents.simple_agent.max_steps",
         [Path("main.yaml")],

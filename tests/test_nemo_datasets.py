@@ -86,9 +86,7 @@ def test_deprecated_identifiers_warn_with_the_source_block(tmp_path, monkeypatch
     )
 
 
-def test_job_input_defaults_to_the_example_set_and_a_prepared_one_says_how(
-    tmp_path, monkeypatch
-):
+def test_job_input_defaults_to_the_example_set_and_a_prepared_one_says_how(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sets = (
         "      - {name: bench, type: benchmark, jsonl_fpath: data/b.jsonl,"
