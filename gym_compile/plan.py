@@ -11,7 +11,13 @@ from typing import Any
 from gym_compile import __version__
 from gym_compile import schema_catalog as catalog
 from gym_compile.atomic import atomic_file
-from gym_compile.canonical import FORMAT_VERSION, SECRET_MARKER, content_hash, file_sha256
+from gym_compile.canonical import (
+    FORMAT_VERSION,
+    SECRET_MARKER,
+    content_hash,
+    file_sha256,
+    sibling_path,
+)
 from gym_compile.diagnostics import CMDLINE, Diagnostic, has_errors, json_path
 from gym_compile.interpolate import Origin
 from gym_compile.link import Linked
@@ -72,8 +78,7 @@ def build_plan(linked: Linked) -> dict[str, Any]:
 
 
 def metrics_path(output: Path) -> Path:
-    stem = output.name[: -len(".jsonl")] if output.name.endswith(".jsonl") else output.name
-    return output.with_name(stem + ".metrics.json")
+    return Path(sibling_path(str(output), ".metrics.json"))
 
 
 def _redact(v: Validated, server: Server, secrets: dict[str, dict[str, str]]) -> dict[str, Any]:

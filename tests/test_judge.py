@@ -10,7 +10,8 @@ import pytest
 from gym_run.collect.runner import run_job
 from gym_run.endpoint.client import OpenAIClient
 from gym_run.errors import PlanError
-from gym_run.servers.builtin.judge import EquivalenceLLMJudge, extract, parse_verdict
+from gym_run.messages import extract
+from gym_run.servers.builtin.judge import EquivalenceLLMJudge, parse_verdict
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.builtin.prompts import load_prompt_template
 from gym_run.standin.server import _judge_answer, respond

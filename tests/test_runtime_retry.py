@@ -192,18 +192,15 @@ async def test_malformed_200_is_retried(aiohttp_server):
 
 
 async def test_read_timeouts_are_retried_and_bounded(aiohttp_server):
-    app = web.Application()
-
-    async def handler(request):
+    async def answer(body, index):
         await asyncio.sleep(1)
-        return web.json_response(OK_BODY)
+        return OK_BODY
 
-    app.router.add_post("/v1/responses", handler)
-    server = await aiohttp_server(app)
+    _endpoint, url = await start_endpoint(aiohttp_server, answer)
     async with aiohttp.ClientSession() as session:
         client = OpenAIClient(
             session,
-            base_url=str(server.make_url("/v1")),
+            base_url=url,
             api_key="k",
             model="m",
             retry=RetryPolicy(max_attempts=2, initial_delay_s=0.001),

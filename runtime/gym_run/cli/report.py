@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from gym_compile.canonical import sibling_path
 from gym_compile.diagnostics import CompileError
 from gym_compile.loader import load_yaml
 from gym_run.endpoint.pricing import PriceTable
@@ -17,8 +18,7 @@ from gym_run.report.render import render_html, render_text
 
 def default_metrics_path(rollouts: str) -> str:
     """gym-run writes <name>.metrics.json beside <name>.jsonl."""
-    stem = rollouts[: -len(".jsonl")] if rollouts.endswith(".jsonl") else rollouts
-    return f"{stem}.metrics.json"
+    return sibling_path(rollouts, ".metrics.json")
 
 
 def _load(path: str, what: str) -> Any:

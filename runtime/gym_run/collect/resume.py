@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
 from gym_compile.atomic import atomic_file
+from gym_compile.canonical import sibling_path
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.rollouts import planned_total
 from gym_run.errors import GymRunError, OutputExistsError
@@ -238,8 +239,7 @@ def _copy_final(src: BinaryIO, out: IO[bytes], ledger: Ledger, ok_only: bool) ->
 
 
 def default_export_path(rollouts: str) -> str:
-    stem = rollouts[: -len(".jsonl")] if rollouts.endswith(".jsonl") else rollouts
-    return stem + ".final.jsonl"
+    return sibling_path(rollouts, ".final.jsonl")
 
 
 def export_plan(

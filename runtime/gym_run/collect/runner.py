@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-import aiohttp
-
 from gym_run.collect.budget import Budget
 from gym_run.collect.interrupt import Interrupts
 from gym_run.collect.metrics import Metrics
@@ -22,9 +20,10 @@ from gym_run.collect.rollouts import Collector, Item, iter_items, iter_rows, pla
 from gym_run.collect.writer import Existing, RolloutWriter, write_json_atomic
 from gym_run.endpoint.cache import ResponseCache
 from gym_run.endpoint.callstats import CallStats
+from gym_run.endpoint.client import make_session
 from gym_run.endpoint.pricing import CostMeter, PriceTable, price_record, server_models
 from gym_run.errors import EXIT_INTERRUPTED, GymRunError, PlanError
-from gym_run.secrets import resolve_secrets, substitute_secrets
+from gym_run.secrets import server_specs
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.registry import Servers, build_servers
 
@@ -44,18 +43,6 @@ class JobResult:
     @property
     def counts(self) -> dict[str, int]:
         return self.metrics["_gym"]["counts"]
-
-
-def make_session(limit: int) -> aiohttp.ClientSession:
-    """One session per run: connections are pooled across rollouts, sized to what can be in flight."""
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
-
-
-def server_specs(
-    plan: Mapping[str, Any], environ: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """The plan's servers with secret references replaced by values (fails before anything starts)."""
-    return substitute_secrets(plan["servers"], resolve_secrets(plan, environ))
 
 
 def _stderr(message: str) -> None:

@@ -316,3 +316,8 @@ def _error_from_body(text: str, reason: str | None) -> tuple[str, str | None]:
 def _cut(text: str, limit: int = _MAX_ERROR_TEXT) -> str:
     """Error text as recorded: an endpoint's message can be megabytes; a record line should not."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def make_session(limit: int) -> aiohttp.ClientSession:
+    """One session per run: connections are pooled across rollouts, sized to what can be in flight."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))

@@ -18,9 +18,9 @@ from jinja2.sandbox import SandboxedEnvironment
 from gym_compile.assets import templates_dir
 from gym_compile.atomic import atomic_file
 from gym_run.endpoint.pricing import PriceTable
+from gym_run.messages import message_text
 from gym_run.report.data import ReportData, collect_report, percentile, usage_by_model
 from gym_run.report.svgchart import PALETTE, bar_chart, fmt, histogram, stacked_bar_chart
-from gym_run.servers.builtin.judge import message_text
 
 MAX_TEXT = 4000
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from gym_run.errors import EXIT_USAGE, GymRunError
+from gym_run.http import error_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -113,11 +114,3 @@ def _http_message(exc: web.HTTPException, request: web.Request) -> str:
     if exc.status == 404:
         return f"no route {request.method} {request.path}"
     return exc.reason
-
-
-def error_response(
-    status: int, message: str, error_type: str = "invalid_request_error"
-) -> web.Response:
-    """The official error shape, so OpenAI clients pointed at us read our errors."""
-    body = {"error": {"message": message, "type": error_type, "param": None, "code": None}}
-    return web.json_response(body, status=status)

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from gym_compile.canonical import canonical_json
+from gym_run.http import error_response
 from gym_run.servers.netguard import refuse_remote
 from gym_run.standin.args import ArgGen
 from gym_run.standin.faults import (
@@ -30,7 +31,6 @@ from gym_run.standin.faults import (
     FaultInjector,
     Faults,
     bad_request,
-    error_response,
     errors_and_ids,
     unauthorized,
 )
