@@ -37,9 +37,9 @@ nemo_gym_root_option = click.option(
     "--nemo-gym-root",
     "nemo_gym_roots",
     multiple=True,
-    type=click.Path(path_type=Path, file_okay=False),
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="A NeMo Gym checkout (or plugin tree) to search first for server sources and files; "
-    "repeatable. Also: NEMO_GYM_EXTRA_ROOTS, the config's own tree, ., an installed nemo-gym.",
+    "repeatable. Also searched: NEMO_GYM_EXTRA_ROOTS, the config's own tree, ., an installed nemo-gym.",
 )
 
 
@@ -130,15 +130,10 @@ def compile_cmd(
     """CONFIG files and Hydra-style OVERRIDES (+key=value, "+config_paths=[a.yaml,b.yaml]", ~key), in any order."""
     configs = [Path(a) for a in args if not is_override(a)]
     overrides = [a for a in args if is_override(a)]
-    result = compile_config(
-        configs,
-        overrides,
-        Options(
-            env=env_path,
-            env_required=env_path is not None,
-            nemo_gym_roots=tuple(nemo_gym_roots),
-        ),
+    options = Options(
+        env=env_path, env_required=env_path is not None, nemo_gym_roots=nemo_gym_roots
     )
+    result = compile_config(configs, overrides, options)
     code = EXIT_ERRORS if result.plan is None else EXIT_OK
     report(result.diagnostics, fmt, verbose=verbose, to_stderr=True, exit_code=code)
     if result.plan is None:

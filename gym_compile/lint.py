@@ -17,7 +17,6 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,7 @@ def lint(
     env: Path | None = None,
     as_set: bool = False,
     overrides: list[str] | None = None,
-    nemo_gym_roots: Sequence[Path] = (),
+    nemo_gym_roots: tuple[Path, ...] = (),
 ) -> LintResult:
     files, problems = expand(paths)
     result = LintResult([display_path(f) for f in files], problems)
@@ -157,7 +156,7 @@ def _jsonl(path: Path) -> list[Diagnostic]:
 
 
 def _each_alone(
-    configs: list[Path], env: Path | None, nemo_gym_roots: Sequence[Path] = ()
+    configs: list[Path], env: Path | None, nemo_gym_roots: tuple[Path, ...] = ()
 ) -> list[Diagnostic]:
     """Pass 1 checks each file with its includes; pass 2 links it against every linted file."""
     checked: list[tuple[Validated, list[Diagnostic]]] = []
@@ -169,7 +168,7 @@ def _each_alone(
         assume_env=env is None,
         allow_missing=True,
         default_env=False,
-        nemo_gym_roots=tuple(nemo_gym_roots),
+        nemo_gym_roots=nemo_gym_roots,
     )
     for path in configs:
         front = check([path], [], options)

@@ -24,6 +24,7 @@ from gym_compile.diagnostics import (
 from gym_compile.directives import DIRECTIVE_KEYS
 from gym_compile.interpolate import Resolved
 from gym_compile.nemo.roots import Root, find_roots_explained
+from gym_compile.server_schema import runtime_differs, schema_of
 
 Path_ = tuple[Any, ...]
 _ABSENT: Any = object()
@@ -211,29 +212,24 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
         )
         return
     config = copy.deepcopy(config)
-    datasets = config.pop("datasets", _ABSENT)
+    datasets = config.pop("datasets", _ABSENT)  # NeMo Gym's rules, whatever the implementation
     datasets_ok = datasets is _ABSENT or _datasets(out, datasets, path + ("datasets",))
-    if impl not in known:
-        out.diagnostics.append(
-            Diagnostic(
-                "GYM036",
-                f"unknown {stype} implementation '{impl}'",
-                loc(path),
-                json_path(path),
-                hints=did_you_mean(impl, known) + (f"known {stype}: {', '.join(known)}",),
-            )
-        )
+    found = schema_of(out, name, stype, impl, config, path)
+    if found is None:  # reported; kept (invalid) so references, ports, datasets are still checked
         if datasets is not _ABSENT:
             config["datasets"] = datasets
-        config.pop("entrypoint", None)  # kept (invalid) so references, ports, datasets are checked
         out.servers[name] = Server(name, stype, impl, config, path, {}, False, known=False)
         return
-    schema = catalog.server_schema(stype, impl)
+    schema, validator = found
+    written = dict(config)
     config, renamed = _canonical(out, schema, config, path)
-    valid = _check(out, catalog.server_validator(stype, impl), config, path, renamed)
-    config.pop("entrypoint", None)
+    valid = _check(out, validator, config, path, renamed)
+    built_in = impl in known
+    if built_in:
+        config.pop("entrypoint", None)  # ours run in-process; a NeMo Gym server needs its module
     if valid:
         catalog.fill_defaults(schema, config)
+        runtime_differs(out, schema, config, written, path)
     if datasets is not _ABSENT:
         config["datasets"] = datasets
     out.servers[name] = Server(
@@ -305,13 +301,18 @@ def _check(
     for error in sorted(
         validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))
     ):
-        ok = False
+        ok = ok and _unsure_extra_keys(error)
         out.diagnostics.extend(
             d
             for d in _diagnose(out, error, path, renamed, validator.schema)
             if d not in out.diagnostics
         )  # `required` names every missing key each time
     return ok
+
+
+def _unsure_extra_keys(error: ValidationError) -> bool:
+    """Unknown keys where a derived schema may not know every key: warnings, the value is kept."""
+    return error.validator == "additionalProperties" and bool(error.schema.get("x-incomplete"))
 
 
 def _diagnose(
@@ -335,15 +336,23 @@ def _diagnose(
         if not rel:
             allowed += list(schema.get("x-aliases", {}))
         extras = [k for k in error.instance if k not in error.schema.get("properties", {})]
+        unsure = error.schema.get("x-incomplete") or []
         return [
             Diagnostic(
-                "GYM030",
-                f"unknown key '{k}'",
+                "GYM091" if unsure else "GYM030",
+                f"unknown key '{k}'"
+                + (
+                    " (the schema derived from the server's source may not know every key)"
+                    if unsure
+                    else ""
+                ),
                 out.resolved.merged.source.key_at(path + (k,)),
                 json_path(path + (k,)),
+                severity="warning" if unsure else "error",
                 hints=did_you_mean(k, allowed)
                 + _sampling_hint(k)
-                + (f"allowed here: {', '.join(sorted(allowed))}",),
+                + (f"allowed here: {', '.join(sorted(allowed))}",)
+                + tuple(f"not read: {why}" for why in unsure[:3]),
             )
             for k in extras
         ]
@@ -360,6 +369,22 @@ def _diagnose(
             )
             for k in missing
         ]
+    if v in ("anyOf", "oneOf") and error.context:
+        chosen = _branch_errors(error)
+        if chosen is None:  # no branch has the value's type: one message naming them all
+            types = [t for e in error.context for t in _as_list(e.validator_value)]
+            return [
+                Diagnostic(
+                    "GYM031",
+                    f"expected {' or '.join(dict.fromkeys(types))}, got {_kind(error.instance)} "
+                    f"({_short(error.instance)})",
+                    out.location(path),
+                    where,
+                    related=related,
+                )
+            ]
+        if chosen:
+            return [d for e in chosen for d in _diagnose(out, e, base, renamed, schema)]
     if v == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
@@ -385,6 +410,35 @@ def _diagnose(
             )
         ]
     return [Diagnostic("GYM034", error.message, out.location(path), where, related=related)]
+
+
+def _branch_errors(error: ValidationError) -> list[ValidationError] | None:
+    """The errors of the union branch the value was meant for: not one whose type differs, nor
+    one whose `type` discriminator differs; of several, the one with the fewest errors.
+    None when every branch rejects the value's type; [] when no branch can be told apart."""
+    branches: dict[Any, list[ValidationError]] = {}
+    for e in error.context or []:
+        branches.setdefault(e.relative_schema_path[0], []).append(e)
+    if all(
+        any(e.validator == "type" and not e.relative_path for e in errs)
+        for errs in branches.values()
+    ) and all(e.validator == "type" for errs in branches.values() for e in errs):
+        return None
+    meant = [
+        errs
+        for errs in branches.values()
+        if not any(e.validator == "type" and not e.relative_path for e in errs)
+        and not any(
+            e.validator in ("const", "enum") and list(e.relative_path) == ["type"] for e in errs
+        )
+    ]
+    if not meant:
+        return []
+    return min(meant, key=len)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _sampling_hint(key: str) -> tuple[str, ...]:

@@ -22,7 +22,13 @@ from pathlib import Path
 
 #: NeMo Gym's environment variable of extra roots (os.pathsep-separated there; commas also work here).
 EXTRA_ROOTS_ENV = "NEMO_GYM_EXTRA_ROOTS"
-SERVER_TYPES = ("resources_servers", "responses_api_agents", "responses_api_models")
+SERVER_TYPES = (
+    "resources_servers",
+    "responses_api_agents",
+    "responses_api_models",
+    "environment_servers",  # NeMo Gym 0.7: servers that front agents
+)
+_LAYOUT = SERVER_TYPES[:3]  # what makes a directory look like a NeMo Gym root
 DISTRIBUTION = "nemo-gym"
 #: How to point gym-compile at NeMo Gym, for messages that could not find it.
 HOW_TO_POINT = (
@@ -98,7 +104,7 @@ def looks_like_root(path: Path) -> bool:
     try:
         if (path / "nemo_gym" / "__init__.py").is_file():
             return True
-        return sum((path / t).is_dir() for t in SERVER_TYPES) >= 2
+        return sum((path / t).is_dir() for t in _LAYOUT) >= 2
     except OSError:
         return False
 
@@ -143,7 +149,7 @@ def find_server_source(
 ) -> Path | None:
     """`<root>/<server_type>/<implementation>/<entrypoint>` in the first root that has it.
     The file must stay inside its root (an entrypoint may climb with `..`, NeMo Gym allows it)."""
-    if server_type not in SERVER_TYPES or not _NAME.match(implementation):
+    if server_type not in SERVER_TYPES or not valid_implementation(implementation):
         return None
     module = entrypoint_module(entrypoint)
     for root in roots:
@@ -161,13 +167,19 @@ def server_folder(
     roots: Iterable[Path | Root], server_type: str, implementation: str
 ) -> Path | None:
     """`<root>/<server_type>/<implementation>/` in the first root that has it."""
-    if server_type not in SERVER_TYPES or not _NAME.match(implementation):
+    if server_type not in SERVER_TYPES or not valid_implementation(implementation):
         return None
     for root in roots:
         base = root.path if isinstance(root, Root) else Path(root)
         if (base / server_type / implementation).is_dir():
             return base / server_type / implementation
     return None
+
+
+def valid_implementation(name: str) -> bool:
+    """A folder name, or nested folders (`conversational_tool_use/simulation`), never `..`."""
+    parts = name.split("/")
+    return all(_NAME.match(p) and p not in (".", "..") for p in parts)
 
 
 def entrypoint_module(entrypoint: object) -> str:
