@@ -32,6 +32,7 @@ from tests.nemo_corpus_run import (  # noqa: E402
     TODO,
     Outcome,
     compile_tree,
+    dump_expected,
     judge,
     load_expected,
     working_directory,
@@ -88,11 +89,9 @@ def write_expected(all_outcomes: dict[str, list[Outcome]]) -> None:
                 "reason": entry["reason"] if keep else f"{TODO}: {o.first}",
             }
         data[version] = dict(sorted(new.items()))
-    header = EXPECTED.read_text(encoding="utf-8").split("\n\n", 1)[0] if EXPECTED.is_file() else ""
-    body = yaml.safe_dump(data, sort_keys=True, width=100, allow_unicode=True)
-    EXPECTED.write_text(
-        (header + "\n\n" if header.startswith("#") else "") + body, encoding="utf-8"
-    )
+    text = EXPECTED.read_text(encoding="utf-8") if EXPECTED.is_file() else ""
+    header = text.split("\n\n", 1)[0] if text.startswith("#") else "# NeMo Gym corpus expectations"
+    EXPECTED.write_text(dump_expected(header, data), encoding="utf-8")
     print(f"wrote {EXPECTED}")
 
 

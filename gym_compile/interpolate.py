@@ -7,6 +7,7 @@ A value that is exactly one interp keeps the referenced value's type; otherwise 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,9 +193,12 @@ class _Resolver:
             return values[0]
         text = "".join(_to_text(v) for v in values)
         try:  # defaults read like YAML scalars, as OmegaConf's grammar does
-            return load_value(text) if text and "${" not in text else text
+            value = load_value(text) if text and "${" not in text else text
         except yaml.YAMLError:
             return text
+        if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+            return float(value.replace("_", ""))  # 1e-6: a float to OmegaConf, a string to YAML 1.1
+        return value
 
     def _env(self, call: Call, path: Path_, origins: list[Origin]) -> Any:
         if not call.args or not call.args[0]:
@@ -351,6 +355,10 @@ class _Resolver:
             hints=("one of these values must be a literal",),
         )
         self.failed.update(chain)
+
+
+#: OmegaConf's grammar reads these as floats where YAML 1.1 wants a dot (1e-6, 5E+3)
+_EXPONENT_FLOAT = re.compile(r"[+-]?(\d[\d_]*|\d[\d_]*\.\d*|\.\d+)[eE][+-]?\d+")
 
 
 class _Failed(Exception):

@@ -26,6 +26,8 @@ import yaml
 
 from gym_compile.compiler import compile_config
 from gym_compile.diagnostics import Diagnostic
+from gym_compile.merge import merge
+from gym_compile.options import Options
 
 SERVER_TYPES = ("resources_servers", "responses_api_agents", "responses_api_models")
 MODEL_CONFIG = "responses_api_models/openai_model/configs/openai_model.yaml"
@@ -79,15 +81,12 @@ def server_configs(tree: Path) -> list[str]:
 
 
 def uses_undefined_policy_model(path: Path) -> bool:
-    """The file names the policy_model instance (a reference, a directive) but does not define it."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if not _POLICY.search(text):
+    """The file, with the files it includes, names the policy_model instance (a reference, a
+    directive) but does not define it: NeMo Gym users add a model config for it."""
+    merged = merge([path], None, [], partial=True)
+    if "policy_model" in merged.data:
         return False
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return False
-    return not (isinstance(data, dict) and "policy_model" in data)
+    return any(_POLICY.search(doc.text) for doc in merged.configs)
 
 
 @contextmanager
@@ -108,7 +107,7 @@ def compile_file(tree: Path, rel: str, env: Path) -> Outcome:
         files.append(Path(MODEL_CONFIG))
     start = time.perf_counter()
     try:
-        result = compile_config(files, [], env=env, env_required=True)
+        result = compile_config(files, [], Options(env=env, env_required=True))
     except Exception as exc:  # a crash is an outcome to report, never a reason to stop
         tb = traceback.format_exception(exc)
         return Outcome(
@@ -161,6 +160,22 @@ def load_expected(version: str, path: Path = EXPECTED) -> dict[str, dict[str, An
         return {}
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return dict(data.get(version) or {})
+
+
+def dump_expected(header: str, data: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """The expectations file: the header comment, then per release one entry per file, each reason
+    on one line (so a diff shows exactly which file changed)."""
+    out = [header.rstrip(), ""]
+    for version in sorted(data):
+        out.append(f'"{version}":')
+        for name, entry in sorted(data[version].items()):
+            reason = yaml.safe_dump(entry["reason"], width=1_000_000, allow_unicode=True)
+            out += [
+                f"  {name}:",
+                f"    codes: [{', '.join(entry['codes'])}]",
+                "    reason: " + reason.strip().removesuffix("...").strip(),
+            ]
+    return "\n".join(out) + "\n"
 
 
 def _line(d: Diagnostic) -> str:
