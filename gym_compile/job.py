@@ -240,7 +240,8 @@ def _input(v: Validated, agent: Server) -> tuple[Found, Path_, Dataset | None] |
 
 def _resources_of(v: Validated, agent: Server) -> list[Server]:
     ref = agent.config.get("resources_server")
-    target = v.servers.get(ref.get("name")) if isinstance(ref, dict) else None
+    name = ref.get("name") if isinstance(ref, dict) else None
+    target = v.servers.get(name) if isinstance(name, str) else None
     return [target] if target is not None and target.type == "resources_servers" else []
 
 

@@ -249,14 +249,14 @@ def _load_all(
         path, named_at = start.path.resolve(), start.named_at
         if any(p == path for p, _ in stack):
             chain = [display_path(p) for p, _ in stack] + [display_path(path)]
-            start = next(i for i, (p, _) in enumerate(stack) if p == path)
+            first = next(i for i, (p, _) in enumerate(stack) if p == path)
             problems.append(
                 Diagnostic(
                     "GYM004",
-                    "config_paths include cycle: " + " -> ".join(chain[start:]),
+                    "config_paths include cycle: " + " -> ".join(chain[first:]),
                     named_at,
                     related=tuple(
-                        Related(loc, "included here") for _, loc in stack[start + 1 :] if loc
+                        Related(loc, "included here") for _, loc in stack[first + 1 :] if loc
                     ),
                 )
             )
