@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from gym_compile.diagnostics import Diagnostic, json_path
+from gym_compile.interpolate import Resolved
 from gym_compile.loader import display_path
 
-if TYPE_CHECKING:
-    from gym_compile.validate import Validated
+
+class Validated(Protocol):
+    """What these rules read of gym_compile.validate.Validated (which imports this module)."""
+
+    @property
+    def resolved(self) -> Resolved: ...
+
 
 Path_ = tuple[Any, ...]
 DOWNLOADED = ("train", "validation")
