@@ -29,13 +29,12 @@ _MEMO_MAX = 1024
 @cache
 def _code_digest() -> str:
     """The derivation code's own hash: a changed gym-compile never reads an older entry."""
-    here = Path(__file__).parent
     digest = hashlib.sha256(str(FORMAT).encode())
-    for name in ("derive.py", "models.py", "typeschema.py", "literals.py", "pysource.py"):
+    for path in sorted(Path(__file__).parent.glob("*.py")):
         try:
-            digest.update((here / name).read_bytes())
+            digest.update(path.read_bytes())
         except OSError:
-            digest.update(name.encode())
+            digest.update(path.name.encode())
     return digest.hexdigest()
 
 

@@ -4,7 +4,7 @@ out, or where its source was looked for."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,3 +54,19 @@ def implementations_in(roots: Sequence[Root], server_type: str) -> list[str]:
         except OSError:
             continue
     return sorted(names)
+
+
+def derive_all(
+    roots: Sequence[Root], skip: Mapping[str, Sequence[str]] | None = None
+) -> dict[tuple[str, str], Derived]:
+    """Every implementation under the roots (the first root holding a name wins), except `skip`
+    (server type -> names, e.g. those gym-compile ships): for exporting editor schemas."""
+    out: dict[tuple[str, str], Derived] = {}
+    for server_type in SERVER_TYPES:
+        for impl in implementations_in(roots, server_type):
+            if impl in (skip or {}).get(server_type, ()):
+                continue
+            found = schema_from_source(roots, server_type, impl)
+            if found.derived is not None:
+                out[(server_type, impl)] = found.derived
+    return out

@@ -14,25 +14,17 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
+from gym_compile.nemo.classes import (
+    SERVER_REF_DEF,
+    config_extra,
+    config_flag,
+    linearize,
+    server_ref_type,
+)
 from gym_compile.nemo.literals import UNKNOWN, evaluate
 from gym_compile.nemo.pysource import ClassRef, External, Missing, ModuleIndex
 from gym_compile.nemo.typeschema import TypeMapper, constraints, qualname
 
-SERVER_REF_TYPES = (
-    "responses_api_models",
-    "resources_servers",
-    "responses_api_agents",
-    "environment_servers",
-)
-SERVER_REF_DEF = {
-    "type": "object",
-    "required": ["type", "name"],
-    "additionalProperties": False,
-    "properties": {
-        "type": {"enum": list(SERVER_REF_TYPES)},
-        "name": {"type": "string", "minLength": 1},
-    },
-}
 _MISSING: Any = object()
 _IGNORED_BASES = frozenset(
     {"typing.Generic", "typing.Protocol", "abc.ABC", "builtins.object", "pydantic.BaseModel"}
@@ -133,7 +125,7 @@ class Deriver(TypeMapper):
                     unknown.append(f"base class of '{c.node.name}' not found: {why}")
             return out
 
-        mro = _linearize(cls, bases, 0) or [cls]
+        mro = linearize(cls, bases) or [cls]
         return Ancestry(mro, model[0], unknown, typeddict[0])
 
     def object_schema(self, cls: ClassRef) -> dict[str, Any]:
@@ -144,7 +136,7 @@ class Deriver(TypeMapper):
         extra = "ignore"
         lenient: set[str] = set()
         for c in reversed(anc.order):
-            extra = _extra(self, c) or extra
+            extra = config_extra(self.index, c) or extra
             for name, fld in self._own_fields(c).items():
                 fields.pop(name, None)
                 fields[name] = self._typeddict_field(c, name, fld) if anc.typeddict else fld
@@ -336,7 +328,10 @@ class Deriver(TypeMapper):
                     ]
         if not keys:
             return [name]
-        if _config_flag(self, cls, "populate_by_name") and name not in keys:
+        if (
+            config_flag(self.index, self.ancestry(cls).order, "populate_by_name")
+            and name not in keys
+        ):
             keys.append(name)
         return list(dict.fromkeys(keys))
 
@@ -365,86 +360,6 @@ class Deriver(TypeMapper):
                     names = [evaluate(self.index, cls.module, a) for a in deco.args]
                     lenient |= {n for n in names if isinstance(n, str)}
         return uncertain, lenient
-
-
-def server_ref_type(cls: ClassRef) -> str | None:
-    """NeMo Gym's ModelServerRef & co: exactly `type: Literal["<server type>"]` and `name: str`."""
-    fields = {
-        s.target.id: s.annotation
-        for s in cls.node.body
-        if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
-    }
-    if set(fields) != {"type", "name"} or len(cls.node.bases) != 1:
-        return None
-    ann = fields["type"]
-    if isinstance(ann, ast.Subscript) and isinstance(ann.slice, ast.Constant):
-        value = ann.slice.value
-        if value in SERVER_REF_TYPES and ast.unparse(fields["name"]) == "str":
-            return str(value)
-    return None
-
-
-def _extra(d: Deriver, cls: ClassRef) -> str | None:
-    value = _config_value(d, cls, "extra")
-    return value if value in ("allow", "ignore", "forbid") else None
-
-
-def _config_flag(d: Deriver, cls: ClassRef, key: str) -> bool:
-    return any(_config_value(d, c, key) is True for c in d.ancestry(cls).order)
-
-
-def _config_value(d: Deriver, cls: ClassRef, key: str) -> Any:
-    """model_config = ConfigDict(key=...) / {...}, class keywords, or a v1 `class Config`."""
-    for kw in cls.node.keywords:
-        if kw.arg == key:
-            return _config_literal(d, cls, kw.value)
-    for stmt in cls.node.body:
-        if isinstance(stmt, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "model_config" for t in stmt.targets
-        ):
-            if isinstance(stmt.value, ast.Call):
-                for kw in stmt.value.keywords:
-                    if kw.arg == key:
-                        return _config_literal(d, cls, kw.value)
-            elif isinstance(stmt.value, ast.Dict):
-                for k, v in zip(stmt.value.keys, stmt.value.values, strict=True):
-                    if isinstance(k, ast.Constant) and k.value == key:
-                        return _config_literal(d, cls, v)
-        elif isinstance(stmt, ast.ClassDef) and stmt.name == "Config":
-            for sub in stmt.body:
-                if isinstance(sub, ast.Assign) and any(
-                    isinstance(t, ast.Name) and t.id == key for t in sub.targets
-                ):
-                    return _config_literal(d, cls, sub.value)
-    return None
-
-
-def _config_literal(d: Deriver, cls: ClassRef, expr: ast.expr) -> Any:
-    if isinstance(expr, ast.Attribute):  # Extra.allow
-        return expr.attr
-    return evaluate(d.index, cls.module, expr)
-
-
-def _linearize(cls: ClassRef, bases: Any, depth: int) -> list[ClassRef]:
-    """C3, as Python orders bases; a hierarchy Python would refuse falls back to depth-first."""
-    if depth > _MAX_DEPTH:
-        return [cls]
-    direct: list[ClassRef] = bases(cls)
-    seqs = [_linearize(b, bases, depth + 1) for b in direct] + [list(direct)]
-    out = [cls]
-    seqs = [list(s) for s in seqs if s]
-    while seqs:
-        for seq in seqs:
-            head = seq[0]
-            if not any(head.key in (c.key for c in s[1:]) for s in seqs):
-                break
-        else:
-            rest = [c for s in seqs for c in s]
-            return out + [c for i, c in enumerate(rest) if c.key not in {x.key for x in rest[:i]}]
-        out.append(head)
-        seqs = [[c for c in s if c.key != head.key] for s in seqs]
-        seqs = [s for s in seqs if s]
-    return out
 
 
 def _docstring(node: ast.ClassDef) -> str:
