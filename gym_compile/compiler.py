@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from gym_compile.diagnostics import Diagnostic, has_errors, unique
-from gym_compile.directives import annotate
 from gym_compile.interpolate import Resolved, resolve
 from gym_compile.link import link, options_for
 from gym_compile.merge import Merged, merge
@@ -18,6 +17,7 @@ from gym_compile.options import Options
 from gym_compile.overrides import split_overrides
 from gym_compile.paths import check_paths
 from gym_compile.plan import build_plan
+from gym_compile.provenance import annotate
 from gym_compile.secretscan import check_literals
 from gym_compile.validate import Validated, validate
 

@@ -10,10 +10,12 @@ prepare_script, so only the job's input must be on disk; the message then says h
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from gym_compile.diagnostics import Diagnostic, json_path
+from gym_compile import schema_catalog as catalog
+from gym_compile.diagnostics import Diagnostic, has_errors, json_path
 from gym_compile.interpolate import Resolved
 from gym_compile.loader import display_path
 
@@ -23,6 +25,9 @@ class Validated(Protocol):
 
     @property
     def resolved(self) -> Resolved: ...
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]: ...
 
 
 Path_ = tuple[Any, ...]
@@ -133,3 +138,37 @@ def declared_in(v: Validated, at: Path_) -> str | None:
     if loc is None or loc.file.startswith("<"):
         return None
     return display_path(Path(loc.file).resolve())
+
+
+def check_datasets_field(
+    v: Validated,
+    datasets: Any,
+    at: Path_,
+    check: Callable[[Any, Any, Any, Path_, dict[str, str]], bool],
+    kind: Callable[[Any], str],
+) -> bool:
+    """`datasets:` of one server: a list of entries, each checked against schemas/dataset.schema.json
+    (with validate's `check`, so diagnostics read as every schema's do) and by the rules above."""
+    if datasets is None:
+        return True
+    if not isinstance(datasets, list):
+        v.diagnostics.append(
+            Diagnostic(
+                "GYM031",
+                f"datasets must be a list of datasets, got {kind(datasets)}",
+                v.resolved.merged.source.at(at),
+                json_path(at),
+                hints=(
+                    "datasets: [{name: example, type: example, jsonl_fpath: data/example.jsonl}]",
+                ),
+            )
+        )
+        return False
+    ok = True
+    for i, entry in enumerate(datasets):
+        ok = check(v, catalog.validator("dataset.schema.json"), entry, at + (i,), {}) and ok
+        if isinstance(entry, dict):
+            problems = entry_problems(v, entry, at + (i,))
+            v.diagnostics.extend(problems)
+            ok = ok and not has_errors(problems)
+    return ok

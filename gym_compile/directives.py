@@ -15,72 +15,25 @@ makes the target `???`.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, replace
 from typing import Any
 
+from gym_compile.agent_renames import retarget
 from gym_compile.diagnostics import (
     Diagnostic,
     Location,
     Related,
     did_you_mean,
     json_path,
-    parse_json_path,
 )
 from gym_compile.loader import SourceMap
+from gym_compile.provenance import COPY, INHERIT, Applied
+from gym_compile.provenance import dotted as _dotted
 
 Path_ = tuple[Any, ...]
-INHERIT, COPY, DELETE = "_inherit_from", "_copy", "_delete_key"
+DELETE = "_delete_key"
 DIRECTIVE_KEYS = (INHERIT, COPY, DELETE)
 PREFIXES = {"${inherit_from:": INHERIT, "${copy:": COPY}
 MISSING = "???"
-
-
-@dataclass(frozen=True)
-class Applied:
-    """One directive that ran: `target` now holds `source`'s value (moved or copied)."""
-
-    kind: str  # INHERIT or COPY
-    target: Path_
-    source: Path_
-    location: Location | None  # where the directive is written
-    taken: frozenset[Path_] = field(default=frozenset())  # under target, from the source
-    local: frozenset[Path_] = field(default=frozenset())  # under target, written beside it
-
-    def note(self, path: Path_) -> Related | None:
-        """A note for a diagnostic at `path` when its value came through this directive: the
-        nearest written part of the path decides (a local key inside an inherited mapping is local)."""
-        rel = path[len(self.target) :]
-        if self.location is None or path[: len(self.target)] != self.target:
-            return None
-        for n in range(len(rel), -1, -1):
-            if rel[:n] in self.local and n:
-                return None
-            if rel[:n] in self.taken:
-                break
-        else:
-            return None
-        verb = "inherits" if self.kind == INHERIT else "copies"
-        return Related(
-            self.location,
-            f"'{_dotted(self.target)}' {verb} this value from '{_dotted(self.source)}' here",
-        )
-
-
-def annotate(diagnostics: list[Diagnostic], applied: list[Applied]) -> list[Diagnostic]:
-    """Adds, to each diagnostic about a value that came through a directive, a note at the
-    directive: the location alone points into the source, which the user may not recognise."""
-    if not applied:
-        return diagnostics
-    out = []
-    for d in diagnostics:
-        path = parse_json_path(d.path) if d.path else ()
-        notes = tuple(
-            n
-            for a in applied
-            if (n := a.note(path)) is not None and n.location != d.location and n not in d.related
-        )
-        out.append(replace(d, related=d.related + notes) if notes else d)
-    return out
 
 
 def has_directives(data: Any) -> bool:
@@ -101,7 +54,7 @@ def apply_directives(
     run = _Run(data, source)
     run.walk(data, ())
     run.leftovers(data, ())
-    return run.applied, run.problems
+    return run.applied, run.problems + retarget(run.frozen, data, source)
 
 
 class _Run:
@@ -438,7 +391,3 @@ def _get(node: Any, path: Path_) -> Any:
         else:
             return _ABSENT
     return node
-
-
-def _dotted(path: Path_) -> str:
-    return ".".join(map(str, path))

@@ -24,12 +24,13 @@ from typing import Any
 from gym_compile import schema_catalog as catalog
 from gym_compile.compiler import check, compile_config
 from gym_compile.diagnostics import Diagnostic, Location, unique
-from gym_compile.directives import annotate
 from gym_compile.inputs import read_input
+from gym_compile.instances import server_type_of
 from gym_compile.link import LinkOptions, link, options_for
 from gym_compile.loader import display_path, load_yaml_lenient
 from gym_compile.options import Options
-from gym_compile.validate import Validated, server_type_of
+from gym_compile.provenance import annotate
+from gym_compile.validate import Validated
 
 YAML_SUFFIXES = (".yaml", ".yml")
 ENV_FILE = re.compile(r"^(env|.+\.env)(\.[^.]+)*\.ya?ml$")

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from gym_compile.diagnostics import CompileError, Diagnostic, Location, Related, closest, json_path
-from gym_compile.directives import Applied, apply_directives
+from gym_compile.directives import apply_directives
 from gym_compile.loader import Document, SourceMap, display_path, load_yaml_lenient, top_level_keys
 from gym_compile.nemo.roots import Root, find_roots_explained
 from gym_compile.overrides import Override
+from gym_compile.provenance import Applied
 from gym_compile.searchpath import ambiguity, search
 
 Path_ = tuple[Any, ...]

@@ -11,17 +11,16 @@ from typing import Any
 from jsonschema import ValidationError
 
 from gym_compile import schema_catalog as catalog
-from gym_compile.datasets import entry_problems
+from gym_compile.datasets import check_datasets_field
 from gym_compile.diagnostics import (
     CMDLINE,
     Diagnostic,
     Location,
     Related,
     did_you_mean,
-    has_errors,
     json_path,
 )
-from gym_compile.directives import DIRECTIVE_KEYS
+from gym_compile.instances import beside_type, server_type_of
 from gym_compile.interpolate import Resolved
 from gym_compile.nemo.roots import Root, find_roots_explained
 from gym_compile.server_schema import runtime_differs, schema_of
@@ -119,56 +118,8 @@ def _unused_globals(out: Validated) -> None:
         )
 
 
-def server_type_of(value: Any) -> str | None:
-    """A top-level mapping with a server-type key (NeMo Gym ignores other keys beside it), or of
-    one key that looks like a server type, is a server instance: never silently a setting."""
-    if not isinstance(value, dict) or not value:
-        return None
-    types = [k for k in value if k in catalog.SERVER_TYPES]
-    if types:
-        return types[0]
-    if len(value) != 1:
-        return None
-    ((key, inner),) = value.items()
-    looks_nested = (
-        isinstance(inner, dict) and len(inner) == 1 and isinstance(next(iter(inner.values())), dict)
-    )
-    if looks_nested or did_you_mean(key, catalog.SERVER_TYPES):
-        return key
-    return None
-
-
-def _beside_type(out: Validated, name: str, value: dict[str, Any]) -> dict[str, Any]:
-    """Keys beside the server type: reported (NeMo Gym ignores them silently); the type is kept."""
-    loc = out.resolved.merged.source.key_at
-    types = [k for k in value if k in catalog.SERVER_TYPES]
-    if not types:
-        return value
-    for key in value:
-        if key in DIRECTIVE_KEYS:
-            continue  # a directive NeMo Gym left in place: reported by the directives stage
-        if key in types[:1]:
-            continue
-        if key in types:
-            message = (
-                f"server instance '{name}' has a second server type '{key}' beside '{types[0]}'"
-            )
-            hints: tuple[str, ...] = (
-                "an instance is one server: give each its own top-level name",
-            )
-        else:
-            message = f"unknown key '{key}' beside the server type of instance '{name}'"
-            hints = (
-                f"NeMo Gym ignores it; fields of the server go under {name}.{types[0]}.<impl>",
-            )
-        out.diagnostics.append(
-            Diagnostic("GYM037", message, loc((name, key)), json_path((name, key)), hints=hints)
-        )
-    return {types[0]: value[types[0]]}
-
-
 def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
-    ((stype, impls),) = _beside_type(out, name, value).items()
+    ((stype, impls),) = beside_type(out, name, value).items()
     loc = out.resolved.merged.source.key_at
     if stype not in catalog.SERVER_TYPES:
         out.diagnostics.append(
@@ -213,7 +164,9 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
         return
     config = copy.deepcopy(config)
     datasets = config.pop("datasets", _ABSENT)  # NeMo Gym's rules, whatever the implementation
-    datasets_ok = datasets is _ABSENT or _datasets(out, datasets, path + ("datasets",))
+    datasets_ok = datasets is _ABSENT or check_datasets_field(
+        out, datasets, path + ("datasets",), _check, _kind
+    )
     found = schema_of(out, name, stype, impl, config, path)
     if found is None:  # reported; kept (invalid) so references, ports, datasets are still checked
         if datasets is not _ABSENT:
@@ -235,33 +188,6 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
     out.servers[name] = Server(
         name, stype, impl, config, path, renamed, valid and datasets_ok, schema=schema
     )
-
-
-def _datasets(out: Validated, datasets: Any, at: Path_) -> bool:
-    """`datasets:` by NeMo Gym's rules, the same for every server, known implementation or not."""
-    if datasets is None:
-        return True
-    if not isinstance(datasets, list):
-        out.diagnostics.append(
-            Diagnostic(
-                "GYM031",
-                f"datasets must be a list of datasets, got {_kind(datasets)}",
-                out.location(at),
-                json_path(at),
-                hints=(
-                    "datasets: [{name: example, type: example, jsonl_fpath: data/example.jsonl}]",
-                ),
-            )
-        )
-        return False
-    ok = True
-    for i, entry in enumerate(datasets):
-        ok = _check(out, catalog.validator("dataset.schema.json"), entry, at + (i,), {}) and ok
-        if isinstance(entry, dict):
-            problems = entry_problems(out, entry, at + (i,))
-            out.diagnostics.extend(problems)
-            ok = ok and not has_errors(problems)
-    return ok
 
 
 def _canonical(

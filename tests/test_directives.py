@@ -153,3 +153,26 @@ def test_an_instance_using_directives_compiles_and_is_not_dropped(tmp_path):
     assert {"agent", "second"} <= set(result.plan["servers"])
     assert result.plan["servers"]["second"]["config"]["max_steps"] == 1
     assert result.plan["job"]["agent"] == "second"
+
+
+ENV_SERVER = (
+    "env:\n  environment_servers:\n    legacy_agent:\n      entrypoint: app.py\n"
+    "      agent_server: {type: responses_api_agents, name: agent}\n"
+)
+
+
+def test_environment_servers_follow_an_agent_moved_by_inherit(tmp_path):
+    """NeMo Gym 0.7: a top-level move of an agent retargets the environment servers naming it."""
+    m = _merged(tmp_path, MODEL + WEATHER + ENV_SERVER + "mine:\n  _inherit_from: agent\n")
+    assert "agent" not in m.data and not m.diagnostics
+    ref = m.data["env"]["environment_servers"]["legacy_agent"]["agent_server"]
+    assert ref["name"] == "mine"
+
+
+def test_an_agent_moved_into_two_names_leaves_its_environment_server_ambiguous(tmp_path):
+    m = _merged(
+        tmp_path,
+        MODEL + WEATHER + ENV_SERVER + "a1:\n  _inherit_from: agent\na2: ${inherit_from:agent}\n",
+    )
+    (d,) = m.diagnostics
+    assert d.code == "GYM029" and "(a1, a2)" in d.message and d.location.line == 19

@@ -144,3 +144,30 @@ def test_search_order_and_identical_candidates(tmp_path):
     assert search("x.txt", roots, None).other.why == "second"
     absolute = search(str(tmp_path / "b" / "x.txt"), roots, None)
     assert [p.why for p in absolute.looked] == ["absolute path"]
+
+
+def test_a_servers_own_file_is_found_in_its_folder_where_nemo_gym_runs_it(tmp_path, monkeypatch):
+    root = tmp_path / "Gym"
+    _tree(root)
+    judge = root / "resources_servers" / "equivalence_llm_judge"
+    (judge / "prompt_templates").mkdir(parents=True)
+    (judge / "configs").mkdir()
+    (judge / "prompt_templates" / "mine.txt").write_text("{question} {expected_answer}\n")
+    config = judge / "configs" / "judge.yaml"
+    config.write_text(
+        MODEL
+        + "judge:\n  resources_servers:\n    equivalence_llm_judge:\n      domain: knowledge\n"
+        "      judge_model_server: {type: responses_api_models, name: policy_model}\n"
+        "      judge_prompt_template_fpath: prompt_templates/mine.txt\n"
+    )
+    monkeypatch.chdir(tmp_path)  # not the root: the server's folder is where NeMo Gym runs it
+    result = _compile(config)
+    assert result.ok, result.diagnostics
+    written = result.plan["servers"]["judge"]["config"]["judge_prompt_template_fpath"]
+    assert written == str(judge / "prompt_templates" / "mine.txt")
+    config.write_text(config.read_text().replace("mine.txt", "nope.txt"))
+    (d,) = [d for d in _compile(config).diagnostics if d.severity == "error"]
+    assert d.code == "GYM003" and "prompt_templates/nope.txt does not exist" in d.message
+    looked = [h for h in d.hints if h.startswith("looked for")]
+    assert "folder of resources_servers/equivalence_llm_judge" in looked[0]
+    assert any("next to" in h for h in looked)

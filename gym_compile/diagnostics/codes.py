@@ -185,6 +185,16 @@ _CODES = [
         "warning",
     ),
     Code(
+        "GYM029",
+        "ambiguous-agent-rename",
+        "Environment server refers to an agent inherited into several names",
+        "When _inherit_from moves an agent instance to a new top-level name, NeMo Gym 0.7 points the "
+        "environment servers that referred to the old name at the new one. When the agent was inherited into "
+        "several names, an environment server still naming the old one is ambiguous, and NeMo Gym refuses "
+        "the config.",
+        "my_env_server:\n  environment_servers:\n    legacy_agent:\n      agent_server: {type: responses_api_agents, name: my_agent}",
+    ),
+    Code(
         "GYM030",
         "unknown-key",
         "Unknown key",
