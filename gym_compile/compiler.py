@@ -68,6 +68,7 @@ def check(
         partial=True,
         malformed=tuple(d.location.label for d in problems if d.location),
         nemo_gym_roots=options.nemo_gym_roots,
+        each_alone=options.each_alone,
     )
     raw = copy.deepcopy(merged.data) if keep_raw else {}  # interpolation rewrites merged.data
     resolved = resolve(

@@ -46,19 +46,25 @@ def has_directives(data: Any) -> bool:
 
 
 def apply_directives(
-    data: dict[str, Any], source: SourceMap
-) -> tuple[list[Applied], list[Diagnostic]]:
-    """Applies every directive of `data` in place; `source` follows the values."""
+    data: dict[str, Any], source: SourceMap, *, elsewhere: bool = False
+) -> tuple[list[Applied], list[Diagnostic], dict[str, str]]:
+    """Applies every directive of `data` in place; `source` follows the values.
+
+    elsewhere (lint, each file alone): a source missing at the top level may be defined by
+    another file, so it is a warning, as a reference to an instance no linted file defines is;
+    the third value maps each such target to the instance it takes (lint resolves its type)."""
     if not has_directives(data):
-        return [], []
-    run = _Run(data, source)
+        return [], [], {}
+    run = _Run(data, source, elsewhere)
     run.walk(data, ())
     run.leftovers(data, ())
-    return run.applied, run.problems + retarget(run.frozen, data, source)
+    return run.applied, run.problems + retarget(run.frozen, data, source), run.borrowed
 
 
 class _Run:
-    def __init__(self, data: dict[str, Any], source: SourceMap) -> None:
+    def __init__(self, data: dict[str, Any], source: SourceMap, elsewhere: bool) -> None:
+        self.elsewhere = elsewhere
+        self.borrowed: dict[str, str] = {}  # top-level target -> the instance it takes, not here
         self.root = data
         self.source = source
         self.frozen = copy.deepcopy(data)
@@ -151,6 +157,11 @@ class _Run:
             parent.pop(source[-1], None)
         taken = self._index(self.frozen, source, loc, written, source, frozen=True)
         if taken is _FAILED:
+            if self.elsewhere and len(here) == 1 and source[0] not in self.frozen:
+                self.borrowed[k] = str(source[0])  # may come from another linted file
+                if isinstance(v, dict) and not v and self._attached(node, ()):
+                    del node[k]  # nothing of its own to check alone
+                    self._forget(here)
             return
         attached = self._attached(node, here[:-1])
         if parent is _MISSING_REF or taken is _MISSING_REF:
@@ -248,14 +259,23 @@ class _Run:
         keys = [str(k) for k in node] if isinstance(node, dict) else []
         where = "the config" if len(reached) == 1 else f"'{_dotted(reached[:-1])}'"
         moved = not frozen and _get(self.frozen, reached) is not _ABSENT
-        self._error(
-            "GYM025",
-            f"'{_dotted(full)}' does not exist: {where} has no '{reached[-1]}'"
-            + (" (an earlier _inherit_from moved it away)" if moved else ""),
-            loc,
-            at,
-            hints=did_you_mean(str(reached[-1]), keys)
-            + (("the path is written from the top of the merged config: a.b.c",) if keys else ()),
+        alone = self.elsewhere and len(reached) == 1 and not moved
+        self.problems.append(
+            Diagnostic(
+                "GYM025",
+                f"'{_dotted(full)}' does not exist: {where} has no '{reached[-1]}'"
+                + (" (an earlier _inherit_from moved it away)" if moved else "")
+                + (" (lint checks each file alone)" if alone else ""),
+                loc,
+                json_path(at),
+                severity="warning" if alone else "error",
+                hints=did_you_mean(str(reached[-1]), keys)
+                + (
+                    ("lint the files together with --set to apply it",)
+                    if alone
+                    else ("the path is written from the top of the merged config: a.b.c",)
+                ),
+            )
         )
 
     def _attached(self, node: Any, path: Path_) -> bool:

@@ -170,6 +170,7 @@ def _each_alone(
         allow_missing=True,
         default_env=False,
         nemo_gym_roots=nemo_gym_roots,
+        each_alone=True,
     )
     for path in configs:
         front = check([path], [], options)
@@ -178,6 +179,10 @@ def _each_alone(
         referenced |= front.resolved.referenced
         for server in validated.servers.values():
             registry.setdefault(server.name, set()).add(server.type)
+    for validated, _ in checked:  # `mine: {_copy: policy_model}` with policy_model in another file
+        for target, source in validated.resolved.merged.borrowed.items():
+            if source in registry:
+                registry.setdefault(target, set()).update(registry[source])
     elsewhere = {name: frozenset(types) for name, types in registry.items()}
     out: list[Diagnostic] = []
     for validated, diagnostics in checked:
@@ -191,7 +196,13 @@ def _each_alone(
                 undefined_refs=unreadable.undefined_refs and "warning",
             ),
         )
-        own = diagnostics + [
+        borrowed = validated.resolved.merged.borrowed
+        found_keys = {(t,) for t, src in borrowed.items() if src in registry}
+        own = [  # a directive whose source another linted file defines is fine alone
+            d
+            for d in diagnostics
+            if not (d.code == "GYM025" and d.severity == "warning" and _top_key(d) in found_keys)
+        ] + [
             d
             for d in validated.diagnostics
             if not (d.code == "GYM038" and _top_key(d) in referenced)

@@ -36,6 +36,8 @@ class Merged:
     unknown: set[str] = field(default_factory=set)
     #: NeMo Gym's _inherit_from/_copy, as applied
     directives: list[Applied] = field(default_factory=list)
+    #: lint, each file alone: instance -> the instance its directive takes from another file
+    borrowed: dict[str, str] = field(default_factory=dict)
     #: NeMo Gym roots searched for relative paths (gym_compile.searchpath)
     roots: list[Root] = field(default_factory=list)
 
@@ -65,6 +67,7 @@ def merge(
     partial: bool = False,
     malformed: tuple[str, ...] = (),
     nemo_gym_roots: Sequence[str | os.PathLike[str]] = (),
+    each_alone: bool = False,
 ) -> Merged:
     """Loads every file (all load errors are collected), then merges in precedence order.
     With partial, problems are returned in the result and whatever could be read is merged, so later
@@ -136,7 +139,9 @@ def merge(
     for o in overrides:
         if o.path != ("config_paths",):
             _apply(merged, o)
-    merged.directives, problems = apply_directives(merged.data, merged.source)
+    merged.directives, problems, merged.borrowed = apply_directives(
+        merged.data, merged.source, elsewhere=each_alone
+    )
     merged.diagnostics += problems
     if merged.diagnostics and not partial:
         raise CompileError(merged.diagnostics)
