@@ -171,3 +171,20 @@ def test_a_servers_own_file_is_found_in_its_folder_where_nemo_gym_runs_it(tmp_pa
     looked = [h for h in d.hints if h.startswith("looked for")]
     assert "folder of resources_servers/equivalence_llm_judge" in looked[0]
     assert any("next to" in h for h in looked)
+
+
+def test_env_yaml_may_hold_config_paths_as_in_nemo_gym(tmp_path, monkeypatch):
+    config = _tree(tmp_path / "Gym")
+    monkeypatch.chdir(tmp_path / "Gym")
+    env = tmp_path / "Gym" / "env.yaml"
+    env.write_text(f"config_paths: [{config.relative_to(tmp_path / 'Gym')}]\n")
+    result = compile_config([], ["+agent_name=weather_agent"], Options(env=env, env_required=True))
+    assert result.ok, result.diagnostics
+    assert result.plan["job"]["agent"] == "weather_agent"
+    # the command line's config_paths replace env.yaml's, as NeMo Gym merges them
+    result = compile_config(
+        [],
+        ["+config_paths=[responses_api_models/stand_in/configs/model.yaml]"],
+        Options(env=env, env_required=True),
+    )
+    assert result.ok and set(result.plan["servers"]) == {"policy_model"}
