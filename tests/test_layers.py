@@ -102,7 +102,16 @@ def _is_parent(dep: str, mod: str) -> bool:
     return mod.startswith(dep + ".")
 
 
-def test_the_collector_facade_is_imported_only_by_the_command_line() -> None:
-    runner = "gym_run.collect.runner"
-    users = {m for m, deps in GRAPH.items() if runner in deps}
-    assert users <= {"gym_run.cli.commands"}, sorted(users)
+# The collection facades and the fronts that may call them (the command line, the Python API).
+FACADES = {"gym_run.collect.runner", "gym_run.collect.reverify"}
+FRONTS = {"gym_run.cli.commands", "gym_run.cli.reverify", "gym_run.api"}
+
+
+def test_the_collection_facades_are_imported_only_by_the_fronts() -> None:
+    bad = {
+        f"{mod} imports {facade}"
+        for mod, deps in GRAPH.items()
+        for facade in FACADES & deps
+        if mod not in FRONTS
+    }
+    assert not bad, sorted(bad)

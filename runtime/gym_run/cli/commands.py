@@ -12,17 +12,15 @@ import click
 from gym_compile import __version__
 from gym_compile.clickutil import DefaultGroup
 from gym_run.cli.cache import cache_group
+from gym_run.cli.compare import compare_command
 from gym_run.cli.errors import UserError, user_errors
+from gym_run.cli.evalopts import eval_options
+from gym_run.cli.finish import finish, progress_options
 from gym_run.cli.report import report_command
-from gym_run.collect.runner import DEFAULT_GRACE_S, JobResult, run_job
-from gym_run.collect.summary import summary_lines
-from gym_run.errors import (
-    EXIT_BUDGET,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_SOME_FAILED,
-)
+from gym_run.cli.reverify import reverify_command
+from gym_run.collect.runner import DEFAULT_GRACE_S, run_job
+from gym_run.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED
+from gym_run.metrics.gate import Gate
 from gym_run.plan import load_plan
 
 
@@ -40,13 +38,15 @@ def cli() -> None:
     gym-run serve PLAN                serve the plan's servers over HTTP
     gym-run stand-in                  run the offline stand-in model endpoint
     gym-run report ROLLOUTS [-o HTML | --text]   a report people look at / a text summary
+    gym-run reverify PLAN ROLLOUTS -o NEW        re-score rollouts with PLAN's verifier
+    gym-run compare A B [-o HTML | --text]       two runs side by side, per task
     gym-run cache stats|clear PLAN|FILE          the plan's response cache
 
     \b
     Exit codes: 0 all rollouts ok; 3 some rollouts failed (recorded); 5 stopped by the budget
-    (resumable with --resume --max-usd/--max-tokens); 130 interrupted (resumable); 4 bad or stale
-    plan, or a missing secret; 2 usage (e.g. output exists); 1 other errors (check: an endpoint
-    is not usable).
+    (resumable with --resume --max-usd/--max-tokens); 6 below a --fail-under gate; 130
+    interrupted (resumable); 4 bad or stale plan, or a missing secret; 2 usage (e.g. output
+    exists); 1 other errors (check: an endpoint is not usable).
     """
 
 
@@ -85,7 +85,8 @@ def resume_command(plan: str, retry_failed: bool) -> str:
     is_flag=True,
     help="Do not use the plan's response cache (neither read nor write it).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress line and no summary.")
+@eval_options
+@progress_options
 @user_errors
 def run_command(
     plan: str,
@@ -97,6 +98,10 @@ def run_command(
     max_tokens: int | None,
     no_cache: bool,
     quiet: bool,
+    progress_interval: float,
+    pass_threshold: float,
+    gates: list[Gate],
+    junit: str | None,
 ) -> None:
     """Collect PLAN's rollouts into its rollouts and metrics files."""
     if resume and overwrite:
@@ -123,40 +128,15 @@ def run_command(
                 use_cache=not no_cache,
                 max_usd=max_usd,
                 max_tokens=max_tokens,
+                pass_threshold=pass_threshold,
+                junit_path=junit,
+                progress_interval_s=progress_interval,
             )
         )
     except KeyboardInterrupt:  # before the collection took over Ctrl-C (while starting servers)
         click.echo(f"gym-run: interrupted; resume with: {hint}", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    if not quiet:
-        click.echo(summary(result))
-    if result.interrupted:
-        click.echo(
-            f"gym-run: interrupted; finished rollouts are kept. Resume with: {hint}", err=True
-        )
-        sys.exit(EXIT_INTERRUPTED)
-    if result.budget.stopped:
-        click.echo(
-            f"gym-run: stopped by the budget ({result.budget.reason}); finished rollouts are kept. "
-            f"Resume with a higher budget: {hint} {result.budget.raise_hint()}",
-            err=True,
-        )
-        sys.exit(EXIT_BUDGET)
-    sys.exit(EXIT_SOME_FAILED if result.counts["failed"] or result.counts["missing"] else EXIT_OK)
-
-
-def summary(result: JobResult) -> str:
-    lines = summary_lines(result.metrics, first_error=result.first_error)
-    if result.budget.stopped:
-        lines.insert(
-            1, f"budget: stopped, {result.budget.reason}; the rollouts not started are missing"
-        )
-    lines += [
-        f"rollouts: {result.rollouts_path}",
-        f"metrics:  {result.metrics_path}",
-        f"report:   gym-run report {shlex.quote(result.rollouts_path)}",
-    ]
-    return "\n".join(lines)
+    finish(result, hint=hint, gates=gates, quiet=quiet)
 
 
 @cli.command("export")
@@ -329,6 +309,8 @@ def stand_in_command(
 
 
 cli.add_command(report_command)
+cli.add_command(reverify_command)
+cli.add_command(compare_command)
 cli.add_command(cache_group)
 
 

@@ -94,6 +94,12 @@ class Metrics:
         """A failed record stopped being final (a later record of the same id replaces it)."""
         self.failed -= 1
 
+    def sum_of(self, key: str) -> float:
+        return self._sums.get(key, 0.0)
+
+    def count_of(self, key: str) -> int:
+        return self._counts.get(key, 0)
+
     def means(self) -> dict[str, float]:
         """Mean of every numeric top-level field over the ok rollouts that have it (e.g. reward)."""
         return {key: self._sums[key] / self._counts[key] for key in sorted(self._sums)}
@@ -119,6 +125,7 @@ class Metrics:
         calls: dict[str, int] | None = None,
         warnings: list[str] | None = None,
         budget: dict[str, Any] | None = None,
+        aggregate: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """`counts`, `usage`, `cost`, `judge` and `cache` cover the final set; `wall_time_s`,
         `rollouts_per_s`, `run` and `calls` describe this invocation of gym-run only."""
@@ -155,4 +162,6 @@ class Metrics:
             gym["run"] = run
         if calls is not None:
             gym["calls"] = calls
+        if aggregate is not None:
+            gym["aggregate"] = aggregate
         return {**self.means(), "_gym": gym}
