@@ -53,6 +53,7 @@ class Validated:
     broken: set[str] = field(
         default_factory=set
     )  # instances too malformed to validate (already reported)
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_mode.py: how each runs
     roots: list[Root] = field(default_factory=list)  # NeMo Gym roots, searched in this order
 
     def location(self, path: Path_) -> Location | None:
@@ -162,7 +163,8 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
             )
         )
         return
-    config = copy.deepcopy(config)
+    # `url:` says where the server runs, not how the implementation behaves (run_mode.py checks it)
+    config = {k: v for k, v in config.items() if k != "url"}
     datasets = config.pop("datasets", _ABSENT)  # NeMo Gym's rules, whatever the implementation
     datasets_ok = datasets is _ABSENT or check_datasets_field(
         out, datasets, path + ("datasets",), _check, _kind
@@ -175,7 +177,7 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
         return
     schema, validator = found
     written = dict(config)
-    config, renamed = _canonical(out, schema, config, path)
+    config, renamed = _canonical(out, schema, copy.deepcopy(config), path)
     valid = _check(out, validator, config, path, renamed)
     built_in = impl in known
     if built_in:
