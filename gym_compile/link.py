@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gym_compile import schema_catalog as catalog
 from gym_compile.diagnostics import Diagnostic, Related, Severity, closest, did_you_mean, json_path
-from gym_compile.job import Job, build_job, check_datasets, datasets_of
+from gym_compile.job import Job, build_job, check_datasets, datasets_of, write_path
 from gym_compile.merge import EVERYTHING
 from gym_compile.validate import Server, Validated
 
@@ -61,6 +62,13 @@ def link(v: Validated, options: LinkOptions | None = None) -> Linked:
         check_datasets(v)
         return Linked(v, None)
     return Linked(v, build_job(v))
+
+
+def resolve_path(v: Validated, path: Path_, value: str) -> Path:
+    """A path relative to the file that names it (a command-line value: the working directory),
+    for files gym-compile's own settings name (nemo_gym.python, outputs). Files NeMo Gym reads
+    (includes, datasets, a server's files) are found by gym_compile.searchpath instead."""
+    return write_path(v, path, value)
 
 
 def references(server: Server) -> list[tuple[Path_, Any, str]]:
