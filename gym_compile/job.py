@@ -42,6 +42,7 @@ class Job:
     responses_create_params: dict[str, Any]
     spend: JobSpend | None = None
     response_cache: dict[str, Any] | None = None
+    ray: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ def build_job(v: Validated) -> Job | None:
         g.get("responses_create_params") or {},
         costing.finish(v, repeats),
         _response_cache(v, output),
+        _ray(v),
     )
 
 
@@ -295,6 +297,19 @@ def write_path(v: Validated, at: Path_, value: str) -> Path:
     if loc is None or loc.file == CMDLINE:
         return (Path.cwd() / p).resolve()
     return (Path(loc.file).resolve().parent / p).resolve()
+
+
+def _ray(v: Validated) -> dict[str, Any] | None:
+    """`ray:` -> every key spelled out (null = gym-run decides); None when the block is absent."""
+    setting = v.globals.get("ray")
+    if not isinstance(setting, dict):
+        return None
+    return {
+        "address": setting.get("address"),
+        "workers": setting.get("workers"),
+        "resources_per_worker": dict(setting.get("resources_per_worker") or {"CPU": 1}),
+        "concurrency_per_worker": setting.get("concurrency_per_worker"),
+    }
 
 
 def _response_cache(v: Validated, output: Path) -> dict[str, Any] | None:
