@@ -26,7 +26,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "simple_weather"
-SW = ["sw/simple_weather.yaml", "sw/stand_in_model.yaml"]
+SW = ["sw/simple_weather.yaml", "sw/stand_in_model.yaml", "+agent_name=simple_weather_simple_agent"]
 MEMORY_CAP = 2 << 30  # bytes of address space a case may take (the machine is shared)
 
 

@@ -23,6 +23,11 @@ SUITE = {  # script -> arguments (full size, quick)
     "bench_lint.py": ([], ["--files", "100"]),
     "bench_hostile.py": ([], ["--only", "unknown keys"]),
     "bench_fuzz.py": (["--examples", "1000"], ["--examples", "50"]),  # 10,000: run it alone
+    # needs Ray (pip install 'gym-compile[ray]'); starts its own loopback cluster
+    "bench_scale.py": (
+        ["--repeats", "1"],
+        ["--rollouts", "200", "--overhead-rollouts", "500", "--large", "5000"],
+    ),
     "bench_nemo_collect.py": ([], ["--rollouts", "100"]),  # needs nemo-gym's venv (tests make it)
 }
 

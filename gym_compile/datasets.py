@@ -1,202 +1,174 @@
-"""datasets: a JSONL file a config names in, its hash, row count and located row problems out.
+"""datasets: a server's `datasets:` entries checked by NeMo Gym's rules, and how to get a missing one.
 
-One streaming pass per file: every byte hashed, every row parsed (gym_compile/jsonsafe.py) and
-checked against the input-row schema, each valid row handed to the cost estimate. The file is
-opened as files.py opens every input (a regular file, lines bounded); rows are located
-(file:line:col) but never quoted, since the path may not name a dataset at all.
+NeMo Gym validates `datasets` on its base server config class (nemo_gym/config_types.py
+`BaseRunServerTypeConfig`), so the entries of every server are checked the same way here, whatever
+its implementation, known or not: the fields by schemas/dataset.schema.json, the rules across fields
+below. train/validation sets are downloaded on demand and benchmark sets made by their
+prepare_script, so only the job's input must be on disk; the message then says how to get it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from jsonschema.exceptions import best_match
-
-from gym_compile import files, jsonsafe
 from gym_compile import schema_catalog as catalog
-from gym_compile.diagnostics import Diagnostic, Location, json_path
-from gym_compile.files import JSONL_BYTES, LINE_BYTES, Line, iter_lines, open_input, refusal
-from gym_compile.jsonsafe import BadJSON
+from gym_compile.diagnostics import Diagnostic, has_errors, json_path
+from gym_compile.interpolate import Resolved
 from gym_compile.loader import display_path
-from gym_compile.validate import Validated
-
-MAX_ROW_ERRORS = 20  # per input file; the rest are counted
 
 
-@dataclass
-class InputFile:
-    path: Path
-    sha256: str
-    rows: int
+class Validated(Protocol):
+    """What these rules read of gym_compile.validate.Validated (which imports this module)."""
+
+    @property
+    def resolved(self) -> Resolved: ...
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]: ...
 
 
-def check_input(
-    v: Validated,
-    path: Path,
-    at: tuple[Any, ...],
-    on_row: Callable[[dict[str, Any]], None] | None = None,
-) -> InputFile | None:
-    """The input file a config names: missing, not a regular file (a device, a FIFO, /proc) or
-    unreadable is reported at the config value that names it, before a byte is read."""
-    refused = refusal(path)
-    why = (
-        refused
-        if refused is not None
-        else None
-        if files.is_file(path)
-        else "is a directory"
-        if files.is_dir(path)
-        else "does not exist"
-    )
-    if why is not None:
-        v.diagnostics.append(
+Path_ = tuple[Any, ...]
+DOWNLOADED = ("train", "validation")
+LEGACY = {"gitlab_identifier": "gitlab", "huggingface_identifier": "huggingface"}
+
+
+def entry_problems(v: Validated, entry: dict[str, Any], at: Path_) -> list[Diagnostic]:
+    """The rules NeMo Gym's DatasetConfig validators enforce beyond the fields' types."""
+    out: list[Diagnostic] = []
+    kind, name = entry.get("type"), entry.get("name", "?")
+    if kind in DOWNLOADED and entry.get("license") is None and not v.resolved.is_failed(at):
+        out.append(
             Diagnostic(
-                "GYM050",
-                f"input file {display_path(path)} {why}",
-                v.location(at),
+                "GYM054",
+                f"{kind} dataset '{name}' needs a license: NeMo Gym refuses the config without one",
+                v.resolved.merged.source.key_at(at),
                 json_path(at),
-                related=v.related(at),
-                hints=(
-                    f"looked for {display_path(path)}",
-                    "relative paths are resolved against the file that names them",
+                hints=('license: "Apache 2.0"   (the allowed values: gym-compile schema)',),
+            )
+        )
+    legacy = [k for k in LEGACY if entry.get(k) is not None]
+    if entry.get("source") is not None and legacy:
+        out.append(
+            Diagnostic(
+                "GYM054",
+                f"dataset '{name}' names its source twice (source and {' and '.join(legacy)}): "
+                "NeMo Gym refuses the config",
+                v.resolved.merged.source.key_at(at + (legacy[0],)),
+                json_path(at + (legacy[0],)),
+                hints=("keep source: and delete the deprecated field",),
+            )
+        )
+    elif legacy and kind != "benchmark":
+        first = legacy[0]
+        fields = entry[first] if isinstance(entry[first], dict) else {}
+        block = ", ".join(
+            [f"type: {LEGACY[first]}"] + [f"{k}: {val}" for k, val in fields.items() if val]
+        )
+        out.append(
+            Diagnostic(
+                "GYM055",
+                f"{first} is deprecated in NeMo Gym: write the dataset's source as one source: block",
+                v.resolved.merged.source.key_at(at + (first,)),
+                json_path(at + (first,)),
+                severity="warning",
+                hints=(f"source: {{{block}}}",)
+                if len(legacy) == 1
+                else (
+                    "both identifiers (a gitlab primary with a huggingface fallback) still work",
                 ),
             )
         )
-        return None
-    input_file, problems = read_input(path, on_row)
-    v.diagnostics.extend(problems)
-    return input_file
+    return out
 
 
-def read_input(
-    path: Path, on_row: Callable[[dict[str, Any]], None] | None = None
-) -> tuple[InputFile | None, list[Diagnostic]]:
-    """One streaming pass: hash, count and validate every row (the validator is built once).
-
-    `on_row` sees each valid row as it goes by (the cost estimate), so a big file is read once.
-    Rows are located but never quoted: the file may not be a dataset at all."""
-    shown = display_path(path)
-    validator = catalog.validator("input_row.schema.json")
-    quick = catalog.quick_check("input_row.schema.json")
-    digest = hashlib.sha256()
-    rows = errors = 0
-    problems: list[Diagnostic] = []
-    try:
-        with open_input(path, JSONL_BYTES, "a dataset") as fh:
-            for line in iter_lines(fh, LINE_BYTES, digest):
-                if line.data is not None and not line.data.strip():
-                    continue
-                rows += 1
-                row, problem = _row_problem(quick, validator, line, shown)
-                if problem is None and on_row is not None:
-                    on_row(row)
-                elif problem is not None:
-                    errors += 1
-                    if errors <= MAX_ROW_ERRORS:
-                        problems.append(problem)
-    except OSError as exc:
-        return None, [
-            Diagnostic(
-                "GYM050",
-                f"cannot read input file {shown}: {exc.strerror or exc}",
-                Location(shown),
-            )
+def obtain_hints(entry: dict[str, Any], declared_in: str | None) -> tuple[str, ...]:
+    """How to get a dataset that is not on disk, with NeMo Gym's own command for it."""
+    kind, target = entry.get("type"), str(entry.get("jsonl_fpath", ""))
+    config = declared_in or "<config file>"
+    if kind == "example":
+        return (
+            "an example set is committed with its environment (NeMo Gym's example validation "
+            "requires the file)",
+        )
+    if entry.get("prepare_script"):
+        return (
+            f"this {kind} set is made by its prepare_script ({entry['prepare_script']}): run "
+            f"gym eval prepare --config {shlex.quote(config)}   (NeMo Gym)",
+        )
+    source = _source(entry)
+    if source is None:
+        why = "a benchmark set needs its prepare_script" if kind == "benchmark" else "no source"
+        return (f"the config declares no way to download it ({why}): put the file there",)
+    if source.get("type") == "gitlab":
+        command = "gym dataset download --storage gitlab"
+        args = [
+            f"+dataset_name={source.get('dataset_name')}",
+            f"+version={source.get('version')}",
+            f"+artifact_fpath={source.get('artifact_fpath')}",
         ]
-    if errors > MAX_ROW_ERRORS:
-        problems.append(
+    else:
+        command = "gym dataset download"
+        args = [f"+repo_id={source.get('repo_id')}"]
+        if source.get("artifact_fpath"):
+            args.append(f"+artifact_fpath={source['artifact_fpath']}")
+        elif kind in DOWNLOADED:
+            args.append(f"+split={kind}")
+    args.append(f"+output_fpath={target}")
+    return (
+        f"NeMo Gym downloads this {kind} set on demand; get it with: {command} "
+        + " ".join(shlex.quote(a) for a in args),
+    )
+
+
+def _source(entry: dict[str, Any]) -> dict[str, Any] | None:
+    if isinstance(entry.get("source"), dict):
+        return entry["source"]
+    for key, backend in LEGACY.items():
+        if isinstance(entry.get(key), dict):
+            return {"type": backend, **entry[key]}
+    return None
+
+
+def declared_in(v: Validated, at: Path_) -> str | None:
+    """The config file a dataset entry is written in, as the user would pass it."""
+    loc = v.resolved.merged.source.key_at(at)
+    if loc is None or loc.file.startswith("<"):
+        return None
+    return display_path(Path(loc.file).resolve())
+
+
+def check_datasets_field(
+    v: Validated,
+    datasets: Any,
+    at: Path_,
+    check: Callable[[Any, Any, Any, Path_, dict[str, str]], bool],
+    kind: Callable[[Any], str],
+) -> bool:
+    """`datasets:` of one server: a list of entries, each checked against schemas/dataset.schema.json
+    (with validate's `check`, so diagnostics read as every schema's do) and by the rules above."""
+    if datasets is None:
+        return True
+    if not isinstance(datasets, list):
+        v.diagnostics.append(
             Diagnostic(
-                "GYM052",
-                f"{errors - MAX_ROW_ERRORS} more invalid rows in {shown} not shown ({errors} in all)",
-                Location(shown),
+                "GYM031",
+                f"datasets must be a list of datasets, got {kind(datasets)}",
+                v.resolved.merged.source.at(at),
+                json_path(at),
+                hints=(
+                    "datasets: [{name: example, type: example, jsonl_fpath: data/example.jsonl}]",
+                ),
             )
         )
-    if rows == 0:
-        problems.append(Diagnostic("GYM053", f"input file {shown} has no rows", Location(shown)))
-    return InputFile(path, digest.hexdigest(), rows), problems
-
-
-def _row_problem(
-    quick: Any, validator: Any, line: Line, shown: str
-) -> tuple[Any, Diagnostic | None]:
-    """(the parsed row, None) or (whatever parsed, what is wrong with it)."""
-    lineno, raw = line.lineno, line.data
-    if raw is None:
-        return None, Diagnostic(
-            "GYM051",
-            f"line {lineno} is {line.size} bytes, over the {LINE_BYTES}-byte limit for one row",
-            Location(shown, lineno, 1),
-            hints=("each line must be one JSON object (JSON Lines)",),
-        )
-    try:
-        row = jsonsafe.loads(raw)
-    except BadJSON as exc:
-        return None, Diagnostic(
-            "GYM051",
-            f"line {lineno} is not JSON: {exc.reason}",
-            Location(shown, lineno, max(exc.colno, 1)),
-            hints=("each line must be one JSON object (JSON Lines)",),
-        )
-    if quick(row):
-        return row, None
-    error = best_match(validator.iter_errors(row))
-    if error is None:
-        return row, None
-    text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-    keys = [p for p in error.absolute_path if isinstance(p, str)]
-    hit = text.find(json.dumps(keys[-1])) if keys else -1
-    loc = (
-        Location(shown, lineno, hit + 1, span=len(json.dumps(keys[-1])))
-        if hit >= 0
-        else Location(shown, lineno, 1, span=1)
-    )
-    hints = (
-        ("a row needs responses_create_params.input (a string or a list of messages)",)
-        if error.validator == "required"
-        else ()
-    )
-    return row, Diagnostic(
-        "GYM052",
-        f"row {lineno} is invalid: {_row_message(error)}",
-        loc,
-        json_path(error.absolute_path),
-        hints=hints,
-    )
-
-
-_JSON_TYPES = {
-    dict: "an object",
-    list: "a list",
-    str: "a string",
-    bool: "a boolean",
-    type(None): "null",
-}
-
-
-_BOUNDS = {
-    "minimum": "less than the minimum {}",
-    "maximum": "greater than the maximum {}",
-    "minLength": "shorter than {} characters",
-    "maxLength": "longer than {} characters",
-    "minItems": "fewer than {} items",
-    "maxItems": "more than {} items",
-}
-
-
-def _row_message(error: Any) -> str:
-    """What is wrong with a row, without quoting its values (the file may hold anything)."""
-    if error.validator in ("required", "additionalProperties"):
-        return str(error.message)[:200]  # names keys, not values
-    if error.validator == "type":
-        got = _JSON_TYPES.get(type(error.instance), "a number")
-        return f"expected {error.validator_value}, got {got}"
-    if error.validator == "enum":
-        return f"not one of {', '.join(map(str, error.validator_value))[:160]}"
-    bound = _BOUNDS.get(error.validator)
-    if bound is not None:
-        return bound.format(error.validator_value)
-    return f"does not match the row schema ({error.validator})"
+        return False
+    ok = True
+    for i, entry in enumerate(datasets):
+        ok = check(v, catalog.validator("dataset.schema.json"), entry, at + (i,), {}) and ok
+        if isinstance(entry, dict):
+            problems = entry_problems(v, entry, at + (i,))
+            v.diagnostics.extend(problems)
+            ok = ok and not has_errors(problems)
+    return ok

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-RESOLVERS = ("oc.env", "oc.select")
+RESOLVERS = ("oc.env", "oc.select", "oc.decode")
 MAX_NESTING = (
     32  # ${oc.select:a,${oc.select:b,...}} levels: parsing and resolving recurse per level
 )

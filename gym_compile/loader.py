@@ -19,6 +19,7 @@ from gym_compile.diagnostics import (
     Related,
     excerpts,
     json_path,
+    printable,
 )
 from gym_compile.files import FileRefused, read_bytes, real_path
 from gym_compile.yaml_limits import (
@@ -83,12 +84,14 @@ def display_path(path: Path) -> str:
         rel = os.path.relpath(path)
     except ValueError:  # another drive on Windows
         rel = ".."
-    shown = str(path) if rel.startswith("..") else rel
-    if any(ord(c) < 32 or ord(c) == 127 for c in shown):
-        shown = "".join(c if 32 <= ord(c) != 127 else f"\\x{ord(c):02x}" for c in shown)
-    if len(shown) > 160:  # a 10,000-character name is shown by its ends
-        shown = f"{shown[:80]}…{shown[-60:]}"
-    return shown
+    return display_name(str(path) if rel.startswith("..") else rel)
+
+
+def display_name(name: str) -> str:
+    """A file name as written, fit to print: control characters escaped, a very long one shown by
+    its two ends."""
+    shown = printable(name)
+    return f"{shown[:80]}…{shown[-60:]}" if len(shown) > 160 else shown
 
 
 def read_text(path: Path, file: str) -> str:

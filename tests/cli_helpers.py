@@ -76,7 +76,7 @@ def weather_world(root: Path) -> Path:
     return root
 
 
-SW = ["sw/simple_weather.yaml", "sw/stand_in_model.yaml"]
+SW = ["sw/simple_weather.yaml", "sw/stand_in_model.yaml", "+agent_name=simple_weather_simple_agent"]
 
 
 # ------------------------------------------------------------------ a recording endpoint

@@ -50,7 +50,7 @@ def world(tmp_path: Path) -> Path:
         (["+output_jsonl_fpath=null"], "error[GYM031] $.output_jsonl_fpath"),
         (["+num_samples_in_parallel=1e9"], "error[GYM031] $.num_samples_in_parallel"),
         (["limit.yaml"], "limit.yaml:1:8: error[GYM031] $.limit"),
-        (["chain.yaml"], "chain.yaml:1:5: error[GYM025]"),
+        (["chain.yaml"], "chain.yaml:1:5: error[GYM009]"),
         (
             ["+input_jsonl_fpath=deep.jsonl"],
             "deep.jsonl:1:1: error[GYM051] line 1 is not JSON: nested deeper",

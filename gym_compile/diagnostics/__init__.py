@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
 Severity = Literal["error", "warning"]
 CMDLINE = "<command line>"
-MAX_MESSAGE = 400  # characters of a message or hint; the rest is cut
+MAX_MESSAGE = 1000  # characters of a message or hint (two long paths fit); the rest is cut
 
 
-def printable(text: str) -> str:
-    """Control characters (a NUL, an ESC that would drive the terminal) shown escaped."""
-    if not any(ord(c) < 32 or ord(c) == 127 for c in text):
+def printable(text: str, keep: str = "") -> str:
+    """Control characters (a NUL, an ESC that would drive the terminal) shown escaped; those in
+    `keep` (a message's own line breaks) stay."""
+    if not any((ord(c) < 32 or ord(c) == 127) and c not in keep for c in text):
         return text
-    return "".join(c if 32 <= ord(c) != 127 else f"\\x{ord(c):02x}" for c in text)
+    return "".join(c if 32 <= ord(c) != 127 or c in keep else f"\\x{ord(c):02x}" for c in text)
 
 
 def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
@@ -65,10 +67,14 @@ class Diagnostic:
     def __post_init__(self) -> None:
         """Messages and hints may name what a user wrote (a key, a ${...}): one of 20 MB must not
         make 20 MB of output in any renderer."""
-        if len(self.message) > MAX_MESSAGE:
-            object.__setattr__(self, "message", shorten(self.message))
-        if any(len(h) > MAX_MESSAGE for h in self.hints):
-            object.__setattr__(self, "hints", tuple(shorten(h) for h in self.hints))
+        message = printable(self.message, keep="\n\t")
+        if len(message) > MAX_MESSAGE:
+            message = shorten(message)
+        if message is not self.message:
+            object.__setattr__(self, "message", message)
+        hints = tuple(shorten(printable(h, keep="\n\t")) for h in self.hints)
+        if hints != self.hints:
+            object.__setattr__(self, "hints", hints)
 
     def sort_key(self) -> tuple:
         loc = self.location or Location("")
@@ -98,6 +104,20 @@ def json_path(parts: Iterable[object]) -> str:
         else:
             out += f"[{part!r}]"
     return out
+
+
+def parse_json_path(text: str) -> tuple[object, ...]:
+    """'$.a[0].b' (as json_path writes it) -> ('a', 0, 'b'); also accepts 'a.b.0.c'."""
+    key = text.strip().removeprefix("$").lstrip(".")
+    out: list[object] = []
+    for index, quoted, word in re.findall(r"\[(\d+)\]|\['([^']*)'\]|([^.\[\]]+)", key):
+        if index:
+            out.append(int(index))
+        elif quoted:
+            out.append(quoted)
+        else:
+            out.append(int(word) if word.isdigit() else word)
+    return tuple(out)
 
 
 def closest(word: str, candidates: Iterable[str]) -> list[str]:
