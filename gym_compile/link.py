@@ -12,6 +12,7 @@ from typing import Any
 from jsonschema.exceptions import best_match
 
 from gym_compile import schema_catalog as catalog
+from gym_compile.assets import load_schema
 from gym_compile.costing import JobSpend, start_costing
 from gym_compile.diagnostics import (
     CMDLINE,
@@ -329,7 +330,7 @@ def _job(v: Validated) -> Job | None:
         output,
         limit,
         repeats,
-        g.get("num_samples_in_parallel") or 16,
+        g.get("num_samples_in_parallel") or global_default("num_samples_in_parallel"),
         params,
         costing.finish(v, repeats),
         _response_cache(v, output),
@@ -351,6 +352,11 @@ def _response_cache(v: Validated, output: Path) -> dict[str, Any] | None:
         else output.parent / "responses.sqlite"
     )
     return {"path": str(path), "stand_in": bool(setting.get("stand_in", False))}
+
+
+def global_default(key: str) -> Any:
+    """A global key's default, as schemas/globals.schema.json states it (the one place it lives)."""
+    return load_schema("globals.schema.json")["properties"][key]["default"]
 
 
 def check_input(

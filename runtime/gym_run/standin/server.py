@@ -168,8 +168,11 @@ def _input_text(body: dict[str, Any], items: list[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
-def respond(body: dict[str, Any]) -> dict[str, Any]:
-    """A request body -> a Response object. Pure and deterministic: ids hash the request."""
+def respond(body: dict[str, Any], *, always_call: bool = False) -> dict[str, Any]:
+    """A request body -> a Response object. Pure and deterministic: ids hash the request.
+
+    always_call: answer a function call even after tool outputs (a model that never stops).
+    """
     try:
         digest = hashlib.sha256(canonical_json(body)).hexdigest()
     except UnicodeEncodeError:  # lone surrogates: still canonical, just ASCII-escaped
@@ -183,7 +186,7 @@ def respond(body: dict[str, Any]) -> dict[str, Any]:
     user_text = _last_user_text(items)
     tools = _function_tools(body)
     choice = body.get("tool_choice")
-    answered = any(item.get("type") == "function_call_output" for item in items)
+    answered = not always_call and any(item.get("type") == "function_call_output" for item in items)
     output: dict[str, Any]
     if tools and not answered and choice != "none":
         forced = isinstance(choice, dict) and choice.get("type") == "function"
@@ -294,12 +297,14 @@ def build_app(
             stats["model_not_found"] += 1
             message = f"The model `{asked}` does not exist or you do not have access to it."
             return error_response(404, message, param="model", code="model_not_found")
-        answer = respond(body)
+        answer = respond(body, always_call=injector.faults.always_call)
         if not asked:
             answer["model"] = model
         if latency_ms > 0:
             await asyncio.sleep(latency_ms / 1000)
         stats["ok"] += 1
+        if injector.shape(answer):
+            return await injector.drip(request, answer)
         return web.json_response(answer)
 
     async def models(request: web.Request) -> web.StreamResponse:
