@@ -18,6 +18,7 @@ from gym_run.collect.runner import DEFAULT_GRACE_S, JobResult, run_job
 from gym_run.collect.summary import summary_lines
 from gym_run.errors import (
     EXIT_BUDGET,
+    EXIT_ENDPOINT_DOWN,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -43,10 +44,12 @@ def cli() -> None:
     gym-run cache stats|clear PLAN|FILE          the plan's response cache
 
     \b
-    Exit codes: 0 all rollouts ok; 3 some rollouts failed (recorded); 5 stopped by the budget
-    (resumable with --resume --max-usd/--max-tokens); 130 interrupted (resumable); 4 bad or stale
-    plan, or a missing secret; 2 usage (e.g. output exists); 1 other errors (check: an endpoint
-    is not usable).
+    Exit codes: 0 all rollouts ok; 3 some rollouts failed (recorded; the command that retries
+    them is printed); 5 stopped by the budget (resumable with --resume --max-usd/--max-tokens);
+    6 stopped by the circuit breaker: the endpoint kept failing the same way (wrong key, unknown
+    model, unreachable; resumable with --resume --retry-failed once fixed); 130 interrupted
+    (resumable); 4 bad or stale plan, or a missing secret; 2 usage (e.g. output exists); 1 other
+    errors (check: an endpoint is not usable).
     """
 
 
@@ -140,7 +143,25 @@ def run_command(
             err=True,
         )
         sys.exit(EXIT_BUDGET)
-    sys.exit(EXIT_SOME_FAILED if result.counts["failed"] or result.counts["missing"] else EXIT_OK)
+    if result.endpoint_down:  # the one line saying why was printed when the breaker tripped
+        click.echo(f"gym-run: once it is fixed, go on with: {resume_command(plan, True)}", err=True)
+        sys.exit(EXIT_ENDPOINT_DOWN)
+    failed, missing = result.counts["failed"], result.counts["missing"]
+    if failed or missing:
+        what = ", ".join(
+            part
+            for part in (
+                f"{failed} failed" if failed else "",
+                f"{missing} missing" if missing else "",
+            )
+            if part
+        )
+        click.echo(
+            f"gym-run: {what}; run them again with: {resume_command(plan, bool(failed))}",
+            err=True,
+        )
+        sys.exit(EXIT_SOME_FAILED)
+    sys.exit(EXIT_OK)
 
 
 def summary(result: JobResult) -> str:

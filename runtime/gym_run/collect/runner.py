@@ -15,13 +15,17 @@ import aiohttp
 
 from gym_run.collect.budget import Budget
 from gym_run.collect.interrupt import Interrupts
+from gym_run.collect.limits import fit_concurrency
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.progress import Live, Progress
 from gym_run.collect.resume import FAILED, Ledger, scan
 from gym_run.collect.rollouts import Collector, Item, iter_items, iter_rows, planned_total
+from gym_run.collect.stops import RunWatch
 from gym_run.collect.writer import Existing, RolloutWriter, write_json_atomic
+from gym_run.defaults import server_defaults
 from gym_run.endpoint.cache import ResponseCache
 from gym_run.endpoint.callstats import CallStats
+from gym_run.endpoint.client import OpenAIClient
 from gym_run.endpoint.pricing import CostMeter, PriceTable, price_record, server_models
 from gym_run.errors import EXIT_INTERRUPTED, GymRunError, PlanError
 from gym_run.secrets import resolve_secrets, substitute_secrets
@@ -40,6 +44,7 @@ class JobResult:
     interrupted: bool = False
     run: dict[str, Any] = field(default_factory=dict)
     budget: Budget = field(default_factory=Budget)
+    endpoint_down: str | None = None  # the circuit breaker stopped the run: why, in one line
 
     @property
     def counts(self) -> dict[str, int]:
@@ -153,6 +158,7 @@ class _Job:
             )
         self.cache_spec: dict[str, Any] | None = None
         self.repeats = self.job["num_repeats"]
+        self.concurrency = fit_concurrency(self.job["concurrency"], notice)
         self.total = planned_total(self.job["input"]["rows"], self.job["limit"], self.repeats)
         self.ledger = Ledger(plan["content_hash"], self.repeats, self.total)
         self.metrics = Metrics()
@@ -160,6 +166,13 @@ class _Job:
         self.progress: Progress | None = None
         self.collector: Collector | None = None
         self.clients: list[CallStats] = []
+        self.watch = RunWatch(
+            budget,
+            self.meter,
+            stop=self._stop_admitting,
+            notice=notice,
+            in_flight=lambda: self.collector.in_flight if self.collector is not None else 0,
+        )
         self.first_error: str | None = None
         self.started = time.monotonic()
         self.run = {
@@ -169,6 +182,7 @@ class _Job:
             "superseded": 0,
             "torn_bytes_removed": 0,
             "interrupted": False,
+            "endpoint_down": None,
         }
 
     def resume(self) -> None:
@@ -201,25 +215,13 @@ class _Job:
         in_flight = self.collector.in_flight if self.collector is not None else 0
         return Live(in_flight=in_flight, retries=calls.retries, rate_limited=calls.rate_limited)
 
-    def check_budget(self, writing: int = 0) -> None:
-        """Spend reached the budget: admit no new rows; the ones in flight finish. `writing`: in-flight
-        rollouts that are done (the one whose record is being accepted)."""
-        reason = self.budget.check()
-        if reason is None:
-            return
-        in_flight = max(0, self.collector.in_flight - writing) if self.collector is not None else 0
+    def _stop_admitting(self) -> None:
         if self.collector is not None:
             self.collector.stop()
-        self.notice(
-            f"gym-run: budget reached ({reason}): no new rollouts"
-            + (f"; {in_flight} in flight will finish" if in_flight else "")
-        )
 
     async def accept(self, record: dict[str, Any]) -> None:
-        """The collector's sink: priced, charged to the budget, then written."""
+        """The collector's sink: priced (spend was charged call by call), then written."""
         price_record(self.meter, record)
-        self.budget.charge(record)
-        self.check_budget(writing=1)
         await self.writer.write(record)
 
     async def collect(
@@ -242,7 +244,7 @@ class _Job:
         )
         cache = open_cache(self.cache_spec["path"]) if self.cache_spec else None
         try:
-            async with make_session(job["concurrency"] + 8) as session:
+            async with make_session(self.concurrency + 8) as session:
                 servers = await build_servers(
                     specs,
                     session,
@@ -261,18 +263,26 @@ class _Job:
         self, servers: Servers, items: Iterator[Item], *, handle_signals: bool
     ) -> None:
         job = self.job
-        self.clients = [
-            s.client.stats
+        clients = [
+            getattr(s.client, "inner", s.client)  # behind the response cache, if any
             for s in servers.built.values()
             if isinstance(s, ModelServer)
-            and isinstance(getattr(s.client, "stats", None), CallStats)
         ]
-        agent_config = self.plan["servers"].get(job["agent"], {}).get("config", {})
+        self.clients = [
+            c.stats for c in clients if isinstance(getattr(c, "stats", None), CallStats)
+        ]
+        for client in clients:
+            if isinstance(client, OpenAIClient):
+                client.watch = self.watch  # spend as it happens, and the circuit breaker
+        agent_config = {
+            **server_defaults("responses_api_agents", "simple_agent"),
+            **self.plan["servers"].get(job["agent"], {}).get("config", {}),
+        }
         self.collector = Collector(
             servers.agent(job["agent"]),
             plan_hash=self.plan["content_hash"],
             params_override=job["responses_create_params"],
-            concurrency=job["concurrency"],
+            concurrency=self.concurrency,
             sink=self.accept,
             rollout_timeout_s=agent_config.get("rollout_timeout_s"),
         )
@@ -281,7 +291,7 @@ class _Job:
             self.metrics.priced_usd,
             self.metrics.billed_tokens,
         )
-        self.check_budget()
+        self.watch.check_budget()
         interrupts = Interrupts(first=self.stop, again=self.quit)
         if handle_signals:
             interrupts.install()
@@ -315,6 +325,7 @@ class _Job:
 
     def result(self) -> JobResult:
         calls = CallStats.total(self.clients)
+        self.run["endpoint_down"] = self.watch.down
         for server, cost in self.metrics.cost_by_server.items():
             if cost is None:  # also for records from before a resume: one warning per model
                 self.meter.note_unpriced(server)
@@ -337,6 +348,7 @@ class _Job:
             self.run["interrupted"],
             self.run,
             self.budget,
+            self.watch.down,
         )
 
 

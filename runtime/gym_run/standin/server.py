@@ -279,6 +279,7 @@ def build_app(
     created = int(time.time())
 
     async def responses(request: web.Request) -> web.StreamResponse:
+        stats["requests"] += 1
         if (faulty := await injector.apply(request)) is not None:
             return faulty
         if (denied := unauthorized(request, api_key)) is not None:
@@ -380,6 +381,8 @@ def run_standalone(host: str, port: int, **build_app_kwargs: Any) -> None:
             await stop.wait()
         finally:
             await standin.close()
+            # what a benchmark needs to count, from the endpoint's side of the wire
+            print(f"stand-in served: {json.dumps(dict(standin.app['stats']))}", flush=True)
 
     try:
         asyncio.run(serve())
