@@ -21,7 +21,7 @@ import aiohttp
 from gym_compile.secretscan import mask_text
 from gym_run.defaults import model_defaults, with_defaults
 from gym_run.endpoint.callstats import CallStats, note_pause, note_retry
-from gym_run.endpoint.memory import LARGE_ANSWER_BYTES, AnswerMemory, Hold
+from gym_run.endpoint.memory import LARGE_ANSWER_BYTES, ByteBudget, Hold
 from gym_run.endpoint.ratelimit import Gate
 from gym_run.endpoint.retry import Failure, RetryPolicy, Tally
 from gym_run.endpoint.watch import Breaker, Watch
@@ -133,7 +133,7 @@ class OpenAIClient:
             with_defaults(circuit_breaker, "circuit_breaker")["consecutive_failures"]
         )
         self.memory = (
-            AnswerMemory(max_buffered_response_bytes) if max_buffered_response_bytes else None
+            ByteBudget(max_buffered_response_bytes) if max_buffered_response_bytes else None
         )
         #: set by a collection run: the budget sees spend as it happens, the breaker can stop it
         self.watch: Watch | None = None

@@ -22,7 +22,7 @@ from gym_run.endpoint.callstats import CURRENT_ROLLOUT
 LARGE_ANSWER_BYTES = 1024 * 1024
 
 
-class AnswerMemory:
+class ByteBudget:
     """Bytes of large answers held at once, first come first served."""
 
     def __init__(self, limit: int) -> None:
@@ -75,10 +75,10 @@ class AnswerMemory:
 
 
 class Hold:
-    """One answer's claim on an AnswerMemory: taken at most once, given back by `done()` unless
+    """One answer's claim on an ByteBudget: taken at most once, given back by `done()` unless
     the rollout in progress keeps it until its record is written."""
 
-    def __init__(self, memory: AnswerMemory | None) -> None:
+    def __init__(self, memory: ByteBudget | None) -> None:
         self.memory = memory
         self.size = 0
 

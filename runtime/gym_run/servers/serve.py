@@ -17,6 +17,7 @@ from gym_run.secrets import REDACT
 from gym_run.servers.builtin.agent import SimpleAgent
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.builtin.resources import ResourcesServer
+from gym_run.servers.listen import Connections, fitted_cap, listen
 from gym_run.servers.netguard import (
     MAX_REQUEST_BYTES,
     TOKEN_ENV,
@@ -190,20 +191,17 @@ async def start_serving(
     table: list[ServedServer] = []
     try:
         servers = await build_servers(specs, session, bind=False)
+        cap = fitted_cap(len(specs))
         for name, spec in specs.items():
-            runner = web.AppRunner(
-                _app_for(servers[name], plan["content_hash"], token), access_log=None
-            )
-            await runner.setup()
-            runners.append(runner)
             where, port = hosts[name], spec["config"].get("port") or 0
+            app = _app_for(servers[name], plan["content_hash"], token)
             try:
-                await web.TCPSite(runner, where, port).start()
+                runners.append(await listen(app, where, port, Connections(cap)))
             except OSError as exc:
                 raise ServerStartError(
                     f"server {name!r} cannot listen on {where}:{port}: {exc.strerror or exc}"
                 ) from None
-            port = runner.addresses[0][1]
+            port = runners[-1].addresses[0][1]
             shown = f"[{where}]" if ":" in where else where
             table.append(
                 ServedServer(name, spec["type"], spec["implementation"], f"http://{shown}:{port}")
