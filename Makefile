@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 OUT ?= results/simple_weather
 EXAMPLE := examples/simple_weather
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint clean
 
-$(BIN)/.installed: setup.cfg pyproject.toml
+$(BIN)/.installed: setup.cfg pyproject.toml mypy.ini
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
@@ -24,10 +24,12 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m mypy
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m mypy
 
 clean:
 	rm -rf $(VENV) results build dist *.egg-info

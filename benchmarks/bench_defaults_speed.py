@@ -54,7 +54,8 @@ def main() -> None:
         from nemo_gym_driver import NemoGymUnavailable, nemo_gym_default_rate
 
         try:
-            nemo = nemo_gym_default_rate(args.rollouts, float(LATENCY_MS))
+            with StandIn("--latency-ms", LATENCY_MS) as standin:
+                nemo = nemo_gym_default_rate(args.rollouts, standin.url)
         except NemoGymUnavailable as exc:
             emit("nemo_gym_default.rollouts_per_s", f"n/a ({exc})")
         else:

@@ -28,3 +28,9 @@ def file_sha256(path: str) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sibling_path(rollouts: str, suffix: str) -> str:
+    """<name>.jsonl -> <name><suffix> beside it (metrics, export, report): one naming rule."""
+    stem = rollouts[: -len(".jsonl")] if rollouts.endswith(".jsonl") else rollouts
+    return stem + suffix

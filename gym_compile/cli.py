@@ -27,11 +27,20 @@ from gym_compile.diagnostics.ci import to_github, to_json
 from gym_compile.diagnostics.sarif import to_sarif_text
 from gym_compile.diagnostics.text import render_text
 from gym_compile.lint import lint
+from gym_compile.options import Options
 from gym_compile.overrides import is_override
 from gym_compile.plan import write_plan
 
 DEFAULT_LIMIT = 50
 FORMATS = ["text", "json", "github", "sarif"]
+nemo_gym_root_option = click.option(
+    "--nemo-gym-root",
+    "nemo_gym_roots",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A NeMo Gym checkout (or plugin tree) to search first for server sources and files; "
+    "repeatable. Also searched: NEMO_GYM_EXTRA_ROOTS, the config's own tree, ., an installed nemo-gym.",
+)
 
 
 class _Main(DefaultGroup):
@@ -109,13 +118,22 @@ def report(
     is_flag=True,
     help=f"Show every diagnostic, not only the first {DEFAULT_LIMIT}.",
 )
+@nemo_gym_root_option
 def compile_cmd(
-    args: tuple[str, ...], env_path: Path | None, output: Path, fmt: str, verbose: bool
+    args: tuple[str, ...],
+    env_path: Path | None,
+    output: Path,
+    fmt: str,
+    verbose: bool,
+    nemo_gym_roots: tuple[Path, ...],
 ) -> None:
     """CONFIG files and Hydra-style OVERRIDES (+key=value, "+config_paths=[a.yaml,b.yaml]", ~key), in any order."""
     configs = [Path(a) for a in args if not is_override(a)]
     overrides = [a for a in args if is_override(a)]
-    result = compile_config(configs, overrides, env=env_path, env_required=env_path is not None)
+    options = Options(
+        env=env_path, env_required=env_path is not None, nemo_gym_roots=nemo_gym_roots
+    )
+    result = compile_config(configs, overrides, options)
     code = EXIT_ERRORS if result.plan is None else EXIT_OK
     report(result.diagnostics, fmt, verbose=verbose, to_stderr=True, exit_code=code)
     if result.plan is None:
@@ -169,6 +187,7 @@ def compile_cmd(
     is_flag=True,
     help=f"Show every diagnostic, not only the first {DEFAULT_LIMIT}.",
 )
+@nemo_gym_root_option
 def lint_cmd(
     paths: tuple[str, ...],
     env_path: Path | None,
@@ -176,6 +195,7 @@ def lint_cmd(
     fmt: str | None,
     strict: bool,
     verbose: bool,
+    nemo_gym_roots: tuple[Path, ...],
 ) -> None:
     """Check YAML config files, directories and globs for CI and pre-commit (see docs/lint.md)."""
     overrides = [p for p in paths if is_override(p) and not Path(p).exists()]
@@ -188,7 +208,9 @@ def lint_cmd(
         raise click.UsageError("give at least one file, directory or glob to lint")
     if fmt is None:
         fmt = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
-    result = lint(files, env=env_path, as_set=as_set, overrides=overrides)
+    result = lint(
+        files, env=env_path, as_set=as_set, overrides=overrides, nemo_gym_roots=nemo_gym_roots
+    )
     failed = has_errors(result.diagnostics) or (strict and bool(result.diagnostics))
     code = EXIT_ERRORS if failed else EXIT_OK
     report(result.diagnostics, fmt, verbose=verbose, to_stderr=False, exit_code=code)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from jinja2 import TemplateError
 
+from gym_compile import schema_catalog as catalog
 from gym_compile.diagnostics import codes, did_you_mean, has_errors, json_path
 from gym_compile.diagnostics.text import render_text
 from gym_compile.inspect import editor_schema
@@ -16,6 +17,8 @@ from gym_compile.inspect.diff import diff_plans
 from gym_compile.inspect.explain import explain_key, parse_key
 from gym_compile.inspect.show import load_plan, render_plan
 from gym_compile.loader import display_path
+from gym_compile.nemo.lookup import derive_all
+from gym_compile.nemo.roots import find_roots_explained
 from gym_compile.overrides import is_override
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -123,12 +126,26 @@ def diff_cmd(old: Path, new: Path) -> None:
     default=None,
     help=f"Directory to write {editor_schema.FILE_NAME} to (default: print it).",
 )
-def schema_cmd(out_dir: Path | None) -> None:
-    """The JSON Schema of a whole config file, for editors (yaml-language-server)."""
+@click.option(
+    "--nemo-gym-root",
+    "nemo_gym_roots",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A NeMo Gym tree whose servers' schemas (derived from their source) are included; "
+    "repeatable. Also: NEMO_GYM_EXTRA_ROOTS, ., an installed nemo-gym.",
+)
+def schema_cmd(out_dir: Path | None, nemo_gym_roots: tuple[Path, ...]) -> None:
+    """The JSON Schema of a whole config file, for editors (yaml-language-server), with every
+    implementation gym-compile ships or finds the NeMo Gym source of."""
+    roots = find_roots_explained([], nemo_gym_roots)
+    found = derive_all(roots, skip=catalog.implementations())
+    derived = {k: d.schema for k, d in found.items() if d.schema is not None}
     if out_dir is None:
-        click.echo(json.dumps(editor_schema.build(), indent=2))
+        click.echo(json.dumps(editor_schema.build(derived), indent=2))
         return
-    target = display_path(editor_schema.write(out_dir))
+    target = display_path(editor_schema.write(out_dir, derived))
+    if derived:
+        click.echo(f"{len(derived)} implementations derived from NeMo Gym sources", err=True)
     click.echo(
         f"wrote {target}\nfirst line of a config file to use it:\n"
         f"# yaml-language-server: $schema={target}",

@@ -1,19 +1,24 @@
-"""The facade: sequences load -> merge -> interpolate -> validate -> link -> plan; nothing else."""
+"""The facade: sequences load -> merge -> interpolate -> validate -> link -> plan; nothing else.
+
+`check` is the one place the front stages are sequenced: compile, lint and explain all call it."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gym_compile.diagnostics import Diagnostic, has_errors, unique
-from gym_compile.interpolate import resolve
+from gym_compile.interpolate import Resolved, resolve
 from gym_compile.link import link, options_for
-from gym_compile.merge import merge
+from gym_compile.merge import Merged, merge
+from gym_compile.options import Options
 from gym_compile.overrides import split_overrides
 from gym_compile.paths import check_paths
 from gym_compile.plan import build_plan
-from gym_compile.validate import validate
+from gym_compile.secretscan import check_literals
+from gym_compile.validate import Validated, validate
 
 
 @dataclass
@@ -26,42 +31,71 @@ class Result:
         return self.plan is not None
 
 
-def compile_config(
-    configs: list[Path],
-    overrides: list[str],
-    *,
-    env: Path | None = None,
-    env_required: bool = False,
-    assume_env: bool = False,
-    build: bool = True,
-    default_env: bool = True,
-) -> Result:
-    """Every problem found in one run; a plan only when there are no errors.
+@dataclass
+class Checked:
+    """The front stages' values; `raw` is the merged tree before interpolation (for explain)."""
+
+    merged: Merged
+    resolved: Resolved
+    validated: Validated
+    raw: dict[str, Any]  # only with keep_raw
+    problems: list[Diagnostic]  # malformed overrides
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return (
+            self.problems
+            + self.merged.diagnostics
+            + self.resolved.diagnostics
+            + self.validated.diagnostics
+        )
+
+
+def check(
+    configs: list[Path], overrides: list[str], options: Options, *, keep_raw: bool = False
+) -> Checked:
+    """merge -> interpolate -> validate (+ secrets written into config files), never raising.
 
     A file that cannot be read, or a malformed override, does not stop the run: the rest is still
-    checked, except what the missing part could have supplied (undefined names, references).
-    assume_env (lint --set): top-level names defined nowhere are taken to come from an env.yaml
-    given at run time. build=False checks without building a plan. default_env=False: no env.yaml
-    unless one is given (lint gives the same answer on a laptop with env.yaml and in CI without)."""
+    checked, except what the missing part could have supplied (undefined names, references)."""
     parsed, problems = split_overrides(overrides)
-    env_path = env if env is not None else (Path("env.yaml") if default_env else None)
     merged = merge(
         configs,
-        env_path,
+        options.env_path,
         parsed,
-        env_required=env_required,
+        env_required=options.env_required,
         partial=True,
         malformed=tuple(d.location.label for d in problems if d.location),
     )
-    resolved = resolve(merged, external_roots=assume_env)
-    validated = validate(resolved)
-    linked = link(validated, options_for(validated))
+    raw = copy.deepcopy(merged.data) if keep_raw else {}  # interpolation rewrites merged.data
+    resolved = resolve(
+        merged, external_roots=options.assume_env, allow_missing=options.allow_missing
+    )
+    validated = validate(resolved, options.nemo_gym_roots)
+    check_literals(validated)
+    return Checked(merged, resolved, validated, raw, problems)
+
+
+def compile_config(
+    configs: list[Path], overrides: list[str], options: Options | None = None
+) -> Result:
+    """Every problem found in one run; a plan only when there are no errors (and options.build)."""
+    options = options or Options()
+    checked = check(configs, overrides, options)
+    linked = link(checked.validated, options_for(checked.validated))
     check_paths(linked)
-    diagnostics = problems + merged.diagnostics + resolved.diagnostics + validated.diagnostics
-    if has_errors(diagnostics) or not build or assume_env or merged.incomplete:
+    diagnostics = checked.diagnostics
+    if (
+        has_errors(diagnostics)
+        or not options.build
+        or options.assume_env
+        or checked.merged.incomplete
+    ):
         return Result(None, unique(diagnostics))
     plan = build_plan(linked)
-    diagnostics = problems + merged.diagnostics + resolved.diagnostics + validated.diagnostics
-    if has_errors(diagnostics):  # the plan stage reports secrets it cannot keep out of the plan
+    diagnostics = (
+        checked.diagnostics
+    )  # the plan stage reports secrets it cannot keep out of the plan
+    if has_errors(diagnostics):
         return Result(None, unique(diagnostics))
     return Result(plan, unique(diagnostics))

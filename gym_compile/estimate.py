@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 DEFAULT_MAX_OUTPUT_TOKENS = 1024
 CHARS_PER_TOKEN = 4
@@ -20,8 +20,11 @@ CHARS_PER_TOKEN = 4
 class PriceLike(Protocol):
     """gym_run.endpoint.pricing.Price, or anything with its USD-per-1M-token fields."""
 
-    input: float
-    output: float
+    @property
+    def input(self) -> float: ...
+
+    @property
+    def output(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,8 @@ class Estimate:
 class BudgetProblem:
     """`key` names the budget field (max_usd / max_tokens) a located diagnostic points at."""
 
-    severity: (
-        str  # "error": the estimate's high end is over; "warning": the budget cannot be checked
-    )
+    # "error": the estimate's high end is over; "warning": the budget cannot be checked
+    severity: Literal["error", "warning"]
     key: str
     message: str
 

@@ -229,27 +229,27 @@ class _Resolver:
                     raise _Failed  # supplied from outside: nothing to check here
                 self._undefined(key, target, i, path)
                 raise _Failed
-        target = tuple(int(p) if p.isdigit() else p for p in target)
-        value = self.value_at(target, node)
-        if target in self.failed:
-            if self._is_missing(target) and not self.allow_missing:
-                at = self.m.source.at(target)
+        found = tuple(int(p) if p.isdigit() else p for p in target)
+        value = self.value_at(found, node)
+        if found in self.failed:
+            if self._is_missing(found) and not self.allow_missing:
+                at = self.m.source.at(found)
                 self._report(
                     "GYM022",
-                    f"'${{{key}}}' refers to {'.'.join(map(str, target))}, which is ??? (not set)",
+                    f"'${{{key}}}' refers to {'.'.join(map(str, found))}, which is ??? (not set)",
                     path,
-                    hints=(_set_hint(target),),
+                    hints=(_set_hint(found),),
                     related=(Related(at, "left as ??? here"),) if at else (),
                 )
             raise _Failed
-        loc = self.m.source.at(target)
-        inherited = self.origins.get(target)
+        loc = self.m.source.at(found)
+        inherited = self.origins.get(found)
         if inherited:
             origins.extend(inherited)
-        elif self.env_file and loc is not None and loc.file == self.env_file and len(target) == 1:
-            origins.append(Origin("env_file", str(target[0]), loc))
+        elif self.env_file and loc is not None and loc.file == self.env_file and len(found) == 1:
+            origins.append(Origin("env_file", str(found[0]), loc))
         else:
-            origins.append(Origin("config", ".".join(map(str, target)), loc))
+            origins.append(Origin("config", ".".join(map(str, found)), loc))
         return value
 
     def _key_path(self, key: str, path: Path_) -> tuple[str, ...]:

@@ -122,7 +122,7 @@ def resolve_path(v: Validated, path: tuple[Any, ...], value: str) -> Path:
 
 
 def _check_refs(v: Validated, server: Any, options: LinkOptions) -> None:
-    schema = catalog.server_schema(server.type, server.implementation)
+    schema = server.schema
     for rel, ref, want in catalog.marked(schema, server.config, "x-ref-type"):
         path = server.source_path + rel
         if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):

@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from gym_compile import schema_catalog as catalog
-from gym_compile.compiler import compile_config
+from gym_compile.compiler import check, compile_config
 from gym_compile.diagnostics import Diagnostic, Location, unique
-from gym_compile.interpolate import resolve
 from gym_compile.link import LinkOptions, link, options_for, read_input
 from gym_compile.loader import display_path, load_yaml_lenient
-from gym_compile.merge import merge
-from gym_compile.validate import Validated, server_type_of, validate
+from gym_compile.options import Options
+from gym_compile.validate import Validated, server_type_of
 
 YAML_SUFFIXES = (".yaml", ".yml")
 ENV_FILE = re.compile(r"^(env|.+\.env)(\.[^.]+)*\.ya?ml$")
@@ -47,6 +46,7 @@ def lint(
     env: Path | None = None,
     as_set: bool = False,
     overrides: list[str] | None = None,
+    nemo_gym_roots: tuple[Path, ...] = (),
 ) -> LintResult:
     files, problems = expand(paths)
     result = LintResult([display_path(f) for f in files], problems)
@@ -59,18 +59,18 @@ def lint(
     if env is not None and not configs:
         result.diagnostics += load_yaml_lenient(env)[1]  # otherwise merging loads (and reports) it
     if as_set and configs:
-        compiled = compile_config(
-            configs,
-            list(overrides or []),
+        options = Options(
             env=env,
             env_required=env is not None,
             assume_env=env is None,
             build=False,
             default_env=False,
+            nemo_gym_roots=nemo_gym_roots,
         )
+        compiled = compile_config(configs, list(overrides or []), options)
         result.diagnostics += compiled.diagnostics
     elif configs:
-        result.diagnostics += _each_alone(configs, env)
+        result.diagnostics += _each_alone(configs, env, nemo_gym_roots)
     result.diagnostics = unique(result.diagnostics)
     return result
 
@@ -153,17 +153,26 @@ def _jsonl(path: Path) -> list[Diagnostic]:
     return read_input(path)[1]
 
 
-def _each_alone(configs: list[Path], env: Path | None) -> list[Diagnostic]:
+def _each_alone(
+    configs: list[Path], env: Path | None, nemo_gym_roots: tuple[Path, ...] = ()
+) -> list[Diagnostic]:
     """Pass 1 checks each file with its includes; pass 2 links it against every linted file."""
     checked: list[tuple[Validated, list[Diagnostic]]] = []
     registry: dict[str, set[str]] = {}
     referenced: set[tuple[Any, ...]] = set()
+    options = Options(
+        env=env,
+        env_required=env is not None,
+        assume_env=env is None,
+        allow_missing=True,
+        default_env=False,
+        nemo_gym_roots=nemo_gym_roots,
+    )
     for path in configs:
-        merged = merge([path], env, [], env_required=env is not None, partial=True)
-        resolved = resolve(merged, external_roots=env is None, allow_missing=True)
-        validated = validate(resolved)
-        checked.append((validated, merged.diagnostics + resolved.diagnostics))
-        referenced |= resolved.referenced
+        front = check([path], [], options)
+        validated = front.validated
+        checked.append((validated, front.merged.diagnostics + front.resolved.diagnostics))
+        referenced |= front.resolved.referenced
         for server in validated.servers.values():
             registry.setdefault(server.name, set()).add(server.type)
     elsewhere = {name: frozenset(types) for name, types in registry.items()}

@@ -10,7 +10,14 @@ from typing import Any
 
 import yaml
 
-from gym_compile.diagnostics import CompileError, Diagnostic, Location, Related, json_path
+from gym_compile.diagnostics import (
+    CompileError,
+    Diagnostic,
+    FileMissing,
+    Location,
+    Related,
+    json_path,
+)
 from gym_compile.yaml_limits import (
     COMPOSE_SAFE_DEPTH,
     MAX_DEPTH,
@@ -24,7 +31,7 @@ from gym_compile.yaml_limits import (
 try:  # libyaml's C composer is several times faster; the pure-Python one gives the same nodes
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment,unused-ignore]
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
@@ -94,7 +101,7 @@ def read_text(path: Path, file: str) -> str:
             )
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise CompileError(
+        raise FileMissing(
             [Diagnostic("GYM003", f"file not found: {file}", Location(file))]
         ) from None
     except PermissionError:
@@ -125,6 +132,8 @@ def read_text(path: Path, file: str) -> str:
 def load_yaml(path: Path, *, file: str | None = None, allow_empty: bool = True) -> Document:
     """Parses one YAML file whose top level must be a mapping."""
     doc, problems = load_yaml_lenient(path, file=file, allow_empty=allow_empty)
+    if doc is None and not os.path.lexists(path):
+        raise FileMissing(problems)
     if problems or doc is None:
         raise CompileError(problems)
     return doc

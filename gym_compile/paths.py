@@ -33,7 +33,7 @@ def check_paths(linked: Linked) -> None:
 
 
 def _server_paths(v: Validated, server: Server) -> None:
-    schema = catalog.server_schema(server.type, server.implementation)
+    schema = server.schema
     fields = [
         rel
         for rel, value, kind in catalog.marked(schema, server.config, "x-path")

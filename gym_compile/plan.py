@@ -11,7 +11,13 @@ from typing import Any
 from gym_compile import __version__
 from gym_compile import schema_catalog as catalog
 from gym_compile.atomic import atomic_file
-from gym_compile.canonical import FORMAT_VERSION, SECRET_MARKER, content_hash, file_sha256
+from gym_compile.canonical import (
+    FORMAT_VERSION,
+    SECRET_MARKER,
+    content_hash,
+    file_sha256,
+    sibling_path,
+)
 from gym_compile.diagnostics import CMDLINE, Diagnostic, has_errors, json_path
 from gym_compile.interpolate import Origin
 from gym_compile.link import Linked
@@ -72,8 +78,7 @@ def build_plan(linked: Linked) -> dict[str, Any]:
 
 
 def metrics_path(output: Path) -> Path:
-    stem = output.name[: -len(".jsonl")] if output.name.endswith(".jsonl") else output.name
-    return output.with_name(stem + ".metrics.json")
+    return Path(sibling_path(str(output), ".metrics.json"))
 
 
 def _redact(v: Validated, server: Server, secrets: dict[str, dict[str, str]]) -> dict[str, Any]:
@@ -83,7 +88,7 @@ def _redact(v: Validated, server: Server, secrets: dict[str, dict[str, str]]) ->
     or environment variable whose name looks secret (policy_api_key, HF_TOKEN), or when it looks
     like a credential (sk-..., Bearer ...): the plan is meant to be committed and shared."""
     config = copy.deepcopy(server.config)
-    schema = catalog.server_schema(server.type, server.implementation)
+    schema = server.schema
     write_only = {rel for rel, _value, flag in catalog.marked(schema, config, "writeOnly") if flag}
     for rel, value in list(leaves(config, ())):
         if value is None or not rel:

@@ -12,12 +12,18 @@ from referencing import Registry, Resource
 
 from gym_compile.assets import load_schema, schemas_dir
 
-SERVER_TYPES = ("responses_api_models", "resources_servers", "responses_api_agents")
+#: environment_servers (NeMo Gym 0.7) have no built-in implementation: their schemas are derived.
+SERVER_TYPES = (
+    "responses_api_models",
+    "resources_servers",
+    "responses_api_agents",
+    "environment_servers",
+)
 
 
 @cache
-def implementations() -> dict[str, tuple[str, ...]]:
-    """server type -> implementation names, read from the schema files present."""
+def _files() -> dict[str, tuple[str, ...]]:
+    """server type -> implementations with a schema file in schemas/servers/<type>/."""
     root = schemas_dir() / "servers"
     return {
         t: tuple(
@@ -27,8 +33,35 @@ def implementations() -> dict[str, tuple[str, ...]]:
     }
 
 
+@cache
+def _aliases() -> dict[tuple[str, str], str]:
+    """(type, name) -> the schema file's implementation, for implementations NeMo Gym renamed:
+    a schema lists the other names of the same code in `x-implementation-aliases`."""
+    out: dict[tuple[str, str], str] = {}
+    for server_type, names in _files().items():
+        for name in names:
+            schema = load_schema(f"servers/{server_type}/{name}.schema.json")
+            for alias in schema.get("x-implementation-aliases", []):
+                out[(server_type, alias)] = name
+    return out
+
+
+@cache
+def implementations() -> dict[str, tuple[str, ...]]:
+    """server type -> the implementation names gym-compile ships (renamed ones by both names)."""
+    return {
+        t: tuple(sorted((*names, *(a for (k, a) in _aliases() if k == t))))
+        for t, names in _files().items()
+    }
+
+
+def canonical_implementation(server_type: str, implementation: str) -> str:
+    return _aliases().get((server_type, implementation), implementation)
+
+
 def server_schema(server_type: str, implementation: str) -> dict[str, Any]:
-    return load_schema(f"servers/{server_type}/{implementation}.schema.json")
+    name = canonical_implementation(server_type, implementation)
+    return load_schema(f"servers/{server_type}/{name}.schema.json")
 
 
 @cache
@@ -83,7 +116,25 @@ def quick_check(relative: str) -> Callable[[Any], bool]:
 
 
 def server_validator(server_type: str, implementation: str) -> Draft202012Validator:
-    return validator(f"servers/{server_type}/{implementation}.schema.json")
+    name = canonical_implementation(server_type, implementation)
+    return validator(f"servers/{server_type}/{name}.schema.json")
+
+
+_BY_DIGEST: dict[str, Draft202012Validator] = {}
+_BY_DIGEST_MAX = 256
+
+
+def schema_validator(schema: dict[str, Any], digest: str) -> Draft202012Validator:
+    """The validator of a schema that is not a file (one derived from NeMo Gym's source), built
+    once per process per schema content."""
+    found = _BY_DIGEST.get(digest)
+    if found is None:
+        Draft202012Validator.check_schema(schema)
+        found = Draft202012Validator(schema, registry=_registry())
+        if len(_BY_DIGEST) >= _BY_DIGEST_MAX:
+            _BY_DIGEST.pop(next(iter(_BY_DIGEST)))
+        _BY_DIGEST[digest] = found
+    return found
 
 
 def _deref(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -104,15 +155,25 @@ def marked(
     path: tuple[Any, ...] = (),
     root: dict[str, Any] | None = None,
 ) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:
-    """Yields (path, value, marker value) for each value of instance whose subschema has `marker`."""
+    """Yields (path, value, marker value) for each value of instance whose subschema has `marker`
+    (through properties, additionalProperties, items and the branches of anyOf/oneOf)."""
     root = root if root is not None else schema
     schema = _deref(schema, root)
     if marker in schema:
         yield path, instance, schema[marker]
+    for branch in schema.get("anyOf", []) + schema.get("oneOf", []):
+        if isinstance(branch, dict):
+            yield from marked(branch, instance, marker, path, root)
     if isinstance(instance, dict):
-        for key, sub in schema.get("properties", {}).items():
+        properties = schema.get("properties", {})
+        for key, sub in properties.items():
             if key in instance:
                 yield from marked(sub, instance[key], marker, path + (key,), root)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, value in instance.items():
+                if key not in properties:
+                    yield from marked(extra, value, marker, path + (key,), root)
     elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(instance):
             yield from marked(schema["items"], item, marker, path + (i,), root)

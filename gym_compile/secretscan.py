@@ -106,7 +106,7 @@ def check_literals(v: Validated) -> None:
                 seen,
             )
     for server in v.servers.values():
-        schema = catalog.server_schema(server.type, server.implementation)
+        schema = server.schema
         for rel, value, flag in catalog.marked(schema, server.config, "writeOnly"):
             path = server.source_path + (server.renamed.get(rel[0], rel[0]),) + rel[1:]
             if not flag or not isinstance(value, str) or v.resolved.is_failed(path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +13,8 @@ from jsonschema import ValidationError
 from gym_compile import schema_catalog as catalog
 from gym_compile.diagnostics import CMDLINE, Diagnostic, Location, Related, did_you_mean, json_path
 from gym_compile.interpolate import Resolved
-from gym_compile.secretscan import check_literals
+from gym_compile.nemo.roots import Root, find_roots_explained
+from gym_compile.server_schema import runtime_differs, schema_of
 
 Path_ = tuple[Any, ...]
 
@@ -25,6 +28,9 @@ class Server:
     source_path: Path_  # where the implementation mapping sits in the tree
     renamed: dict[str, str] = field(default_factory=dict)  # canonical key -> key as written
     valid: bool = True  # invalid ones are kept so references to them are not reported twice
+    schema: dict[str, Any] = field(
+        default_factory=dict
+    )  # built-in or derived from NeMo Gym's source
 
 
 @dataclass
@@ -36,6 +42,7 @@ class Validated:
     broken: set[str] = field(
         default_factory=set
     )  # instances too malformed to validate (already reported)
+    roots: list[Root] = field(default_factory=list)  # NeMo Gym roots, searched in this order
 
     def location(self, path: Path_) -> Location | None:
         return self.resolved.merged.source.at(path)
@@ -49,8 +56,13 @@ class Validated:
         )
 
 
-def validate(resolved: Resolved) -> Validated:
-    out = Validated(resolved, {}, {}, [])
+def validate(
+    resolved: Resolved, nemo_gym_roots: Sequence[str | os.PathLike[str]] = ()
+) -> Validated:
+    """nemo_gym_roots: --nemo-gym-root values; the other roots come from the environment, the
+    config files' location, the working directory and an installed nemo-gym."""
+    roots = find_roots_explained([d.path for d in resolved.merged.configs], nemo_gym_roots)
+    out = Validated(resolved, {}, {}, [], roots=roots)
     settings = catalog.validator("globals.schema.json").schema["properties"]
     for name, value in resolved.data.items():
         kind = (
@@ -64,7 +76,6 @@ def validate(resolved: Resolved) -> Validated:
                 out.broken.add(name)
     _check(out, catalog.validator("globals.schema.json"), out.globals, (), {})
     _unused_globals(out)
-    check_literals(out)
     return out
 
 
@@ -143,17 +154,6 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
         return
     ((impl, config),) = impls.items()
     path = (name, stype, impl)
-    if impl not in known:
-        out.diagnostics.append(
-            Diagnostic(
-                "GYM036",
-                f"unknown {stype} implementation '{impl}'",
-                loc(path),
-                json_path(path),
-                hints=did_you_mean(impl, known) + (f"known {stype}: {', '.join(known)}",),
-            )
-        )
-        return
     if config is None:
         config = {}
     if not isinstance(config, dict):
@@ -166,13 +166,20 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
             )
         )
         return
-    schema = catalog.server_schema(stype, impl)
+    found = schema_of(out, name, stype, impl, config, path)
+    if found is None:
+        return
+    schema, validator = found
+    written = dict(config)
     config, renamed = _canonical(out, schema, copy.deepcopy(config), path)
-    valid = _check(out, catalog.server_validator(stype, impl), config, path, renamed)
-    config.pop("entrypoint", None)
+    valid = _check(out, validator, config, path, renamed)
+    built_in = impl in known
+    if built_in:
+        config.pop("entrypoint", None)  # ours run in-process; a NeMo Gym server needs its module
     if valid:
         catalog.fill_defaults(schema, config)
-    out.servers[name] = Server(name, stype, impl, config, path, renamed, valid)
+        runtime_differs(out, schema, config, written, path)
+    out.servers[name] = Server(name, stype, impl, config, path, renamed, valid, schema)
 
 
 def _canonical(
@@ -212,13 +219,18 @@ def _check(
     for error in sorted(
         validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))
     ):
-        ok = False
+        ok = ok and _unsure_extra_keys(error)
         out.diagnostics.extend(
             d
             for d in _diagnose(out, error, path, renamed, validator.schema)
             if d not in out.diagnostics
         )  # `required` names every missing key each time
     return ok
+
+
+def _unsure_extra_keys(error: ValidationError) -> bool:
+    """Unknown keys where a derived schema may not know every key: warnings, the value is kept."""
+    return error.validator == "additionalProperties" and bool(error.schema.get("x-incomplete"))
 
 
 def _diagnose(
@@ -242,15 +254,23 @@ def _diagnose(
         if not rel:
             allowed += list(schema.get("x-aliases", {}))
         extras = [k for k in error.instance if k not in error.schema.get("properties", {})]
+        unsure = error.schema.get("x-incomplete") or []
         return [
             Diagnostic(
-                "GYM030",
-                f"unknown key '{k}'",
+                "GYM091" if unsure else "GYM030",
+                f"unknown key '{k}'"
+                + (
+                    " (the schema derived from the server's source may not know every key)"
+                    if unsure
+                    else ""
+                ),
                 out.resolved.merged.source.key_at(path + (k,)),
                 json_path(path + (k,)),
+                severity="warning" if unsure else "error",
                 hints=did_you_mean(k, allowed)
                 + _sampling_hint(k)
-                + (f"allowed here: {', '.join(sorted(allowed))}",),
+                + (f"allowed here: {', '.join(sorted(allowed))}",)
+                + tuple(f"not read: {why}" for why in unsure[:3]),
             )
             for k in extras
         ]
@@ -267,6 +287,22 @@ def _diagnose(
             )
             for k in missing
         ]
+    if v in ("anyOf", "oneOf") and error.context:
+        chosen = _branch_errors(error)
+        if chosen is None:  # no branch has the value's type: one message naming them all
+            types = [t for e in error.context for t in _as_list(e.validator_value)]
+            return [
+                Diagnostic(
+                    "GYM031",
+                    f"expected {' or '.join(dict.fromkeys(types))}, got {_kind(error.instance)} "
+                    f"({_short(error.instance)})",
+                    out.location(path),
+                    where,
+                    related=related,
+                )
+            ]
+        if chosen:
+            return [d for e in chosen for d in _diagnose(out, e, base, renamed, schema)]
     if v == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
@@ -292,6 +328,35 @@ def _diagnose(
             )
         ]
     return [Diagnostic("GYM034", error.message, out.location(path), where, related=related)]
+
+
+def _branch_errors(error: ValidationError) -> list[ValidationError] | None:
+    """The errors of the union branch the value was meant for: not one whose type differs, nor
+    one whose `type` discriminator differs; of several, the one with the fewest errors.
+    None when every branch rejects the value's type; [] when no branch can be told apart."""
+    branches: dict[Any, list[ValidationError]] = {}
+    for e in error.context or []:
+        branches.setdefault(e.relative_schema_path[0], []).append(e)
+    if all(
+        any(e.validator == "type" and not e.relative_path for e in errs)
+        for errs in branches.values()
+    ) and all(e.validator == "type" for errs in branches.values() for e in errs):
+        return None
+    meant = [
+        errs
+        for errs in branches.values()
+        if not any(e.validator == "type" and not e.relative_path for e in errs)
+        and not any(
+            e.validator in ("const", "enum") and list(e.relative_path) == ["type"] for e in errs
+        )
+    ]
+    if not meant:
+        return []
+    return min(meant, key=len)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _sampling_hint(key: str) -> tuple[str, ...]:

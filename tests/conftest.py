@@ -1,9 +1,8 @@
-"""Shared fixtures: the official OpenAI Responses API schemas from ../shared (skip when absent)."""
+"""Shared fixtures: the official OpenAI Responses API schemas (checked in under tests/openai_responses)."""
 
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,33 +13,21 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 
 
-def shared_dir() -> Path:
-    """CI clones the repo with shared/ beside it; GYM_SHARED_DIR overrides."""
-    return Path(os.environ.get("GYM_SHARED_DIR", REPO.parent / "shared"))
+OPENAI_SCHEMAS = Path(__file__).resolve().parent / "openai_responses"
 
 
 @cache
 def _openai_validator(name: str) -> Any:
     from jsonschema import Draft202012Validator
 
-    path = shared_dir() / "openai-responses" / f"{name}.schema.json"
-    if not path.is_file():
-        return None
-    with open(path, encoding="utf-8") as fh:
+    with open(OPENAI_SCHEMAS / f"{name}.schema.json", encoding="utf-8") as fh:
         return Draft202012Validator(json.load(fh))
 
 
 @pytest.fixture
 def openai_schema():
-    """openai_schema("response") -> a validator for that official schema, or skips the test."""
-
-    def get(name: str) -> Any:
-        validator = _openai_validator(name)
-        if validator is None:
-            pytest.skip(f"official OpenAI schema {name!r} not found under {shared_dir()}")
-        return validator
-
-    return get
+    """openai_schema("response") -> a validator for that official schema (never skips: in the repo)."""
+    return _openai_validator
 
 
 def assert_valid(validator: Any, payload: Any) -> None:

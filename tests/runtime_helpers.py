@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -231,7 +232,10 @@ def response_body(
 
 
 class ScriptedEndpoint:
-    """A real Responses endpoint whose answers a test scripts; it records every request."""
+    """A real Responses endpoint whose answers a test scripts; it records every request.
+
+    `answer(body, index)` gives a Response dict, any aiohttp response, or an awaitable of either
+    (to sleep, hang or count in-flight requests): the one fake endpoint every test uses."""
 
     def __init__(self, answer: Callable[[dict[str, Any], int], Any]) -> None:
         self.answer = answer
@@ -241,10 +245,15 @@ class ScriptedEndpoint:
         self.app.router.add_post("/v1/responses", self._handle)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
         self.bodies.append(body)
         self.headers.append(dict(request.headers))
         answer = self.answer(body, len(self.bodies) - 1)
+        if inspect.isawaitable(answer):
+            answer = await answer
         if isinstance(answer, web.StreamResponse):
             return answer
         return web.json_response(answer)

@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 
 from gym_compile.assets import load_schema
 from gym_compile.compiler import compile_config
+from gym_compile.options import Options
 from tests.conftest import EXAMPLES
 from tests.runtime_helpers import read_jsonl, weather_row, write_jsonl
 
@@ -54,7 +55,7 @@ def compile_cached(tmp: Path, base_url: str, cache: str = "{path: cache/response
             f"+output_jsonl_fpath={tmp / 'out' / 'rollouts.jsonl'}",
             f"+num_repeats={REPEATS}",
         ],
-        env=tmp / "env.yaml",
+        Options(env=tmp / "env.yaml"),
     )
     assert result.ok, [str(d) for d in result.diagnostics]
     return result.plan
@@ -157,7 +158,7 @@ def test_the_stand_in_is_cached_only_when_asked(tmp_path):
         result = compile_config(
             [example / "simple_weather.yaml", example / "stand_in_model.yaml"],
             [f"+output_jsonl_fpath={out}", f"+response_cache={setting}", "+limit=2"],
-            env=tmp_path / "none.yaml",
+            Options(env=tmp_path / "none.yaml"),
         )
         assert result.ok, [str(d) for d in result.diagnostics]
         plan_path = tmp_path / "plan.json"

@@ -12,6 +12,7 @@ from gym_compile.compiler import compile_config
 from gym_compile.diagnostics import CompileError
 from gym_compile.interpolate import Call, Ref, parse, resolve
 from gym_compile.merge import merge
+from gym_compile.options import Options
 from gym_compile.overrides import parse_override
 from gym_compile.plan import write_plan
 from gym_compile.schema_catalog import validator
@@ -146,7 +147,7 @@ def test_openai_example_plan_holds_references_not_secrets(tmp_path):
     result = compile_config(
         [WEATHER / "simple_weather.yaml", WEATHER / "openai_model.yaml"],
         ["+limit=2", "+responses_create_params.temperature=0.2"],
-        env=env,
+        Options(env=env),
     )
     assert result.ok, result.diagnostics
     plan = result.plan
@@ -172,11 +173,11 @@ def test_nemo_gym_spelling_is_normalised_and_conflicts_reported(tmp_path):
         "m:\n  responses_api_models:\n    openai_model:\n"
         "      openai_base_url: http://x/v1\n      openai_api_key: ${k}\n      openai_model: gpt\n",
     )
-    plan = compile_config([cfg], [], env=env).plan
+    plan = compile_config([cfg], [], Options(env=env)).plan
     assert plan["servers"]["m"]["config"]["model"] == "gpt"
     assert plan["servers"]["m"]["config"]["api_key"] == {"$secret": "k"}
     both = write(tmp_path, "both.yaml", cfg.read_text() + "      model: other\n")
-    result = compile_config([both], [], env=env)
+    result = compile_config([both], [], Options(env=env))
     assert not result.ok and [d.code for d in result.diagnostics] == ["GYM034"]
 
 
@@ -206,7 +207,7 @@ def test_secrets_are_kept_out_of_the_plan_wherever_they_flow(tmp_path):
         model + "        X-HF: ${hf_token}\n        X-Plain: ${plain}\n"
         "        X-Lit: sk-proj-abcdefghijklmnopqrstuv123456\n",
     )
-    result = compile_config([cfg], [], env=env)
+    result = compile_config([cfg], [], Options(env=env))
     assert result.ok and [d.code for d in result.diagnostics] == ["GYM060"]
     text = json.dumps(result.plan)
     assert "CANARY" not in text and "abcdefghijklmnop" not in text
@@ -216,7 +217,7 @@ def test_secrets_are_kept_out_of_the_plan_wherever_they_flow(tmp_path):
     assert result.plan["secrets"][headers["X-Lit"]["$secret"]]["source"] == "config"
 
     embedded = write(tmp_path, "e.yaml", model + "        Authorization: Bearer ${hf_token}\n")
-    result = compile_config([embedded], [], env=env)
+    result = compile_config([embedded], [], Options(env=env))
     assert not result.ok and [d.code for d in result.diagnostics] == ["GYM061"]
     assert result.diagnostics[0].location.line == 8
 
@@ -273,7 +274,7 @@ def test_a_secret_with_text_around_it_on_the_command_line_is_refused(tmp_path):
         "      api_key: ${policy_api_key}\n",
     )
     result = compile_config(
-        [cfg], ["+m.responses_api_models.openai_model.api_key=${policy_api_key}x"], env=env
+        [cfg], ["+m.responses_api_models.openai_model.api_key=${policy_api_key}x"], Options(env=env)
     )
     assert not result.ok and [d.code for d in result.diagnostics] == ["GYM061"]
-    assert compile_config([cfg], [], env=env).ok
+    assert compile_config([cfg], [], Options(env=env)).ok

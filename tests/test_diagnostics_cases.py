@@ -33,7 +33,7 @@ def run_case(case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tup
     work = tmp_path / case.name
     shutil.copytree(case, work, ignore=shutil.ignore_patterns("expected.txt"))
     monkeypatch.chdir(work)
-    for var in ("GITHUB_ACTIONS", "GYM_COMPILE_DEBUG", "GYM_CASE_UNSET"):
+    for var in ("GITHUB_ACTIONS", "GYM_COMPILE_DEBUG", "GYM_CASE_UNSET", "NEMO_GYM_EXTRA_ROOTS"):
         monkeypatch.delenv(var, raising=False)
     args = shlex.split((work / "args").read_text(encoding="utf-8"))
     result = CliRunner().invoke(main, args, catch_exceptions=True)

@@ -16,6 +16,7 @@ from gym_compile.diagnostics.codes import CATALOGUE
 from gym_compile.diagnostics.sarif import to_sarif
 from gym_compile.diagnostics.text import render_text
 from gym_compile.lint import lint
+from gym_compile.options import Options
 
 PIECES = [
     "policy_model:",
@@ -84,7 +85,7 @@ def test_compile_and_lint_never_raise(
     (tmp_path / "a.yaml").write_text("\n".join(a), encoding="utf-8")
     (tmp_path / "b.yaml").write_text("\n".join(b), encoding="utf-8")
     files = [tmp_path / "a.yaml", tmp_path / "b.yaml"]
-    result = compile_config(files, overrides, env=tmp_path / "none.yaml")
+    result = compile_config(files, overrides, Options(env=tmp_path / "none.yaml"))
     _check(result.diagnostics)
     _check(lint([str(f) for f in files]).diagnostics)
     _check(lint([str(f) for f in files], as_set=True, overrides=overrides).diagnostics)

@@ -10,12 +10,14 @@ import pytest
 from gym_run.collect.runner import run_job
 from gym_run.endpoint.client import OpenAIClient
 from gym_run.errors import PlanError
-from gym_run.servers.builtin.judge import EquivalenceLLMJudge, extract, parse_verdict
+from gym_run.messages import extract
+from gym_run.servers.builtin.judge import EquivalenceLLMJudge, parse_verdict
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.builtin.prompts import load_prompt_template
 from gym_run.standin.server import _judge_answer, respond
 
 from gym_compile.compiler import compile_config
+from gym_compile.options import Options
 from gym_compile.schema_catalog import server_validator
 from tests.conftest import EXAMPLES
 from tests.runtime_helpers import assistant_message, read_jsonl, response_body, start_endpoint
@@ -129,18 +131,85 @@ def test_schema_refs_and_nemo_gym_fields():
         "judge_system_message": None,
         "question_extract_regex": None,
         "response_extract_regex": None,
-        "check_twice_swap": False,
-        "reward_if_swap_fails": 0.0,
+        "check_twice_swap": True,
+        "reward_if_swap_fails": -1.0,
         "use_per_record_regex": True,
         "extraction_length_threshold": None,
         "check_full_generation_on_fail": False,
         "reward_if_full_generation_succeeds": 0.0,
+        "msg_extraction_failure": "[NO VALID ANSWER EXTRACTED]",
+        "max_answer_chars": 4000,
         "judge_prompt_template_fpath": "prompt_templates/equivalence_llm_judge.txt",
         "value": "Improve knowledge-related benchmarks like GPQA / HLE",
+        "num_workers": 2,
+        "expose_tools_over_mcp": False,
+        "name": "equivalence_llm_judge",
     }
     assert not list(validator.iter_errors({**ok, **nemo_defaults}))  # NeMo Gym's own config file
-    assert list(validator.iter_errors({**ok, "check_twice_swap": True}))
+    assert list(validator.iter_errors({**ok, "check_twice_swap": "yes"}))
     assert list(validator.iter_errors({"domain": "knowledge"}))  # judge_model_server is required
+    props = validator.schema["properties"]  # NeMo Gym 0.7.0's defaults
+    assert props["check_full_generation_on_fail"]["default"] is True
+    assert props["reward_if_full_generation_succeeds"]["default"] == 0.5
+    assert props["extraction_length_threshold"]["default"] == 120
+
+
+async def judge_scripted(aiohttp_server, session, verdicts, **config):
+    """A judge whose model answers the given verdicts in turn, and the prompts it was sent."""
+    endpoint, url = await start_endpoint(
+        aiohttp_server,
+        lambda body, i: response_body([assistant_message(verdicts[i])], input_tokens=10),
+    )
+    model = ModelServer(
+        "judge_model", OpenAIClient(session, base_url=url, api_key="sk-j", model="gpt-judge")
+    )
+    template = "Q={question} E={expected_answer} G={generated_answer}"
+    judge = EquivalenceLLMJudge(
+        "judge", {"judge_model_server": {}, "judge_prompt_template": template, **config}, model
+    )
+    return endpoint, judge
+
+
+def _prompts(endpoint):
+    return [body["input"][-1]["content"] for body in endpoint.bodies]
+
+
+async def test_swap_check_judges_again_with_the_answers_swapped(aiohttp_server, session):
+    endpoint, judge = await judge_scripted(
+        aiohttp_server, session, [EQ, NE], check_twice_swap=True, reward_if_swap_fails=-1.0
+    )
+    result = await judge.verify(verify_body("Paris"))
+    assert result["reward"] == -1.0 and result["judge_verdict"] == "equal"
+    assert len(result["judge_evaluations"]) == 2
+    assert result["_judge_usage"]["judge_model"]["input_tokens"] == 20  # both calls counted
+    endpoint, judge = await judge_scripted(aiohttp_server, session, [EQ, EQ], check_twice_swap=True)
+    body = verify_body("It is Paris.", expected="Paris")
+    assert (await judge.verify(body))["reward"] == 1.0
+    assert _prompts(endpoint)[1] == "Q=Capital of France? E=It is Paris. G=Paris"
+
+
+async def test_rescue_judges_the_whole_answer_after_a_per_row_regex(aiohttp_server, session):
+    row = {"template_metadata": {"output_regex": r"ANSWER: (\w+)"}}
+    nemo_defaults = {
+        "check_full_generation_on_fail": True,
+        "reward_if_full_generation_succeeds": 0.5,
+    }
+    endpoint, judge = await judge_scripted(aiohttp_server, session, [NE, EQ], **nemo_defaults)
+    result = await judge.verify(verify_body("I think Paris. ANSWER: Lyon", **row))
+    assert result["reward"] == 0.5
+    assert _prompts(endpoint) == [
+        "Q=Capital of France? E=Paris G=Lyon",
+        "Q=Capital of France? E=Paris G=I think Paris. ANSWER: Lyon",
+    ]
+    endpoint, judge = await judge_scripted(
+        aiohttp_server, session, [NE], check_full_generation_on_fail=False
+    )
+    assert (await judge.verify(verify_body("ANSWER: Lyon", **row)))["reward"] == 0.0
+    assert len(endpoint.bodies) == 1
+    endpoint, judge = await judge_scripted(aiohttp_server, session, [NE], **nemo_defaults)
+    # no per-row regex: nothing to rescue
+    assert (await judge.verify(verify_body("Lyon")))["reward"] == 0.0
+    assert len(endpoint.bodies) == 1
 
 
 async def test_equal_verdict_records_evaluation_and_separate_usage(aiohttp_server, session):
@@ -249,7 +318,7 @@ async def test_judge_example_compiles_and_runs_offline(tmp_path):
     result = compile_config(
         configs,
         [f"+output_jsonl_fpath={tmp_path / 'rollouts.jsonl'}"],
-        env=tmp_path / "no-env.yaml",
+        Options(env=tmp_path / "no-env.yaml"),
     )
     assert result.ok, [str(d) for d in result.diagnostics]
     job = await run_job(result.plan, show_progress=False)

@@ -18,6 +18,7 @@ from gym_run.collect.runner import run_job
 from gym_run.report.render import render_html, render_text
 
 from gym_compile.compiler import compile_config
+from gym_compile.options import Options
 from tests.conftest import EXAMPLES
 from tests.runtime_helpers import read_jsonl, stand_in_spec, weather_plan, weather_row
 
@@ -65,7 +66,7 @@ def weather_rollouts(tmp_path_factory) -> Path:
     result = compile_config(
         [example / "simple_weather.yaml", example / "stand_in_model.yaml"],
         [f"+output_jsonl_fpath={tmp / 'rollouts.jsonl'}", "+num_repeats=2"],
-        env=tmp / "no-env.yaml",
+        Options(env=tmp / "no-env.yaml"),
     )
     assert result.ok, [str(d) for d in result.diagnostics]
     asyncio.run(run_job(result.plan, show_progress=False))
@@ -140,7 +141,9 @@ async def test_failures_judge_pricing_and_escaping(tmp_path):
 async def test_judge_verdicts_and_separate_usage_in_report(tmp_path):
     configs = sorted((EXAMPLES / "judge_example").glob("*.yaml"))
     result = compile_config(
-        configs, [f"+output_jsonl_fpath={tmp_path / 'judged.jsonl'}"], env=tmp_path / "none"
+        configs,
+        [f"+output_jsonl_fpath={tmp_path / 'judged.jsonl'}"],
+        Options(env=tmp_path / "none"),
     )
     job = await run_job(result.plan, show_progress=False)
     data = render_html(job.rollouts_path, str(tmp_path / "judged.html"))

@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from aiohttp import web
 from click.testing import CliRunner
 from gym_run.cli import cli
 from gym_run.collect.runner import run_job
@@ -23,6 +22,7 @@ from tests.runtime_helpers import (
     openai_spec,
     recording_stand_in,
     stand_in_spec,
+    start_endpoint,
     weather_plan,
     weather_row,
     write_plan,
@@ -95,19 +95,14 @@ async def test_grace_period_cancels_stuck_rollouts_which_a_resume_runs_again(
     """In process, with a real SIGINT: a rollout stuck on a hung endpoint is cancelled, not recorded."""
     hang = asyncio.Event()
 
-    async def handler(request):
-        body = await request.json()
+    async def answer(body, index):
         if "stuck" in json.dumps(body["input"]) and not hang.is_set():
             await hang.wait()
-        return web.json_response(recording_stand_in(body, 0))
+        return recording_stand_in(body, index)
 
-    app = web.Application()
-    app.router.add_post("/v1/responses", handler)
-    server = await aiohttp_server(app)
+    _endpoint, url = await start_endpoint(aiohttp_server, answer)
     rows = [weather_row("in oslo?"), weather_row("stuck in lima?"), weather_row("in rome?")]
-    plan = weather_plan(
-        tmp_path, rows, model=openai_spec(str(server.make_url("/v1"))), concurrency=3
-    )
+    plan = weather_plan(tmp_path, rows, model=openai_spec(url), concurrency=3)
     out = Path(plan["job"]["output"]["path"])
 
     async def interrupt_when_two_are_written():

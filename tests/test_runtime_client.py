@@ -101,14 +101,11 @@ async def test_connection_refused_names_base_url():
 
 
 async def test_read_timeout(aiohttp_server):
-    async def slow(request):
+    async def slow(body, index):
         await asyncio.sleep(2)
-        return web.json_response({})
+        return {}
 
-    app = web.Application()
-    app.router.add_post("/v1/responses", slow)
-    server = await aiohttp_server(app)
-    url = str(server.make_url("/v1"))
+    _endpoint, url = await start_endpoint(aiohttp_server, slow)
     async with aiohttp.ClientSession() as session:
         client = _client(session, url, timeouts=Timeouts(connect=1, read=0.2, total=None))
         with pytest.raises(ModelCallError, match="timed out") as info:
@@ -119,19 +116,17 @@ async def test_read_timeout(aiohttp_server):
 async def test_max_concurrent_requests(aiohttp_server):
     in_flight = peak = 0
 
-    async def handler(request):
+    async def answer(body, index):
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
         await asyncio.sleep(0.02)
         in_flight -= 1
-        return web.json_response(response_body([assistant_message("ok")]))
+        return response_body([assistant_message("ok")])
 
-    app = web.Application()
-    app.router.add_post("/v1/responses", handler)
-    server = await aiohttp_server(app)
+    _endpoint, url = await start_endpoint(aiohttp_server, answer)
     async with aiohttp.ClientSession() as session:
-        client = _client(session, str(server.make_url("/v1")), max_concurrent_requests=2)
+        client = _client(session, url, max_concurrent_requests=2)
         await asyncio.gather(*(client.create({"input": "hi"}) for _ in range(6)))
     assert peak == 2
 

@@ -196,19 +196,14 @@ async def test_resume_refuses_a_file_of_another_plan(tmp_path):
 async def test_a_rollout_past_its_deadline_is_a_failure_and_the_rest_go_on(
     tmp_path, aiohttp_server
 ):
-    async def handler(request):
-        body = await request.json()
+    async def answer(body, index):
         if "slow" in json.dumps(body["input"]):
             await asyncio.sleep(5)
-        return web.json_response(recording_stand_in(body, 0))
+        return recording_stand_in(body, index)
 
-    app = web.Application()
-    app.router.add_post("/v1/responses", handler)
-    server = await aiohttp_server(app)
+    _endpoint, url = await start_endpoint(aiohttp_server, answer)
     rows = [weather_row("in oslo?"), weather_row("slow in lima?"), weather_row("in rome?")]
-    plan = weather_plan(
-        tmp_path, rows, model=openai_spec(str(server.make_url("/v1"))), rollout_timeout_s=0.3
-    )
+    plan = weather_plan(tmp_path, rows, model=openai_spec(url), rollout_timeout_s=0.3)
     result = await run_job(plan, show_progress=False)
     assert result.counts["ok"] == 2 and result.counts["failed"] == 1
     (failed,) = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 
 import pytest
 from gym_run.collect.metrics import Metrics
@@ -156,20 +157,38 @@ def test_metrics_means_of_numeric_fields_of_ok_rollouts():
     assert doc["_gym"]["rollouts_per_s"] == 1.5
 
 
-def test_progress_only_on_a_terminal():
+def test_progress_off_when_quiet_and_redrawn_on_a_terminal():
     quiet = io.StringIO()
-    progress = Progress(3, stream=quiet)
+    progress = Progress(3, stream=quiet, enabled=False)
     progress.record(True)
     progress.close()
     assert quiet.getvalue() == "" and not progress.enabled
 
     shown = io.StringIO()
     progress = Progress(3, stream=shown, enabled=True, min_interval_s=0)
-    progress.record(True)
+    progress.record(True, reward=1.0)
     progress.record(False)
-    assert "rollouts 2/3, 1 failed" in shown.getvalue()
+    assert "rollouts 2/3 (66.7%), 1 failed, mean reward 1.000" in shown.getvalue()
     progress.close()
     assert shown.getvalue().endswith("\r\x1b[2K")
+
+
+def test_progress_prints_plain_periodic_lines_when_not_a_terminal():
+    log = io.StringIO()  # not a terminal, like a CI log
+    progress = Progress(100, stream=log, plain_interval_s=0.05)
+    assert progress.mode == "plain"
+    progress.record(True, reward=0.5)
+    assert log.getvalue() == ""  # not before the first interval has passed
+    time.sleep(0.06)
+    progress.record(True, reward=1.0)
+    time.sleep(0.06)
+    progress.refresh()  # the ticker: lines keep coming while nothing finishes
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("gym-run: rollouts 2/100 (2.0%), mean reward 0.750, ")
+    assert "ETA " in lines[0] and "\r" not in log.getvalue() and "\x1b" not in log.getvalue()
+    progress.close()
+    assert len(log.getvalue().splitlines()) == 2
 
 
 def test_progress_redraws_are_rate_limited():
@@ -179,7 +198,7 @@ def test_progress_redraws_are_rate_limited():
         progress.record(True)
     assert out.getvalue().count("rollouts ") == 1
     progress.record(True)  # the last one is always drawn
-    assert "rollouts 1000/1000" in out.getvalue()
+    assert "rollouts 1,000/1,000 (100.0%)" in out.getvalue()
 
 
 def test_progress_shows_resumed_in_flight_retries_and_429s():
@@ -197,5 +216,5 @@ def test_progress_shows_resumed_in_flight_retries_and_429s():
     )  # a failed rollout re-run and now ok: not one more done
     progress.record(False)
     line = progress.line()
-    assert line.startswith("rollouts 5/10 (4 from before), 1 failed, 3 in flight, ")
+    assert line.startswith("rollouts 5/10 (50.0%) (4 from before), 1 failed, 3 in flight, ")
     assert line.endswith(", 7 retries (5 x 429)")

@@ -6,6 +6,7 @@ import pytest
 
 from gym_compile.compiler import compile_config
 from gym_compile.diagnostics.text import render_text
+from gym_compile.options import Options
 from gym_compile.secretscan import mask_line
 
 
@@ -31,7 +32,7 @@ def test_mask_line(line: str, shown: str) -> None:
 def test_a_failing_env_yaml_line_is_shown_masked(tmp_path) -> None:
     env = tmp_path / "env.yaml"
     env.write_text("policy_api_key: !!int hunter2xyz\npolicy_api_key: hunter2xyz\n")
-    result = compile_config([], [], env=env, env_required=True)
+    result = compile_config([], [], Options(env=env, env_required=True))
     text = render_text(result.diagnostics)
     assert "GYM006" in text and "GYM002" in text and "policy_api_key: ***" in text
     assert "hunter2xyz" not in text
@@ -50,7 +51,9 @@ def test_a_password_in_a_url_makes_it_a_secret(tmp_path) -> None:
         EXAMPLES / "simple_weather/openai_model.yaml",
     ]
     result = compile_config(
-        configs, [f"+output_jsonl_fpath={tmp_path / 'r.jsonl'}"], env=env, env_required=True
+        configs,
+        [f"+output_jsonl_fpath={tmp_path / 'r.jsonl'}"],
+        Options(env=env, env_required=True),
     )
     assert result.plan is not None, result.diagnostics
     assert result.plan["servers"]["policy_model"]["config"]["base_url"] == {

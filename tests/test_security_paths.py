@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gym_compile.compiler import compile_config
+from gym_compile.options import Options
 from tests.conftest import EXAMPLES
 
 AS_ROOT = os.geteuid() == 0
@@ -41,7 +42,7 @@ def _compile(work: Path, *extra: str, configs: tuple[str, ...] = ()):
         work / "cfg/stand_in_model.yaml",
         *(work / c for c in configs),
     ]
-    return compile_config(files, list(extra), env=None, default_env=False)
+    return compile_config(files, list(extra), Options(env=None, default_env=False))
 
 
 def _only(result, code: str):

@@ -17,6 +17,7 @@ from gym_run.plan import load_plan
 
 from gym_compile.canonical import content_hash
 from gym_compile.compiler import compile_config
+from gym_compile.options import Options
 from gym_compile.plan import write_plan
 from tests.conftest import EXAMPLES
 
@@ -29,7 +30,7 @@ def compiled(tmp_path: Path) -> Path:
     (work / "env.yaml").write_text("shared_note: hello\n")
     configs = [work / "simple_weather.yaml", work / "stand_in_model.yaml"]
     result = compile_config(
-        configs, [f"+output_jsonl_fpath={tmp_path / 'out.jsonl'}"], env=work / "env.yaml"
+        configs, [f"+output_jsonl_fpath={tmp_path / 'out.jsonl'}"], Options(env=work / "env.yaml")
     )
     assert result.plan is not None, result.diagnostics
     write_plan(result.plan, tmp_path / "plan.json")

@@ -195,8 +195,9 @@ LADDER = (
 def test_hostile_override_values_are_located_gym010(override: str, words: str) -> None:
     """Override values went through yaml.safe_load: RecursionError, ValueError, IndexError escaped."""
     from gym_compile.compiler import compile_config
+    from gym_compile.options import Options
 
-    result = compile_config([], [override], env=None, default_env=False)
+    result = compile_config([], [override], Options(env=None, default_env=False))
     found = [d for d in result.diagnostics if d.code == "GYM010"]
     assert found and words in found[0].message and found[0].location.file == "<command line>", (
         result.diagnostics
@@ -206,9 +207,10 @@ def test_hostile_override_values_are_located_gym010(override: str, words: str) -
 @pytest.mark.parametrize("default", ["[" * 3000 + "]" * 3000, "!!int abc", "!!float"])
 def test_hostile_interpolation_defaults_stay_text(default: str) -> None:
     from gym_compile.compiler import compile_config
+    from gym_compile.options import Options
 
     result = compile_config(
-        [], [f"+x=${{oc.env:GYM_SURELY_UNSET_VAR,{default}}}"], env=None, default_env=False
+        [], [f"+x=${{oc.env:GYM_SURELY_UNSET_VAR,{default}}}"], Options(env=None, default_env=False)
     )
     assert all(d.code.startswith("GYM0") for d in result.diagnostics)
 

@@ -133,6 +133,7 @@ async def test_answer_match_compiles_and_runs_on_the_stand_in(tmp_path):
     from gym_run.collect.runner import run_job
 
     from gym_compile.compiler import compile_config
+    from gym_compile.options import Options
     from tests.runtime_helpers import read_jsonl, write_jsonl
 
     rows = [
@@ -153,7 +154,7 @@ async def test_answer_match_compiles_and_runs_on_the_stand_in(tmp_path):
     result = compile_config(
         [tmp_path / "config.yaml"],
         [f"+output_jsonl_fpath={tmp_path / 'out.jsonl'}"],
-        env=tmp_path / "none.yaml",
+        Options(env=tmp_path / "none.yaml"),
     )
     assert result.ok, [str(d) for d in result.diagnostics]
     job = await run_job(result.plan, show_progress=False)
@@ -168,5 +169,5 @@ async def test_answer_match_compiles_and_runs_on_the_stand_in(tmp_path):
     bad.write_text(
         (tmp_path / "config.yaml").read_text().replace("multiple_choice", "fuzzy"), encoding="utf-8"
     )
-    refused = compile_config([bad], [], env=tmp_path / "none.yaml")
+    refused = compile_config([bad], [], Options(env=tmp_path / "none.yaml"))
     assert not refused.ok and any("fuzzy" in str(d) for d in refused.diagnostics)

@@ -60,6 +60,10 @@ class CompileError(Exception):
         super().__init__(f"{len(self.diagnostics)} problem(s)")
 
 
+class FileMissing(CompileError):
+    """A file that does not exist: callers that treat absence differently test the type, not text."""
+
+
 def json_path(parts: Iterable[object]) -> str:
     """('a', 0, 'b') -> '$.a[0].b': the notation every diagnostic uses."""
     out = "$"

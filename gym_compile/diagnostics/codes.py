@@ -185,9 +185,12 @@ _CODES = [
         "GYM036",
         "unknown-implementation",
         "Unknown server implementation",
-        "The third level names an implementation gym-compile has no schema for; the known ones are listed. "
-        "Implementations are the files schemas/servers/<type>/<implementation>.schema.json.",
-        "responses_api_models:\n  openai_model: {...}",
+        "The third level names an implementation gym-compile does not ship (schemas/servers/<type>/"
+        "<implementation>.schema.json), and its NeMo Gym source <root>/<type>/<implementation>/app.py "
+        "(or the entrypoint the instance names) is in none of the NeMo Gym roots: --nemo-gym-root, "
+        "NEMO_GYM_EXTRA_ROOTS, the NeMo Gym tree holding the config file, the working directory, an "
+        "installed nemo-gym. The message lists every place looked, and close names.",
+        "pip install nemo-gym   # or: gym-compile --nemo-gym-root ~/src/Gym CONFIG...",
     ),
     Code(
         "GYM037",
@@ -306,6 +309,39 @@ _CODES = [
         "schemas/prices.json), so the estimate has no cost to compare. The run's cost will be n/a and "
         "max_usd cannot stop it; max_tokens still can.",
         "prices:\n  models:\n    my-model: {input: 0.5, output: 1.5}   # USD per 1M tokens",
+        "warning",
+    ),
+    Code(
+        "GYM090",
+        "schema-not-derived",
+        "No schema could be derived from the server's source",
+        "The implementation's NeMo Gym source was found, but gym-compile could not read a config class "
+        'from it (no `X.run_webserver()` under `if __name__ == "__main__":`, no `config` annotation, '
+        "or not valid Python). The source is read, never run. The instance's own fields are then not "
+        "checked; references, ports and datasets still are.",
+        "entrypoint: gsm8k_app.py   # name the module NeMo Gym runs, when it is not app.py",
+        "warning",
+    ),
+    Code(
+        "GYM091",
+        "unknown-key-unsure",
+        "Unknown key where the schema may not know every key",
+        "A key that the schema derived from the server's source does not list, in an object whose set of "
+        "keys gym-compile could not read completely (a base class from another package, or a pydantic "
+        "'before' validator that may accept or rename keys). It is likely a typo, but it may be "
+        "accepted at run time, so it is a warning, not an error.",
+        "Check the spelling against the server's config class (the hint lists the known keys).",
+        "warning",
+    ),
+    Code(
+        "GYM092",
+        "runtime-differs",
+        "gym-run behaves differently from NeMo Gym for this value",
+        "The value (written, or NeMo Gym's default) selects behaviour that gym-run's own implementation "
+        "of this server does not have, or has differently (for example a judge option it does not "
+        "implement, or a different default). NeMo Gym would run the same config differently; the "
+        "message says what gym-run does instead.",
+        "judge_prompt_template_fpath: prompts/my_judge.txt   # state the template, not the default",
         "warning",
     ),
 ]

@@ -31,7 +31,8 @@ def _servers(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         if old == new:
             continue
         if old is None or new is None:
-            s = new if old is None else old
+            s = new if new is not None else old
+            assert s is not None  # old != new, so not both None
             out.append(
                 f"  {'+' if old is None else '-'} {name} ({s.get('type')}/{s.get('implementation')})"
             )

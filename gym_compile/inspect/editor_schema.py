@@ -1,4 +1,5 @@
-"""The editor schema: every implementation schema in schemas/servers -> one JSON Schema for a whole config file.
+"""The editor schema: every implementation schema in schemas/servers (and those derived from NeMo Gym
+sources found under the NeMo Gym roots) -> one JSON Schema for a whole config file.
 
 Editors (VS Code's YAML extension, JetBrains, Neovim through yaml-language-server) then complete and check
 server instances as you type. Draft-07 because that is what those editors implement fully.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,8 @@ def _strip(node: Any, prefix: str, defs: dict[str, Any]) -> Any:
         return node
     out: dict[str, Any] = {}
     for key, value in node.items():
+        if key == "additionalProperties" and node.get("x-incomplete"):
+            value = True  # a derived object whose keys are not all known: no red squiggles
         if key.startswith("x-") or key in ("$schema", "$id"):
             continue
         if key == "$defs":
@@ -63,8 +67,10 @@ def _accept_interpolation(properties: dict[str, Any]) -> None:
         }
 
 
-def _implementation(server_type: str, impl: str, defs: dict[str, Any]) -> dict[str, Any]:
-    original = catalog.server_schema(server_type, impl)
+def _implementation(
+    server_type: str, impl: str, defs: dict[str, Any], original: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    original = original if original is not None else catalog.server_schema(server_type, impl)
     schema = _strip(copy.deepcopy(original), f"{server_type}.{impl}", defs)
     props = schema.setdefault("properties", {})
     aliases: dict[str, str] = original.get("x-aliases", {})
@@ -89,7 +95,9 @@ def _implementation(server_type: str, impl: str, defs: dict[str, Any]) -> dict[s
     return schema
 
 
-def build() -> dict[str, Any]:
+def build(derived: Mapping[tuple[str, str], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """derived: (server type, implementation) -> a schema derived from NeMo Gym's source."""
+    derived = derived or {}
     defs: dict[str, Any] = {
         "interpolation": {
             "type": "string",
@@ -98,15 +106,18 @@ def build() -> dict[str, Any]:
         },
     }
     instance_props: dict[str, Any] = {}
-    for server_type, impls in catalog.implementations().items():
+    for server_type, shipped in catalog.implementations().items():
+        extra = sorted(i for (t, i) in derived if t == server_type and i not in shipped)
+        impls = [*shipped, *extra]
         for impl in impls:
-            defs[f"{server_type}.{impl}"] = _implementation(server_type, impl, defs)
+            original = derived.get((server_type, impl))
+            defs[f"{server_type}.{impl}"] = _implementation(server_type, impl, defs, original)
         defs[server_type] = {
             "type": "object",
             "minProperties": 1,
             "maxProperties": 1,
-            "additionalProperties": False,
-            "description": f"One {server_type} implementation: {', '.join(impls)}.",
+            "additionalProperties": False if impls else {"type": ["object", "null"]},
+            "description": f"One {server_type} implementation: {', '.join(impls) or 'any'}.",
             "properties": {impl: {"$ref": f"#/definitions/{server_type}.{impl}"} for impl in impls},
         }
         instance_props[server_type] = {"$ref": f"#/definitions/{server_type}"}
@@ -134,8 +145,9 @@ def build() -> dict[str, Any]:
     }
 
 
-def write(out_dir: Path) -> Path:
+def write(out_dir: Path, derived: Mapping[tuple[str, str], dict[str, Any]] | None = None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / FILE_NAME
-    target.write_text(json.dumps(build(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    text = json.dumps(build(derived), indent=2, sort_keys=False) + "\n"
+    target.write_text(text, encoding="utf-8")
     return target

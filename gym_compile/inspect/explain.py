@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -11,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from gym_compile import schema_catalog as catalog
+from gym_compile.compiler import check
 from gym_compile.diagnostics import Diagnostic, did_you_mean
 from gym_compile.interp_grammar import Call, GrammarError, Ref, parse
-from gym_compile.interpolate import resolve
-from gym_compile.merge import Merged, merge
-from gym_compile.overrides import split_overrides
+from gym_compile.merge import Merged
+from gym_compile.options import Options
 from gym_compile.secretscan import MASK, looks_secret, secret_key_name
-from gym_compile.validate import Server, Validated, validate
+from gym_compile.validate import Server, Validated
 
 Path_ = tuple[Any, ...]
 _ABSENT: Any = object()
@@ -48,20 +47,10 @@ def parse_key(key: str) -> Path_:
 def explain_key(
     key: str, configs: list[Path], overrides: list[str], *, env: Path | None = None
 ) -> Explanation:
-    parsed, problems = split_overrides(overrides)
-    merged = merge(
-        configs,
-        env if env is not None else Path("env.yaml"),
-        parsed,
-        env_required=env is not None,
-        partial=True,
+    checked = check(
+        configs, overrides, Options(env=env, env_required=env is not None), keep_raw=True
     )
-    raw = copy.deepcopy(merged.data)
-    resolved = resolve(merged)
-    v = validate(resolved)
-    diagnostics = problems + merged.diagnostics + resolved.diagnostics + v.diagnostics
-    path = parse_key(key)
-    return _Explainer(v, raw, path).run(key, diagnostics)
+    return _Explainer(checked.validated, checked.raw, parse_key(key)).run(key, checked.diagnostics)
 
 
 def _get(node: Any, path: Path_) -> Any:
@@ -125,7 +114,7 @@ class _Explainer:
         s = self.server
         if s is not None and len(self.path) > len(s.source_path):
             rest = self.path[len(s.source_path) :]
-            aliases = catalog.server_schema(s.type, s.implementation).get("x-aliases", {})
+            aliases = s.schema.get("x-aliases", {})
             rest = (aliases.get(rest[0], rest[0]),) + rest[1:]
             value = _get(s.config, rest)
             if value is not _ABSENT:
@@ -141,7 +130,7 @@ class _Explainer:
             and path[: len(s.source_path)] == s.source_path
             and len(path) > len(s.source_path)
         ):
-            schema = catalog.server_schema(s.type, s.implementation)
+            schema = s.schema
             rel = path[len(s.source_path) :]
             rel = (catalog_canonical(schema, rel[0]),) + rel[1:]
             return any(

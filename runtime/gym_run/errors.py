@@ -19,7 +19,8 @@ EXIT_USAGE = 2
 EXIT_SOME_FAILED = 3
 EXIT_BAD_PLAN = 4
 EXIT_BUDGET = 5  # stopped by the budget: resumable with a higher --max-usd / --max-tokens
-EXIT_ENDPOINT_DOWN = 6  # the circuit breaker stopped the run: fix the endpoint, then resume
+EXIT_BELOW_THRESHOLD = 6  # --fail-under: the mean reward (or pass rate, pass@k) is below the gate
+EXIT_ENDPOINT_DOWN = 7  # the circuit breaker stopped the run: fix the endpoint, then resume
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 

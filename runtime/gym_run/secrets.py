@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from gym_compile.canonical import SECRET_MARKER
-from gym_compile.diagnostics import CompileError
+from gym_compile.diagnostics import CompileError, FileMissing
 from gym_compile.loader import load_yaml
+from gym_compile.secretscan import MASK
 from gym_run.errors import SecretError
 
-MASK = "***"
 MIN_REDACTED_LEN = 6  # shorter values would mask innocent text; such secrets are not secrets
 
 
@@ -195,9 +195,18 @@ def _read_yaml(path: str) -> tuple[Any, str | None]:
     says why the file cannot be used. Its messages quote no values (env.yaml holds the secrets)."""
     try:
         return load_yaml(Path(path)).data, None
+    except FileMissing:
+        return None, "does not exist"
     except CompileError as exc:
         first = exc.diagnostics[0]
         if first.code == "GYM003":
-            return None, "does not exist" if "not found" in first.message else "cannot be read"
+            return None, "cannot be read"
         where = f" at line {first.location.line}" if first.location and first.location.line else ""
         return None, f"cannot be used{where} ({first.code}: {first.message[:160]})"
+
+
+def server_specs(
+    plan: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The plan's servers with secret references replaced by values (fails before anything starts)."""
+    return substitute_secrets(plan["servers"], resolve_secrets(plan, environ))

@@ -5,25 +5,23 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
+from typing import Literal
 
 import click
 
 from gym_compile import __version__
 from gym_compile.clickutil import DefaultGroup
 from gym_run.cli.cache import cache_group
+from gym_run.cli.compare import compare_command
 from gym_run.cli.errors import user_errors
+from gym_run.cli.evalopts import eval_options
+from gym_run.cli.finish import finish, progress_options
 from gym_run.cli.report import report_command
+from gym_run.cli.reverify import reverify_command
 from gym_run.cli.standin import stand_in_command
-from gym_run.collect.runner import DEFAULT_GRACE_S, JobResult, run_job
-from gym_run.collect.summary import summary_lines
-from gym_run.errors import (
-    EXIT_BUDGET,
-    EXIT_ENDPOINT_DOWN,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_SOME_FAILED,
-)
+from gym_run.collect.runner import DEFAULT_GRACE_S, run_job
+from gym_run.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED
+from gym_run.metrics.gate import Gate
 from gym_run.plan import load_plan
 
 
@@ -41,15 +39,17 @@ def cli() -> None:
     gym-run serve PLAN                serve the plan's servers over HTTP
     gym-run stand-in                  run the offline stand-in model endpoint
     gym-run report ROLLOUTS [-o HTML | --text]   a report people look at / a text summary
+    gym-run reverify PLAN ROLLOUTS -o NEW        re-score rollouts with PLAN's verifier
+    gym-run compare A B [-o HTML | --text]       two runs side by side, per task
     gym-run cache stats|clear PLAN|FILE          the plan's response cache
 
     \b
     Exit codes: 0 all rollouts ok; 3 some rollouts failed (recorded; the command that retries
     them is printed); 5 stopped by the budget (resumable with --resume --max-usd/--max-tokens);
-    6 stopped by the circuit breaker: the endpoint kept failing the same way (wrong key, unknown
-    model, unreachable; resumable with --resume --retry-failed once fixed); 130 interrupted
-    (resumable); 4 bad or stale plan, or a missing secret; 2 usage (e.g. output exists); 1 other
-    errors (check: an endpoint is not usable).
+    6 below a --fail-under gate; 7 stopped by the circuit breaker: the endpoint kept failing the
+    same way (wrong key, unknown model, unreachable; resumable with --resume --retry-failed once
+    fixed); 130 interrupted (resumable); 4 bad or stale plan, or a missing secret; 2 usage (e.g.
+    output exists); 1 other errors (check: an endpoint is not usable).
     """
 
 
@@ -88,7 +88,8 @@ def resume_command(plan: str, retry_failed: bool) -> str:
     is_flag=True,
     help="Do not use the plan's response cache (neither read nor write it).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress line and no summary.")
+@eval_options
+@progress_options
 @user_errors
 def run_command(
     plan: str,
@@ -100,6 +101,10 @@ def run_command(
     max_tokens: int | None,
     no_cache: bool,
     quiet: bool,
+    progress_interval: float,
+    pass_threshold: float,
+    gates: list[Gate],
+    junit: str | None,
 ) -> None:
     """Collect PLAN's rollouts into its rollouts and metrics files."""
     if resume and overwrite:
@@ -110,7 +115,9 @@ def run_command(
         raise click.UsageError("--retry-failed only makes sense with --resume")
     loaded = load_plan(plan)
     hint = resume_command(plan, retry_failed)
-    existing = "overwrite" if overwrite else "append" if resume else "refuse"
+    existing: Literal["refuse", "overwrite", "append"] = (
+        "overwrite" if overwrite else "append" if resume else "refuse"
+    )
     try:
         result = asyncio.run(
             run_job(
@@ -124,58 +131,15 @@ def run_command(
                 use_cache=not no_cache,
                 max_usd=max_usd,
                 max_tokens=max_tokens,
+                pass_threshold=pass_threshold,
+                junit_path=junit,
+                progress_interval_s=progress_interval,
             )
         )
     except KeyboardInterrupt:  # before the collection took over Ctrl-C (while starting servers)
         click.echo(f"gym-run: interrupted; resume with: {hint}", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    if not quiet:
-        click.echo(summary(result))
-    if result.interrupted:
-        click.echo(
-            f"gym-run: interrupted; finished rollouts are kept. Resume with: {hint}", err=True
-        )
-        sys.exit(EXIT_INTERRUPTED)
-    if result.budget.stopped:
-        click.echo(
-            f"gym-run: stopped by the budget ({result.budget.reason}); finished rollouts are kept. "
-            f"Resume with a higher budget: {hint} {result.budget.raise_hint()}",
-            err=True,
-        )
-        sys.exit(EXIT_BUDGET)
-    if result.endpoint_down:  # the one line saying why was printed when the breaker tripped
-        click.echo(f"gym-run: once it is fixed, go on with: {resume_command(plan, True)}", err=True)
-        sys.exit(EXIT_ENDPOINT_DOWN)
-    failed, missing = result.counts["failed"], result.counts["missing"]
-    if failed or missing:
-        what = ", ".join(
-            part
-            for part in (
-                f"{failed} failed" if failed else "",
-                f"{missing} missing" if missing else "",
-            )
-            if part
-        )
-        click.echo(
-            f"gym-run: {what}; run them again with: {resume_command(plan, bool(failed))}",
-            err=True,
-        )
-        sys.exit(EXIT_SOME_FAILED)
-    sys.exit(EXIT_OK)
-
-
-def summary(result: JobResult) -> str:
-    lines = summary_lines(result.metrics, first_error=result.first_error)
-    if result.budget.stopped:
-        lines.insert(
-            1, f"budget: stopped, {result.budget.reason}; the rollouts not started are missing"
-        )
-    lines += [
-        f"rollouts: {result.rollouts_path}",
-        f"metrics:  {result.metrics_path}",
-        f"report:   gym-run report {shlex.quote(result.rollouts_path)}",
-    ]
-    return "\n".join(lines)
+    finish(result, hint=hint, gates=gates, quiet=quiet)
 
 
 @cli.command("export")
@@ -264,6 +228,8 @@ def serve_command(plan: str, host: str | None, allow_remote: bool, require_token
 
 cli.add_command(report_command)
 cli.add_command(stand_in_command)
+cli.add_command(reverify_command)
+cli.add_command(compare_command)
 cli.add_command(cache_group)
 
 

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from gym_compile.canonical import sibling_path
 from gym_compile.diagnostics import CompileError
 from gym_compile.loader import load_yaml
+from gym_run.cli.compare import run_compare
+from gym_run.cli.evalopts import check_gates, eval_options
 from gym_run.endpoint.pricing import PriceTable
+from gym_run.errors import EXIT_BELOW_THRESHOLD
+from gym_run.metrics.gate import Gate
+from gym_run.report.data import collect_report
+from gym_run.report.junit import JUnitWriter
 from gym_run.report.render import render_html, render_text
 
 
 def default_metrics_path(rollouts: str) -> str:
     """gym-run writes <name>.metrics.json beside <name>.jsonl."""
-    stem = rollouts[: -len(".jsonl")] if rollouts.endswith(".jsonl") else rollouts
-    return f"{stem}.metrics.json"
+    return sibling_path(rollouts, ".metrics.json")
 
 
 def _load(path: str, what: str) -> Any:
@@ -40,6 +47,7 @@ def _load(path: str, what: str) -> Any:
 
 @click.command("report")
 @click.argument("rollouts", type=click.Path(exists=True, dir_okay=False))
+@click.argument("other", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option(
     "-o",
     "--output",
@@ -67,15 +75,31 @@ def _load(path: str, what: str) -> Any:
 @click.option(
     "--text", "text_only", is_flag=True, help="Print the text summary only; write no HTML."
 )
+@eval_options
 def report_command(
     rollouts: str,
+    other: str | None,
     output: str | None,
     metrics: str | None,
     prices: str | None,
     max_rows: int,
     text_only: bool,
+    pass_threshold: float,
+    gates: list[Gate],
+    junit: str | None,
 ) -> None:
-    """Summarise a rollouts file: a self-contained HTML report and a text summary."""
+    """Summarise a rollouts file: a self-contained HTML report and a text summary.
+
+    With a second file (report A B): the two runs side by side, as `gym-run compare A B`.
+    --fail-under judges the file's final set (exit 6), as after a run."""
+    if other is not None:
+        if gates or junit or metrics or prices:
+            raise click.UsageError(
+                "report A B compares two runs; --fail-under, --junit, --metrics and --prices "
+                "take one rollouts file"
+            )
+        run_compare(rollouts, other, output, text_only, pass_threshold, max_rows)
+        return
     metrics_path = metrics or default_metrics_path(rollouts)
     metrics_doc = (
         _load(metrics_path, "metrics") if metrics or os.path.isfile(metrics_path) else None
@@ -87,13 +111,30 @@ def report_command(
         table = PriceTable.load(overrides) if overrides is not None else None
     except ValueError as exc:
         raise click.ClickException(f"{prices}: {exc}") from None
+    writer = JUnitWriter(junit, pass_threshold=pass_threshold) if junit else None
     try:
-        if text_only:
-            click.echo(render_text(rollouts, metrics_doc, prices=table))
-            return
-        out = output or default_metrics_path(rollouts).replace(".metrics.json", ".report.html")
-        data = render_html(rollouts, out, metrics_doc, prices=table, max_rows=max_rows)
+        data = collect_report(
+            rollouts,
+            prices=table,
+            max_rows=0 if text_only else max_rows,
+            pass_threshold=pass_threshold,
+            on_record=writer.add if writer is not None else None,
+        )
+        if writer is not None:
+            writer.close()
+        out = None
+        if not text_only:
+            out = output or default_metrics_path(rollouts).replace(".metrics.json", ".report.html")
+            render_html(rollouts, out, metrics_doc, prices=table, max_rows=max_rows, data=data)
     except OSError as exc:
         raise click.ClickException(f"{exc.filename or rollouts}: {exc.strerror or exc}") from None
+    finally:
+        if writer is not None:
+            writer.abort()
     click.echo(render_text(rollouts, metrics_doc, prices=table, data=data))
-    click.echo(f"report: {out}")
+    if out is not None:
+        click.echo(f"report: {out}")
+    if junit:
+        click.echo(f"junit: {junit}")
+    if not check_gates(gates, data.aggregate):
+        sys.exit(EXIT_BELOW_THRESHOLD)

@@ -81,8 +81,9 @@ class Metrics:
                 self.cost_by_server[server] = None
             else:
                 self.priced_usd += cost
-                if self.cost_by_server.get(server, 0.0) is not None:
-                    self.cost_by_server[server] = self.cost_by_server.get(server, 0.0) + cost  # type: ignore[operator]
+                so_far = self.cost_by_server.get(server, 0.0)
+                if so_far is not None:
+                    self.cost_by_server[server] = so_far + cost
 
     @property
     def total_usd(self) -> float | None:
@@ -92,6 +93,12 @@ class Metrics:
     def drop_failed(self) -> None:
         """A failed record stopped being final (a later record of the same id replaces it)."""
         self.failed -= 1
+
+    def sum_of(self, key: str) -> float:
+        return self._sums.get(key, 0.0)
+
+    def count_of(self, key: str) -> int:
+        return self._counts.get(key, 0)
 
     def means(self) -> dict[str, float]:
         """Mean of every numeric top-level field over the ok rollouts that have it (e.g. reward)."""
@@ -118,6 +125,7 @@ class Metrics:
         calls: dict[str, int] | None = None,
         warnings: list[str] | None = None,
         budget: dict[str, Any] | None = None,
+        aggregate: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """`counts`, `usage`, `cost`, `judge` and `cache` cover the final set; `wall_time_s`,
         `rollouts_per_s`, `run` and `calls` describe this invocation of gym-run only."""
@@ -154,4 +162,6 @@ class Metrics:
             gym["run"] = run
         if calls is not None:
             gym["calls"] = calls
+        if aggregate is not None:
+            gym["aggregate"] = aggregate
         return {**self.means(), "_gym": gym}

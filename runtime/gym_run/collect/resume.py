@@ -16,9 +16,10 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from gym_compile.atomic import atomic_file
+from gym_compile.canonical import sibling_path
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.rollouts import planned_total
 from gym_run.errors import GymRunError, OutputExistsError
@@ -104,11 +105,19 @@ class ScanReport:
     not_final: int = 0
 
 
-def scan(path: str, ledger: Ledger, metrics: Metrics, skip: Skip | None = None) -> ScanReport:
+def scan(
+    path: str,
+    ledger: Ledger,
+    metrics: Metrics,
+    skip: Skip | None = None,
+    *,
+    ids_only: bool = False,
+) -> ScanReport:
     """Reads every whole line of `path` into the ledger and metrics; the torn tail is only measured.
 
     A line that is not a record of this plan is refused, unless `skip` is given (readers such as the
-    report): then it is passed to `skip(lineno, why)` and left out."""
+    report): then it is passed to `skip(lineno, why)` and left out. `ids_only`: parse only each
+    line's `_gym` (readers that read the final records again; `metrics` then sees only that)."""
     report = ScanReport()
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below
@@ -121,7 +130,7 @@ def scan(path: str, ledger: Ledger, metrics: Metrics, skip: Skip | None = None) 
                 break
             if line.strip():
                 try:
-                    record = _record(line, path, lineno)
+                    record = (_gym_tail(line) if ids_only else None) or _record(line, path, lineno)
                     final = ledger.add(record, report.size, metrics)
                 except (GymRunError, LookupError, ValueError) as exc:
                     if skip is None:
@@ -146,6 +155,19 @@ def _refusal(exc: Exception, path: str, lineno: int) -> GymRunError:
     return _not_a_record(path, lineno, str(exc))
 
 
+def _gym_tail(line: bytes) -> dict[str, Any] | None:
+    """{"_gym": ...} parsed from the end of a line alone (gym-run writes `_gym` last), else None."""
+    at = line.rfind(b'"_gym"')
+    if at <= 0:
+        return None
+    try:
+        tail = json.loads(b"{" + line[at:])
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    gym = tail.get("_gym") if isinstance(tail, dict) else None
+    return {"_gym": gym} if isinstance(gym, dict) and "id" in gym and "status" in gym else None
+
+
 def _record(line: bytes, path: str, lineno: int) -> dict[str, Any]:
     try:
         record = json.loads(line)
@@ -163,33 +185,59 @@ def _not_a_record(path: str, lineno: int, why: str) -> GymRunError:
     )
 
 
-def final_records(path: str, skip: Skip | None = None) -> Iterator[dict[str, Any]]:
+class FinalSet:
     """The final record of every id of a rollouts file, in (task, rollout) order, without its plan.
 
-    For readers that have only the file (the report): one pass sizes a Ledger from the ids (the
-    plan prefix of the first record; records of another prefix are skipped like lines that are
-    not records), then the same rule as resume and export picks the final records."""
-    prefix, tasks, repeats = None, 0, 0
-    with open(path, "rb") as fh:
-        for line in fh:
-            try:
-                rid = json.loads(line)["_gym"]["id"]
-                head, task, rollout = rid.split(":")
-                prefix = prefix or head
-                if head == prefix:
-                    tasks, repeats = max(tasks, int(task) + 1), max(repeats, int(rollout) + 1)
-            except (ValueError, TypeError, KeyError, AttributeError):
-                continue  # scan below reports it
-    ledger = Ledger(f"sha256:{prefix or ''}", max(1, repeats), tasks * max(1, repeats))
-    try:
-        scan(path, ledger, Metrics(), skip or (lambda _lineno, _why: None))
-        with open(path, "rb") as src:
-            for i in range(ledger.total):
-                if ledger.state(i) != EMPTY:
-                    src.seek(ledger.offset(i))
-                    yield json.loads(src.readline())
-    finally:
-        ledger.close()
+    For readers that have only the file (report, compare, reverify): one pass over the ids finds
+    the plan prefix (of the first record; records of another prefix are skipped like lines that are
+    not records), the tasks and the repeats; iterating applies the same rule as resume and export.
+    """
+
+    def __init__(self, path: str, skip: Skip | None = None) -> None:
+        self.path = path
+        self.skip = skip
+        self.prefix: str | None = None
+        self.tasks = self.num_repeats = 0
+        with open(path, "rb") as fh:
+            for line in fh:
+                try:
+                    rid = (_gym_tail(line) or json.loads(line))["_gym"]["id"]
+                    head, task, rollout = rid.split(":")
+                    self.prefix = self.prefix or head
+                    if head == self.prefix:
+                        self.tasks = max(self.tasks, int(task) + 1)
+                        self.num_repeats = max(self.num_repeats, int(rollout) + 1)
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    continue  # scan reports it
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        repeats = max(1, self.num_repeats)
+        ledger = Ledger(f"sha256:{self.prefix or ''}", repeats, self.tasks * repeats)
+        try:
+            scan(
+                self.path,
+                ledger,
+                Metrics(),
+                self.skip or (lambda _lineno, _why: None),
+                ids_only=True,
+            )
+            yield from iter_final(self.path, ledger)
+        finally:
+            ledger.close()
+
+
+def final_records(path: str, skip: Skip | None = None) -> Iterator[dict[str, Any]]:
+    """FinalSet(path, skip) as a plain iterator."""
+    return iter(FinalSet(path, skip))
+
+
+def iter_final(path: str, ledger: Ledger) -> Iterator[dict[str, Any]]:
+    """The final records the ledger points at, read back from `path` in (task, rollout) order."""
+    with open(path, "rb") as src:
+        for i in range(ledger.total):
+            if ledger.state(i) != EMPTY:
+                src.seek(ledger.offset(i))
+                yield json.loads(src.readline())
 
 
 @dataclass
@@ -222,7 +270,7 @@ def export_final(
     return report
 
 
-def _copy_final(src: BinaryIO, out: BinaryIO, ledger: Ledger, ok_only: bool) -> tuple[int, int]:
+def _copy_final(src: BinaryIO, out: IO[bytes], ledger: Ledger, ok_only: bool) -> tuple[int, int]:
     written = missing = 0
     for i in range(ledger.total):
         state = ledger.state(i)
@@ -238,8 +286,7 @@ def _copy_final(src: BinaryIO, out: BinaryIO, ledger: Ledger, ok_only: bool) -> 
 
 
 def default_export_path(rollouts: str) -> str:
-    stem = rollouts[: -len(".jsonl")] if rollouts.endswith(".jsonl") else rollouts
-    return stem + ".final.jsonl"
+    return sibling_path(rollouts, ".final.jsonl")
 
 
 def export_plan(

@@ -24,6 +24,39 @@ def cost_lines(cost: dict[str, Any]) -> list[str]:
     return warnings
 
 
+def outcome_lines(aggregate: dict[str, Any]) -> list[str]:
+    """Mean reward (ok rollouts; and with failures as 0 when there are any), pass rate, pass@k."""
+    rollouts, outcome = aggregate["rollouts"], aggregate["outcome"]
+    field = (aggregate.get("fields") or {}).get("reward") or {}
+    mean = field.get("mean")
+    line = "mean reward: n/a" if mean is None else f"mean reward: {mean:.4f}"
+    if rollouts["failed"] and outcome.get("reward_mean") is not None:
+        line += (
+            f" over {rollouts['ok']} ok; {outcome['reward_mean']:.4f} with the "
+            f"{rollouts['failed']} failed counted as 0"
+        )
+    lines = [line]
+    if outcome.get("pass_rate") is not None:
+        lines.append(
+            f"pass rate: {100 * outcome['pass_rate']:.1f}% ({outcome['passed']} of "
+            f"{rollouts['final']} with reward >= {aggregate['pass_threshold']:g})"
+        )
+    repeats = aggregate.get("repeats")
+    if repeats:
+        tasks = aggregate["tasks"]["count"]
+        parts = [f"pass@{k} {v:.3f}" for k, v in repeats["pass@k"].items() if v is not None]
+        n = str(repeats["num_repeats"])
+        if n in repeats["mean@k"]:
+            parts.append(f"mean@{n} {repeats['mean@k'][n]:.3f}")
+        spread = repeats.get("std_across_repeats")
+        if spread is not None:
+            parts.append(f"std of the repeats' means {spread:.3f}")
+        lines.append(f"{tasks} tasks x {n}: " + ", ".join(parts))
+    if (aggregate.get("tasks") or {}).get("file"):
+        lines.append(f"per task: {aggregate['tasks']['file']}")
+    return lines
+
+
 def summary_lines(metrics: dict[str, Any], *, first_error: str | None = None) -> list[str]:
     """Counts, budget stop, reward, tokens (per server when there are several), cost, judge, cache."""
     gym = metrics["_gym"]
@@ -45,8 +78,15 @@ def summary_lines(metrics: dict[str, Any], *, first_error: str | None = None) ->
         )
     if first_error:
         lines.append(f"first failure: {first_error}")
+    aggregate = gym.get("aggregate")
+    lines += (
+        outcome_lines(aggregate)
+        if aggregate
+        else [
+            f"mean reward: {reward:.4f}" if isinstance(reward, (int, float)) else "mean reward: n/a"
+        ]
+    )
     lines += [
-        f"mean reward: {reward:.4f}" if isinstance(reward, (int, float)) else "mean reward: n/a",
         f"tokens: {usage['input_tokens']} in ({usage['cached_input_tokens']} cached), "
         f"{usage['output_tokens']} out ({usage['reasoning_tokens']} reasoning), {usage['total_tokens']} total",
     ]

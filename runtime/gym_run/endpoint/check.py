@@ -8,10 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gym_run.collect.runner import make_session, server_specs
-from gym_run.endpoint.client import OpenAIClient, ProbeResult
+from gym_run.endpoint.client import OpenAIClient, ProbeResult, make_session
 from gym_run.errors import ModelCallError
-from gym_run.secrets import env_var_for
+from gym_run.secrets import env_var_for, server_specs
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.registry import build_servers
 

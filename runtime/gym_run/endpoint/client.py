@@ -229,7 +229,7 @@ class OpenAIClient:
         )
         return (
             f"{self._where} answered HTTP {failure.status}{kind} to {count} model calls in a "
-            f"row: {_cut(failure.message, 200)}"
+            f"row: {_cut(failure.message, 200).rstrip('.')}"
         )
 
     def _finish(self, attempts: int, *, failed: bool) -> None:
@@ -389,3 +389,8 @@ def _error_from_body(text: str, reason: str | None) -> tuple[str, str | None, st
 def _cut(text: str, limit: int = _MAX_ERROR_TEXT) -> str:
     """Error text as recorded: an endpoint's message can be megabytes; a record line should not."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def make_session(limit: int) -> aiohttp.ClientSession:
+    """One session per run: connections are pooled across rollouts, sized to what can be in flight."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))

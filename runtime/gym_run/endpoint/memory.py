@@ -80,13 +80,15 @@ class Hold:
 
     def __init__(self, memory: ByteBudget | None) -> None:
         self.memory = memory
-        self.size = 0
+        self.size = 0  # what `done()` gives back (0 when the rollout keeps it)
+        self.taken = False
 
     async def need(self, size: int) -> None:
         """Called as the answer turns out large (announced, or read past LARGE_ANSWER_BYTES)."""
         memory = self.memory
-        if memory is None or self.size or size <= LARGE_ANSWER_BYTES:
+        if memory is None or self.taken or size <= LARGE_ANSWER_BYTES:
             return
+        self.taken = True
         trace = CURRENT_ROLLOUT.get()
         if trace is not None and trace.holds:
             granted = memory.take_now(size)  # holds some already: waiting could deadlock

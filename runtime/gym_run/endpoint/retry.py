@@ -4,8 +4,8 @@ Follows the official OpenAI SDK (retried: 408, 409, 429, >=500, timeouts, connec
 `x-should-retry` overrides; `retry-after-ms` then `retry-after` honoured; otherwise
 min(initial * 2**n, max) * U(0.75, 1] backoff), with two kinds of bound:
 
-- a 429 is back-pressure, not a failure: it is retried for as long as `max_rate_limited_s` (time
-  waited on 429s), however many it takes, so a rate-limited run slows down instead of losing
+- a 429 is back-pressure, not a failure: it is retried until `max_rate_limited_s` after the
+  call's first attempt, however many it takes, so a rate-limited run slows down instead of losing
   rollouts (the adaptive cap in ratelimit.py keeps the 429s few);
 - every other retried failure (5xx, timeouts, dropped connections, a 200 that is not JSON) counts
   against `max_attempts` and `max_total_s`, so a broken endpoint costs minutes, not millions of
@@ -124,10 +124,10 @@ class RetryPolicy:
             )
         if failure.rate_limited:
             wait = asked if asked is not None else self.backoff(tally.rate_limited - 1, rng)
-            if tally.rate_limited_s + wait > self.max_rate_limited_s:
+            if tally.elapsed() + wait > self.max_rate_limited_s:
                 return None, (
-                    f"still rate limited after {tally.rate_limited} answers 429 and "
-                    f"{tally.rate_limited_s:.1f} s of waiting (retry.max_rate_limited_s)"
+                    f"still rate limited after {tally.rate_limited} answers 429 in "
+                    f"{tally.elapsed():.1f} s (retry.max_rate_limited_s)"
                 )
             return wait, ""
         if tally.failures >= self.max_attempts:

@@ -84,6 +84,9 @@ def billed_usage(
 
 def record_billed(gym: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     """A record's `_gym` -> {server: usage paid for}; a record without a per-server split counts
-    its `usage` under the server "?" (so its tokens are never dropped)."""
+    its `usage` under the server "?" (so its tokens are never dropped). Not paid for (again):
+    what the response cache replayed, and what reverify carried over from the old rollout."""
     by_server = gym.get("usage_by_server") or ({"?": gym["usage"]} if gym.get("usage") else {})
-    return billed_usage(by_server, (gym.get("cache") or {}).get("saved_usage_by_server"))
+    billed = billed_usage(by_server, (gym.get("cache") or {}).get("saved_usage_by_server"))
+    carried = (gym.get("reverify") or {}).get("carried_usage_by_server")
+    return billed_usage(billed, carried) if carried else billed

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gym_run.collect.resume import final_records
+from gym_run.collect.resume import FinalSet
 from gym_run.endpoint.pricing import CostMeter, PriceTable, add_usage, merge_usage_by_server
 from gym_run.endpoint.usage import USAGE_KEYS, record_billed
+from gym_run.metrics.aggregate import Aggregator
 
 RESERVOIR = 100_000
 
@@ -70,6 +72,7 @@ class ReportData:
     rows: list[dict[str, Any]] = field(default_factory=list)
     row_costs: list[float | None] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    aggregate: dict[str, Any] = field(default_factory=dict)  # gym_run.metrics' block
     _latency_seen: int = 0
 
     @property
@@ -83,9 +86,16 @@ class ReportData:
 
 
 def collect_report(
-    path: str, *, prices: PriceTable | None = None, max_rows: int = 2000
+    path: str,
+    *,
+    prices: PriceTable | None = None,
+    max_rows: int = 2000,
+    pass_threshold: float = 1.0,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> ReportData:
-    """`prices` re-prices every rollout from its usage; without it, the cost gym-run recorded is shown."""
+    """`prices` re-prices every rollout from its usage; without it, the cost gym-run recorded is
+    shown. The aggregate block (gym_run.metrics) is computed in the same pass; `on_record` sees
+    every final record too (e.g. a JUnit writer)."""
     data = ReportData(path=path, max_rows=max_rows)
     meter = CostMeter(prices or PriceTable.load(), {})
     sampler = random.Random(0)
@@ -93,13 +103,21 @@ def collect_report(
     def skipped(_lineno: int, _why: str) -> None:
         data.bad_lines += 1
 
-    for record in final_records(path, skipped):
+    final = FinalSet(path, skipped)
+    aggregator = Aggregator(
+        pass_threshold=pass_threshold, num_repeats=final.num_repeats, ordered=True
+    )
+    for record in final:
+        aggregator.add(record)
+        if on_record is not None:
+            on_record(record)
         _add(
             data,
             record,
             meter if prices is not None or "cost_usd" not in (record.get("_gym") or {}) else None,
             sampler,
         )
+    data.aggregate = aggregator.document()
     data.warnings = [*meter.warnings]
     if data.bad_lines:
         data.warnings.append(

@@ -17,10 +17,12 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from gym_compile.assets import templates_dir
 from gym_compile.atomic import atomic_file
+from gym_run.collect.summary import outcome_lines
 from gym_run.endpoint.pricing import PriceTable
+from gym_run.messages import message_text
+from gym_run.report.aggregate_view import aggregate_view
 from gym_run.report.data import ReportData, collect_report, percentile, usage_by_model
 from gym_run.report.svgchart import PALETTE, bar_chart, fmt, histogram, stacked_bar_chart
-from gym_run.servers.builtin.judge import message_text
 
 MAX_TEXT = 4000
 
@@ -262,11 +264,13 @@ def render_html(
     prices: PriceTable | None = None,
     max_rows: int = 2000,
     title: str | None = None,
+    data: ReportData | None = None,
 ) -> ReportData:
     """Writes the report to out_path (atomically) and returns the aggregates it shows.
 
-    `prices` re-prices every rollout; without it the report shows the cost gym-run recorded."""
-    data = collect_report(rollouts_path, prices=prices, max_rows=max_rows)
+    `prices` re-prices every rollout; without it the report shows the cost gym-run recorded.
+    `data`: aggregates already collected (collect_report), else they are collected here."""
+    data = data or collect_report(rollouts_path, prices=prices, max_rows=max_rows)
     env = SandboxedEnvironment(
         loader=FileSystemLoader(str(templates_dir())),
         autoescape=True,
@@ -279,6 +283,7 @@ def render_html(
         source=os.path.abspath(rollouts_path),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         s=summary(data),
+        agg=aggregate_view(data.aggregate),
         charts=charts(data),
         warnings=_warnings(data),
         has_expected=any("expected_answer" in r for r in data.rows),
@@ -340,6 +345,9 @@ def render_text(
             f"reward: mean {s['reward_mean']} (min {fmt(min(data.rewards))}, "
             f"max {fmt(max(data.rewards))}); {spread}{more}"
         )
+    if data.aggregate:
+        outcome = outcome_lines(data.aggregate)
+        lines += outcome if data.failed else outcome[1:]
     lines.append(
         f"tokens: {u['input_tokens']:,} in ({u['cached_input_tokens']:,} cached), "
         f"{u['output_tokens']:,} out ({u['reasoning_tokens']:,} reasoning), {u['total_tokens']:,} total; "

@@ -128,7 +128,7 @@ def stacked_bar_chart(
     gap = max(gap, step - 90)  # a few categories: bars stay bar-shaped, not slabs
     every = label_every or max(1, math.ceil(n / 10))
     for i, label in enumerate(labels):
-        x, base = LEFT + i * step, TOP + plot_h
+        x, base = LEFT + i * step, float(TOP + plot_h)
         tip = f"{label}: " + ", ".join(
             f"{name or y_label} {fmt(vals[i])}" for name, vals, _ in series
         )

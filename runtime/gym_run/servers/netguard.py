@@ -23,9 +23,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from gym_run.endpoint.memory import ByteBudget
 from gym_run.errors import EXIT_USAGE, GymRunError
+from gym_run.http import error_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -95,7 +97,7 @@ def serve_token(environ: Mapping[str, str] | None = None) -> tuple[str, bool]:
     return (given, False) if given else (secrets.token_urlsafe(32), True)
 
 
-def guard(token: str | None, memory: ByteBudget | None = None) -> Handler:
+def guard(token: str | None, memory: ByteBudget | None = None) -> Middleware:
     """Middleware: the bearer token (constant-time compare) when one is set, then the browser
     checks, then the body read within its deadline and memory; aiohttp's own errors (404, 405,
     413) in the official error shape instead of text pages."""
@@ -205,11 +207,3 @@ def _http_message(exc: web.HTTPException, request: web.Request) -> str:
     if exc.status == 404:
         return f"no route {request.method} {request.path}"
     return exc.reason
-
-
-def error_response(
-    status: int, message: str, error_type: str = "invalid_request_error"
-) -> web.Response:
-    """The official error shape, so OpenAI clients pointed at us read our errors."""
-    body = {"error": {"message": message, "type": error_type, "param": None, "code": None}}
-    return web.json_response(body, status=status)

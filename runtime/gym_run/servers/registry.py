@@ -82,6 +82,7 @@ FACTORIES: dict[tuple[str, str], Factory] = {
     ("responses_api_models", "openai_model"): _openai_model,
     ("responses_api_models", "stand_in_model"): _stand_in_model,
     ("resources_servers", "example_simple_weather"): _simple_weather,
+    ("resources_servers", "example_single_tool_call"): _simple_weather,  # NeMo Gym's new name
     ("resources_servers", "equivalence_llm_judge"): _equivalence_llm_judge,
     ("resources_servers", "answer_match"): _answer_match,
     ("responses_api_agents", "simple_agent"): _simple_agent,

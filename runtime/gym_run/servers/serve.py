@@ -11,9 +11,10 @@ from typing import Any
 from aiohttp import web
 
 from gym_run.collect.record import ok_record
-from gym_run.collect.runner import make_session, server_specs
+from gym_run.endpoint.client import make_session
 from gym_run.errors import ModelCallError, ServerStartError
-from gym_run.secrets import REDACT
+from gym_run.http import error_response
+from gym_run.secrets import REDACT, server_specs
 from gym_run.servers.builtin.agent import SimpleAgent
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.builtin.resources import ResourcesServer
@@ -24,7 +25,6 @@ from gym_run.servers.netguard import (
     RemoteBindRefused,
     bind_hosts,
     check_binding,
-    error_response,
     guard,
     is_loopback,
     serve_token,

@@ -85,7 +85,8 @@ class ArgGen:
         return self._string(schema, name, variant)
 
     def _object(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
-        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        raw_props = schema.get("properties")
+        props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
         required = [r for r in schema.get("required", []) if isinstance(r, str)]
         wanted = list(props) if self.strict else [p for p in props if p in required]
         wanted += [r for r in required if r not in wanted]
@@ -100,7 +101,8 @@ class ArgGen:
         return out
 
     def _array(self, schema: dict[str, Any], name: str, depth: int) -> list[Any]:
-        prefix = schema.get("prefixItems") if isinstance(schema.get("prefixItems"), list) else []
+        raw_prefix = schema.get("prefixItems")
+        prefix: list[Any] = raw_prefix if isinstance(raw_prefix, list) else []
         items = schema.get("items", {})
         count = len(prefix) if items is False else max(schema.get("minItems", 0), 1, len(prefix))
         count = min(count, schema.get("maxItems", count))

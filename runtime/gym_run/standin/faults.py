@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from gym_run.defaults import model_defaults
+from gym_run.http import error_response
 
 _log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -85,22 +86,6 @@ class Faults:
     def any(self) -> bool:
         """True when some fault can happen (lets the server skip drawing entirely)."""
         return any(getattr(self, name) > 0 for name in (*EXCLUSIVE_KINDS, "slow"))
-
-
-def error_response(
-    status: int,
-    message: str,
-    type_: str = "invalid_request_error",
-    *,
-    param: str | None = None,
-    code: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> web.Response:
-    """The official error shape: all four keys are always present, as OpenAI's clients expect."""
-    body: dict[str, Any] = {
-        "error": {"message": message, "type": type_, "param": param, "code": code}
-    }
-    return web.json_response(body, status=status, headers=headers)
 
 
 class FaultInjector:

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from gym_compile.canonical import canonical_json
+from gym_run.http import error_response
 from gym_run.servers.netguard import refuse_remote
 from gym_run.standin.args import ArgGen
 from gym_run.standin.faults import (
@@ -30,7 +31,6 @@ from gym_run.standin.faults import (
     FaultInjector,
     Faults,
     bad_request,
-    error_response,
     errors_and_ids,
     unauthorized,
 )
@@ -189,8 +189,12 @@ def respond(body: dict[str, Any], *, always_call: bool = False) -> dict[str, Any
     answered = not always_call and any(item.get("type") == "function_call_output" for item in items)
     output: dict[str, Any]
     if tools and not answered and choice != "none":
-        forced = isinstance(choice, dict) and choice.get("type") == "function"
-        tool = next((t for t in tools if forced and t.get("name") == choice.get("name")), tools[0])
+        forced = (
+            choice.get("name")
+            if isinstance(choice, dict) and choice.get("type") == "function"
+            else None
+        )
+        tool = next((t for t in tools if forced and t.get("name") == forced), tools[0])
         params = tool.get("parameters")
         params = params if isinstance(params, dict) else {"type": "object", "properties": {}}
         gen = ArgGen(params, _hint_from_text(user_text), tool.get("strict") is True)

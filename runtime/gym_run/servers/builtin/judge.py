@@ -18,49 +18,12 @@ from typing import Any
 
 from gym_run.endpoint.usage import add_usage
 from gym_run.errors import PlanError
+from gym_run.messages import extract, last_text, message_text
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.builtin.prompts import PromptTemplate, load_prompt_template
 from gym_run.servers.builtin.resources import ResourcesServer
 
 DEFAULT_TEMPLATE = "judge_equivalence.j2"
-
-
-def message_text(item: Any) -> str:
-    """Text of a message item: a string content or its text parts joined by newlines."""
-    content = item.get("content") if isinstance(item, dict) else None
-    if isinstance(content, str):
-        return content
-    parts = [p.get("text") for p in content or [] if isinstance(p, dict)]
-    return "\n".join(p for p in parts if isinstance(p, str))
-
-
-def last_text(items: Any, role: str) -> str | None:
-    """The last message of `role` (assistant: the final answer; user: the question)."""
-    for item in reversed(items if isinstance(items, list) else []):
-        if (
-            isinstance(item, dict)
-            and item.get("role") == role
-            and item.get("type", "message") == "message"
-        ):
-            return message_text(item).strip()
-    return None
-
-
-def extract(text: str, pattern: str | None) -> str:
-    """NeMo Gym's rule: the last match; its first non-empty group, else the whole match."""
-    if not pattern:
-        return text
-    try:
-        matches = list(re.finditer(pattern, text, flags=re.MULTILINE | re.DOTALL))
-    except re.error:
-        return text
-    if not matches:
-        return text
-    last = matches[-1]
-    return next(
-        (g.strip() for g in last.groups() if isinstance(g, str) and g.strip()),
-        last.group(0).strip(),
-    )
 
 
 def parse_verdict(text: str, equal_label: str, not_equal_label: str) -> str | None:
@@ -122,20 +85,49 @@ class EquivalenceLLMJudge(ResourcesServer):
         if not answer:  # nothing to judge: no judge call is paid for
             self.counts["no_answer"] += 1
             return {**result, "reward": 0.0}
-        answer = extract(answer, self._answer_regex(body, expected))
-        evaluation, usage = await self._ask(question, expected, answer)
+        extracted = extract(answer, self._answer_regex(body, expected))
+        evaluation, usage = await self._ask(question, expected, extracted)
         verdict = evaluation["verdict_label"]
         self.counts["unparseable" if verdict is None else verdict] += 1
+        evaluations, reward = [evaluation], 1.0 if verdict == self.equal_label else 0.0
+        second = self._second_pass(body, expected, verdict == self.equal_label)
+        if second == "swap":  # NeMo Gym's positional-bias check: the answers change places
+            again, more = await self._ask(question, extracted, expected)
+            reward = 1.0 if again["verdict_label"] == self.equal_label else self._reward("swap")
+            evaluations, usage = evaluations + [again], add_usage(usage, more)
+        elif second == "full":  # NeMo Gym's rescue: the whole answer instead of the extract
+            again, more = await self._ask(question, expected, answer)
+            reward = self._reward("full") if again["verdict_label"] == self.equal_label else 0.0
+            evaluations, usage = evaluations + [again], add_usage(usage, more)
         return {
             **result,
-            "reward": 1.0 if verdict == self.equal_label else 0.0,
-            "judge_evaluations": [evaluation],
+            "reward": reward,
+            "judge_evaluations": evaluations,
             "judge_unparseable": verdict is None,
             "judge_verdict": None
             if verdict is None
             else ("equal" if verdict == self.equal_label else "not_equal"),
             "_judge_usage": {self.judge.name: usage},
         }
+
+    def _second_pass(self, body: dict[str, Any], expected: str, equal: bool) -> str | None:
+        """NeMo Gym's second judge call: a swap check after equal (check_twice_swap), a whole-answer
+        rescue after not equal when a per-row regex did the extracting (check_full_generation_on_fail);
+        neither when the expected answer is past extraction_length_threshold (already whole)."""
+        per_row = (body.get("template_metadata") or {}).get("output_regex")
+        per_row = per_row if self.config.get("use_per_record_regex", True) else None
+        threshold = self.config.get("extraction_length_threshold")
+        if per_row and threshold is not None and len(expected) > threshold:
+            return None
+        if equal:
+            return "swap" if self.config.get("check_twice_swap") else None
+        return "full" if per_row and self.config.get("check_full_generation_on_fail") else None
+
+    def _reward(self, kind: str) -> float:
+        """The plan states it (the schema's default is filled in at compile time)."""
+        key = "reward_if_swap_fails" if kind == "swap" else "reward_if_full_generation_succeeds"
+        value = self.config.get(key)
+        return float(value) if isinstance(value, (int, float)) else 0.0
 
     def _answer_regex(self, body: dict[str, Any], expected: str) -> str | None:
         """NeMo Gym's per-row `template_metadata.output_regex` wins, unless the answer is long."""

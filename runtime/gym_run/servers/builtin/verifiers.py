@@ -11,7 +11,7 @@ import re
 import unicodedata
 from typing import Any
 
-from gym_run.servers.builtin.judge import extract, last_text
+from gym_run.messages import extract, last_text
 from gym_run.servers.builtin.resources import ResourcesServer
 
 _MARKER = re.compile(r"(?i:final\s+answer|answer)\s*(?:is|:|=)?\s*[:\-]?\s*(.+)")
