@@ -4,8 +4,9 @@
 `gym-run serve`: nobody else got an answer. Here each listening server
 - caps its open connections; at the cap, a new connection pushes out the oldest one that is not
   serving a request (half-open ones first, they never are), so a real client still gets in;
-- closes a connection that has not sent a whole request HEADER_TIMEOUT_S after it opened, and
-  one idle KEEPALIVE_S after its last answer (aiohttp's keep-alive timer);
+- closes a connection that has not sent a whole request HEADER_TIMEOUT_S after it opened, one
+  idle KEEPALIVE_S after its last answer (aiohttp's keep-alive timer), and one whose request was
+  refused unread after LINGER_S of draining its body;
 - marks a connection busy while a request is handled (the `busy` middleware), so only idle ones
   are ever pushed out.
 """
@@ -24,6 +25,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 HEADER_TIMEOUT_S = 10.0
 KEEPALIVE_S = 15.0
+LINGER_S = 1.0  # a refused request's unread body is drained (and dropped) this long at most
 MAX_CONNECTIONS = 1024  # per listening server; lowered to fit the open-file limit (fitted_cap)
 
 
@@ -145,7 +147,9 @@ async def listen(
 ) -> web.AppRunner:
     """Starts `app` on host:port behind `connections`; the caller cleans the runner up."""
     app.middlewares.insert(0, connections.busy)
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEPALIVE_S)
+    runner = web.AppRunner(
+        app, access_log=None, keepalive_timeout=KEEPALIVE_S, lingering_time=LINGER_S
+    )
     await runner.setup()
     try:
         await CappedSite(runner, host, port, connections).start()
