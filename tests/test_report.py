@@ -186,6 +186,19 @@ async def test_judge_verdicts_and_separate_usage_in_report(tmp_path):
     )
     assert data.usage["total_tokens"] == judge_tokens + policy_tokens
     assert "judge: equal 3, not_equal 3" in render_text(job.rollouts_path)
+    # each rollout shows what the judge compared: expected answer, the answer it was shown, verdict
+    first = records[0]
+    assert first["extracted_answer"] == "You said: Repeat after me: Paris"
+    html = (tmp_path / "judged.html").read_text(encoding="utf-8")
+    row = html[html.index('id="rollout-0"') : html.index('id="rollout-1"')]
+    cells = [c.split("</td>")[0] for c in row.split('<td class="answer">')[1:3]]
+    assert cells == ["Paris", "You said: Repeat after me: Paris"]
+    verifier = row[row.index('<div class="check good">') :]
+    assert '<span>expected answer</span><span class="v">Paris</span>' in verifier
+    assert (
+        "<span>extracted answer</span>" in verifier and "equal (labels read: [[A=B]])" in verifier
+    )
+    assert 'judge_unparseable</span><span class="v">false' in verifier  # JSON, not Python
 
 
 def _variants(records, n, *, fail_every=0, prefix=None):
