@@ -260,6 +260,13 @@ _FRACTION = click.FloatRange(0, 1)
     help="Retry-After sent with injected 429s.",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same faults.")
+@click.option(
+    "--store-size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Responses kept for previous_response_id and GET /v1/responses/{id} (oldest go first).",
+)
 def stand_in_command(
     host: str,
     port: int,
@@ -275,8 +282,10 @@ def stand_in_command(
     slow_ms: float,
     retry_after_ms: float,
     seed: int,
+    store_size: int,
 ) -> None:
-    """Run the offline, deterministic Responses API stand-in (optionally with injected faults)."""
+    """Run the offline, deterministic Responses API stand-in (optionally with injected faults):
+    structured outputs, previous_response_id, stream=True, retrieve and delete."""
     from gym_run.standin.server import Faults, run_standalone
 
     try:
@@ -301,6 +310,7 @@ def stand_in_command(
             faults=faults,
             api_key=api_key,
             known_models=list(known_models) or None,
+            store_size=store_size,
         )
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1) from None

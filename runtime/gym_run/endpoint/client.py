@@ -21,6 +21,7 @@ from gym_compile.secretscan import mask_text
 from gym_run.endpoint.callstats import CallStats, note_retry
 from gym_run.endpoint.ratelimit import Gate
 from gym_run.endpoint.retry import Failure, RetryPolicy
+from gym_run.endpoint.sse import final_response, is_event_stream
 from gym_run.errors import ModelCallError
 from gym_run.secrets import REDACT, Redactor
 
@@ -98,8 +99,10 @@ class OpenAIClient:
         retry: RetryPolicy | None = None,
         throttle: Mapping[str, Any] | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        stream: bool = False,
     ) -> None:
         self._session = session
+        self.stream = stream  # ask for server-sent events; the final Response is read from them
         self.base_url = base_url.rstrip("/")
         self._where = mask_text(self.base_url)  # as messages show it: no user:password@
         self.model = model
@@ -125,8 +128,14 @@ class OpenAIClient:
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """The request's `model` is always replaced by the configured one (NeMo Gym does the same)."""
-        payload = {**self._extra_body, **body, "model": self.model}
+        payload = self._payload(body)
         return await self._call("/responses", payload, self.retry, self.timeouts)
+
+    def _payload(self, body: dict[str, Any]) -> dict[str, Any]:
+        payload = {**self._extra_body, **body, "model": self.model}
+        if self.stream:
+            payload["stream"] = True
+        return payload
 
     async def probe(self) -> ProbeResult:
         """One tiny request, no retry, short timeouts: does the key, the model and the URL work?"""
@@ -138,7 +147,7 @@ class OpenAIClient:
         return ProbeResult(time.monotonic() - started, None)
 
     async def create_once(self, body: dict[str, Any]) -> dict[str, Any]:
-        payload = {**self._extra_body, **body, "model": self.model}
+        payload = self._payload(body)
         return await self._call(
             "/responses", payload, RetryPolicy.none(), self.timeouts.capped(PROBE_TIMEOUT_S)
         )
@@ -232,7 +241,22 @@ class OpenAIClient:
                         "status", self._redact(message), status, headers, request_id, error_type
                     )
                 )
-            parsed = _json_object(text)
+            sse = is_event_stream(headers.get("Content-Type"))
+            streamed = final_response(text) if sse else None
+            if streamed is not None and streamed.response is None:  # retried, like a non-Response
+                raise _AttemptFailed(
+                    Failure(
+                        "malformed",
+                        f"{self._where} answered {status} with an event stream that "
+                        f"{'failed: ' if streamed.kind == 'failed' else 'ended early: '}"
+                        f"{_cut(self._redact(streamed.message), 200)}",
+                        status,
+                        headers,
+                        request_id,
+                        streamed.error_type,
+                    )
+                )
+            parsed = streamed.response if streamed is not None else _json_object(text)
             if parsed is None:
                 snippet = self._redact(text)[:200]  # masked before it is cut: no half a key
                 raise _AttemptFailed(

@@ -40,6 +40,12 @@ class ServedServer:
     implementation: str
     url: str
 
+    @property
+    def base_url(self) -> str:
+        """What a client is given: a model server's OpenAI base URL ends in /v1 (the SDK appends
+        /responses); the others are NeMo Gym servers addressed at their root."""
+        return f"{self.url}/v1" if self.type == "responses_api_models" else self.url
+
 
 class Served:
     """The address table plus the one call that stops everything that was started."""
@@ -215,8 +221,9 @@ async def start_serving(
 
 
 def format_table(table: list[ServedServer]) -> str:
+    """One row per server with the URL to give a client (base_url for model servers)."""
     rows = [("NAME", "TYPE", "IMPLEMENTATION", "URL")] + [
-        (s.name, s.type, s.implementation, s.url) for s in table
+        (s.name, s.type, s.implementation, s.base_url) for s in table
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join(

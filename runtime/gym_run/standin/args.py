@@ -1,14 +1,17 @@
 """A tool's JSON Schema in, arguments that validate against it out: the stand-in's "model" for tool calls.
 
 Split from runtime/gym_run/standin/server.py: generating values for the schema subset tools use (refs, allOf,
-anyOf/oneOf, enums, bounds, formats) is its own small problem; the user's text supplies the first
+anyOf/oneOf, enums, bounds, formats, patterns) is its own small problem; the user's text supplies the first
 free string ("what's it like in sf?" -> city "sf") so demo transcripts read naturally.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
+
+from gym_run.standin.pattern import sample
 
 _FORMATS = {
     "date-time": "2025-01-01T00:00:00Z",
@@ -149,4 +152,15 @@ class ArgGen:
             text = f"{text}{variant}"
         if len(text) < (min_len := schema.get("minLength", 0)):
             text += "x" * (min_len - len(text))
-        return text[: schema.get("maxLength", len(text))]
+        text = text[: schema.get("maxLength", len(text))]
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str) and not _matches(pattern, text):
+            text = sample(pattern) or text
+        return text
+
+
+def _matches(pattern: str, text: str) -> bool:
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
+        return True  # a pattern Python cannot read: nothing better to offer

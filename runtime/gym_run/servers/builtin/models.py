@@ -39,12 +39,14 @@ class ModelServer:
 
 
 def call_options(config: dict[str, Any]) -> dict[str, Any]:
-    """How every model server calls its endpoint: timeouts, retries, concurrency and pacing."""
+    """How every model server calls its endpoint: timeouts, retries, concurrency, pacing and
+    whether answers come as a stream of events."""
     return {
         "timeouts": Timeouts.from_config(config.get("timeouts")),
         "retry": RetryPolicy.from_config(config.get("retry")),
         "max_concurrent_requests": config.get("max_concurrent_requests"),
         "throttle": config.get("throttle"),
+        "stream": bool(config.get("stream", False)),
     }
 
 
