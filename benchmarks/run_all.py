@@ -21,6 +21,7 @@ SUITE = {  # script -> arguments (full size, quick)
     "bench_compile.py": (["--repeats", "1"], ["--repeats", "1", "--rows", "10000"]),
     "bench_startup.py": (["--repeats", "3"], ["--repeats", "1"]),
     "bench_lint.py": ([], ["--files", "100"]),
+    "bench_report.py": ([], ["--sizes", "20", "10000", "--no-browser"]),
 }
 
 

@@ -231,7 +231,7 @@ def test_table_is_capped_keeps_later_failures_and_aggregates_cover_everything(
     data = render_html(str(big), str(out), max_rows=2000)
     doc = outline(out.read_text(encoding="utf-8"))
     assert data.rollouts == 2500 and data.failed == 25 and data.bad_lines == 1
-    # the first 1500, then 500 of the rest: its 500 failed or reward-0 rollouts (odd positions)
+    # the first 1500, then 500 of the rest: its 10 failed and 490 reward-0 ones (odd positions)
     assert len(data.rows) == 2000 and data.shown.not_passed_after_head == 500
     positions = [row.position for row in data.table]
     assert positions[:1500] == list(range(1500))
@@ -239,7 +239,8 @@ def test_table_is_capped_keeps_later_failures_and_aggregates_cover_everything(
     assert doc.classes["rollout"] == 2000
     text = " ".join(doc.text)
     assert "The table holds 2,000 of 2,500 rollouts: the first 1,500 in input order" in text
-    assert "then 500 of the rest, failed and not-passed ones first (500 of the rest" in text
+    assert "then 500 of the rest: failed ones first, then ok ones that did not pass" in text
+    assert "(500 of the rest did not pass)" in text
     assert doc.classes["failed"] >= 2 * 25  # every failed rollout is in the table (row + badge)
     assert any("not JSON objects" in w for w in data.warnings)
     assert data.aggregate["rollouts"] == {"final": 2500, "ok": 2475, "failed": 25}

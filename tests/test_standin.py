@@ -252,6 +252,19 @@ def test_arguments_only_required_unless_strict():
     assert set(args_for(schema, strict=True)) == {"a", "b"}
 
 
+def test_string_patterns_are_honoured():
+    props = {
+        "code": {"type": "string", "pattern": r"^[A-Z]{3}-\d{2}$"},
+        "hex": {"type": "string", "pattern": r"^#[0-9a-f]{6}$"},
+        "either": {"type": "string", "pattern": r"^(yes|no)$"},
+        "odd": {"type": "string", "pattern": r"(?=x)y"},  # a lookahead: kept as it was
+    }
+    schema = {"type": "object", "properties": props, "required": list(props)}
+    args = args_for(schema, text="what about code in town?")
+    assert re.fullmatch(r"[A-Z]{3}-\d{2}", args["code"]) and args["hex"] == "#000000"
+    assert args["either"] == "yes" and args["odd"] == "odd"
+
+
 def test_first_free_string_gets_the_user_hint_and_enums_stay_valid():
     schema = SCHEMAS[0]
     assert args_for(schema, "what's it like in sf?") == {"unit": "celsius", "city": "sf"}

@@ -11,6 +11,7 @@ from gym_run.report.sketch import Reservoir
 from gym_run.report.svgchart import PALETTE, binned, fmt, histogram, stacked_bar_chart
 
 FAILED_COLOR = PALETTE[3]
+COST_COLOR = "#b279a2"  # not the failures' red
 
 
 def _scale(sample: Reservoir) -> float:
@@ -90,7 +91,7 @@ def cost_chart(data: ReportData) -> str:
             data.costs.values,
             title="Cost per rollout (USD)",
             x_label="USD per rollout",
-            color=PALETTE[3],
+            color=COST_COLOR,
             scale=_scale(data.costs),
         )
     return histogram(

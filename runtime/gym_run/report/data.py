@@ -3,9 +3,9 @@
 The final set is the one resume and export use (runtime/gym_run/collect/resume.py: an id's first ok
 record, else its last failed one), in input order. Aggregates cover every rollout; the charts are
 drawn from bounded summaries (runtime/gym_run/report/sketch.py); the table keeps at most `max_rows`
-records: the first ones in input order, and room for failed or not-passed rollouts from further on,
-so a filter on failures finds some even past the cap. A report of ten million rollouts needs about
-as much memory as one of two thousand.
+records: the first ones in input order, and room for failed or not-passed rollouts sampled from the
+rest (runtime/gym_run/report/table.py), so a filter on failures finds them from across the run.
+A report of ten million rollouts needs about as much memory as one of two thousand.
 """
 
 from __future__ import annotations
@@ -248,7 +248,8 @@ def _add(data: ReportData, position: int, record: dict[str, Any], meter: CostMet
             data.cache_hits += 1
         if isinstance(gym.get("latency_s"), (int, float)):
             data.latency.add(float(gym["latency_s"]))
-    data.shown.add(Row(position, record, cost, passed(record, data.pass_threshold)))
+    ok = gym.get("status") == "ok"
+    data.shown.add(Row(position, record, cost, passed(record, data.pass_threshold), not ok))
 
 
 def _add_reward(data: ReportData, reward: float | None) -> None:
