@@ -17,6 +17,7 @@ from gym_compile.options import Options
 from gym_compile.overrides import split_overrides
 from gym_compile.paths import check_paths
 from gym_compile.plan import build_plan
+from gym_compile.run_mode import decide_runs
 from gym_compile.secretscan import check_literals
 from gym_compile.validate import Validated, validate
 
@@ -72,6 +73,7 @@ def check(
         merged, external_roots=options.assume_env, allow_missing=options.allow_missing
     )
     validated = validate(resolved, options.nemo_gym_roots)
+    validated.runs = decide_runs(validated)
     check_literals(validated)
     return Checked(merged, resolved, validated, raw, problems)
 

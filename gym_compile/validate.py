@@ -42,6 +42,7 @@ class Validated:
     broken: set[str] = field(
         default_factory=set
     )  # instances too malformed to validate (already reported)
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_mode.py: how each runs
     roots: list[Root] = field(default_factory=list)  # NeMo Gym roots, searched in this order
 
     def location(self, path: Path_) -> Location | None:
@@ -166,6 +167,8 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
             )
         )
         return
+    # `url:` says where the server runs, not how the implementation behaves (run_mode.py checks it)
+    config = {k: v for k, v in config.items() if k != "url"}
     found = schema_of(out, name, stype, impl, config, path)
     if found is None:
         return

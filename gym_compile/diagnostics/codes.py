@@ -312,6 +312,32 @@ _CODES = [
         "warning",
     ),
     Code(
+        "GYM080",
+        "bad-url",
+        "An instance's url is not a server address",
+        "`url:` on a server instance means the server already runs there and gym-run starts nothing for "
+        "it: it must be http:// or https:// with a host and, optionally, a port; NeMo Gym reaches servers "
+        "at host:port, so no path.",
+        "url: http://127.0.0.1:8000",
+    ),
+    Code(
+        "GYM081",
+        "nemo-source-missing",
+        "NeMo Gym's server code not found",
+        "The instance must run NeMo Gym's own server code (gym-run does not build its implementation in, "
+        "or nemo_gym.processes asks for it), and no NeMo Gym root has <type>/<implementation>/<entrypoint>. "
+        "The hint lists the roots searched.",
+        "pip install nemo-gym   # or: --nemo-gym-root path/to/Gym, or url: http://host:port",
+    ),
+    Code(
+        "GYM082",
+        "nemo-gym-setting",
+        "Bad nemo_gym setting",
+        "nemo_gym.python must name an executable Python (of an environment with nemo-gym installed); "
+        "nemo_gym.processes must name server instances of the config.",
+        "nemo_gym: {python: .venv-nemo/bin/python, processes: [my_resources_server]}",
+    ),
+    Code(
         "GYM090",
         "schema-not-derived",
         "No schema could be derived from the server's source",

@@ -38,7 +38,9 @@ from gym_run.errors import (
 )
 from gym_run.metrics.finalset import Outputs, summarize_final_set, tasks_path_for
 from gym_run.servers.builtin.models import ModelServer
-from gym_run.servers.registry import Servers, build_servers
+from gym_run.servers.launch import logs_dir_for, start_servers
+from gym_run.servers.nemo_process import ServerDied
+from gym_run.servers.registry import Servers
 
 DEFAULT_GRACE_S = 30.0
 
@@ -171,6 +173,7 @@ class Job:
         self.writer: RolloutWriter
         self.progress: Progress | None = None
         self.collector: Collector | None = None
+        self.servers: Servers | None = None
         self.clients: list[CallStats] = []
         self.first_error: str | None = None
         self.started = time.monotonic()
@@ -254,6 +257,8 @@ class Job:
         price_record(self.meter, record)
         self.budget.charge(record)
         self.check_budget(writing=1)
+        if record["_gym"]["status"] != "ok" and self.servers is not None:
+            self.servers.check_processes()  # a dead server fails rollouts fast: stop admitting now
         if self.backpressure is not None:
             await self.backpressure()
         await self.writer.write(record)
@@ -272,17 +277,26 @@ class Job:
         cache = open_cache(self.cache_spec["path"]) if self.cache_spec else None
         try:
             async with make_session(self.job["concurrency"] + 8) as session:
-                servers = await build_servers(
+                servers = await start_servers(
+                    self.plan,
                     specs,
                     session,
+                    log_dir=logs_dir_for(self.job["output"]["path"]),
                     cache=cache,
                     cache_stand_in=bool(self.cache_spec and self.cache_spec["stand_in"]),
                 )
+                servers.on_death = self.server_died
+                self.servers = servers
                 try:
                     self.clients = client_stats(servers)
                     await body(servers)
                 finally:
                     await servers.close()
+                if servers.died:
+                    raise ServerDied(
+                        f"{servers.died[0]}; finished rollouts are kept, resume with: "
+                        f"{self.resume_hint} --retry-failed"
+                    )
         finally:
             if cache is not None:
                 cache.close()
@@ -311,6 +325,13 @@ class Job:
             if ticker is not None:
                 ticker.cancel()
             interrupts.remove()
+
+    def server_died(self, line: str) -> None:
+        """A NeMo Gym server of the plan exited mid-run: admit nothing new (its rollouts would
+        only fail); the ones in flight finish or fail and are recorded."""
+        if self.collector is not None:
+            self.collector.stop()
+        self.notice(f"gym-run: {line}")
 
     def stop(self) -> None:
         """First Ctrl-C: admit nothing new, give in-flight rollouts `grace_s`, then cancel them."""

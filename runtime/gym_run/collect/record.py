@@ -76,11 +76,13 @@ def error_info(exc: BaseException) -> dict[str, Any]:
             "attempts": exc.attempts,
             "request_id": exc.request_id,
         }
-    # Not an HTTP failure (a verifier bug, a deadline): no status, no attempts to report.
+    # Not a model call (a verifier bug, a deadline, a NeMo Gym server's answer): no attempts.
+    # A NeMo Gym agent's own failure class (`_ng_failure_class`) names the failure when there is one.
     message = str(exc) or repr(exc)
+    status = getattr(exc, "status", None)
     return {
-        "class": type(exc).__name__,
-        "status": None,
+        "class": str(getattr(exc, "failure_class", None) or type(exc).__name__),
+        "status": status if isinstance(status, int) else None,
         "message": message,
         "attempts": None,
         "request_id": None,

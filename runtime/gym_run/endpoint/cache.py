@@ -197,6 +197,21 @@ def cache_scope(sample: int = 0) -> Iterator[CacheTally]:
         _TALLY.reset(token)
 
 
+def current_tally() -> CacheTally | None:
+    """The tally of the rollout running in this task, if any."""
+    return _TALLY.get()
+
+
+@contextlib.contextmanager
+def use_tally(tally: CacheTally | None) -> Iterator[None]:
+    """Count into an existing rollout's tally (a model call served for it from another task)."""
+    token = _TALLY.set(tally)
+    try:
+        yield
+    finally:
+        _TALLY.reset(token)
+
+
 class CachingClient:
     """A ModelClient that answers from the cache and stores what `inner` answers."""
 

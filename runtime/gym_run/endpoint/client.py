@@ -343,5 +343,10 @@ def _cut(text: str, limit: int = _MAX_ERROR_TEXT) -> str:
 
 
 def make_session(limit: int) -> aiohttp.ClientSession:
-    """One session per run: connections are pooled across rollouts, sized to what can be in flight."""
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
+    """One session per run: connections are pooled across rollouts, sized to what can be in flight.
+
+    No cookie jar: a NeMo Gym server's session cookie belongs to one rollout and is passed on per
+    request (servers/external.py), never shared with the next rollout through the session."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=limit), cookie_jar=aiohttp.DummyCookieJar()
+    )
