@@ -265,6 +265,22 @@ def test_string_patterns_are_honoured():
     assert args["either"] == "yes" and args["odd"] == "odd"
 
 
+def test_huge_sizes_in_a_schema_stay_bounded():
+    """A request's schema cannot make the stand-in build a billion values (16 MiB bodies can
+    still say minItems: 1e9, nested)."""
+    nested: dict = {"type": "string", "minLength": 10**9}
+    for _ in range(5):
+        nested = {"type": "array", "minItems": 10**9, "items": nested}
+    schema = {
+        "type": "object",
+        "properties": {"x": nested},
+        "required": ["x"],
+        "minProperties": 10**9,
+    }
+    args = args_for(schema)
+    assert len(json.dumps(args)) < 50_000_000 and len(args["x"]) == 1000
+
+
 def test_first_free_string_gets_the_user_hint_and_enums_stay_valid():
     schema = SCHEMAS[0]
     assert args_for(schema, "what's it like in sf?") == {"unit": "celsius", "city": "sf"}
