@@ -22,6 +22,7 @@ SUITE = {  # script -> arguments (full size, quick)
     "bench_startup.py": (["--repeats", "3"], ["--repeats", "1"]),
     "bench_lint.py": ([], ["--files", "100"]),
     "bench_report.py": ([], ["--sizes", "20", "10000", "--no-browser"]),
+    "bench_nemo_collect.py": ([], ["--rollouts", "100"]),  # needs nemo-gym's venv (tests make it)
 }
 
 

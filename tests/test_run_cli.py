@@ -188,7 +188,7 @@ def test_subprocess_serve_and_stand_in(tmp_path):
     plan["servers"]["simple_weather_simple_agent"]["config"]["port"] = agent_port
     path = write_plan(tmp_path / "plan.json", seal(plan))
     serve = subprocess.Popen(
-        [sys.executable, "-m", "gym_run.cli", "serve", str(path)],
+        [sys.executable, "-m", "gym_run.cli", "serve", str(path), "--head-port", "0"],
         cwd=REPO,
         env=_env(),
         stdout=subprocess.PIPE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
+from pathlib import Path
 from typing import Literal
 
 import click
@@ -203,9 +204,19 @@ def check_command(plan: str) -> None:
     is_flag=True,
     help="Require 'Authorization: Bearer <token>' even on loopback (token: $GYM_SERVE_TOKEN or printed once).",
 )
+@click.option(
+    "--head-port",
+    default=11000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of NeMo Gym's head server (0: a free one); NeMo Gym's tools look at 11000 unless "
+    "given +head_server.port.",
+)
 @user_errors
-def serve_command(plan: str, host: str | None, allow_remote: bool, require_token: bool) -> None:
-    """Serve PLAN's servers over HTTP (NeMo Gym's routes) until Ctrl-C."""
+def serve_command(
+    plan: str, host: str | None, allow_remote: bool, require_token: bool, head_port: int
+) -> None:
+    """Serve PLAN's servers over HTTP (NeMo Gym's routes and head server) until Ctrl-C."""
     from gym_run.servers.serve import serve_forever
 
     loaded = load_plan(plan)
@@ -217,6 +228,8 @@ def serve_command(plan: str, host: str | None, allow_remote: bool, require_token
                 host=host,
                 allow_remote=allow_remote,
                 require_token=require_token,
+                head_port=head_port,
+                log_dir=Path(plan).with_name(Path(plan).stem + ".logs"),
             )
         )
     except KeyboardInterrupt:

@@ -9,7 +9,6 @@ collected. `execute` sequences it; the facades call it.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -23,7 +22,7 @@ from gym_run.collect.progress import PLAIN_INTERVAL_S, Live, Progress
 from gym_run.collect.resume import FAILED, Ledger, iter_final, scan
 from gym_run.collect.rollouts import Collector, Item, planned_total
 from gym_run.collect.writer import Existing, RolloutWriter, write_json_atomic
-from gym_run.endpoint.cache import ResponseCache
+from gym_run.endpoint.cache import open_cache
 from gym_run.endpoint.callstats import CallStats
 from gym_run.endpoint.client import make_session
 from gym_run.endpoint.pricing import CostMeter, PriceTable, price_record, server_models
@@ -33,7 +32,6 @@ from gym_run.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
-    GymRunError,
     PlanError,
 )
 from gym_run.metrics.finalset import Outputs, summarize_final_set, tasks_path_for
@@ -385,16 +383,6 @@ def client_stats(servers: Servers) -> list[CallStats]:
         if isinstance(s, ModelServer)
     )
     return [stats for stats in found if isinstance(stats, CallStats)]
-
-
-def open_cache(path: str) -> ResponseCache:
-    """The plan's response cache; a file that cannot be opened is the user's to fix, not a traceback."""
-    try:
-        return ResponseCache(path)
-    except (OSError, sqlite3.Error) as exc:
-        raise GymRunError(
-            f"response cache {path} cannot be opened ({exc}); fix the path or run with --no-cache"
-        ) from None
 
 
 async def _tick(progress: Progress) -> None:

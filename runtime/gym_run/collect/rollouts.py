@@ -21,6 +21,8 @@ Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Agent(Protocol):
+    name: str
+
     async def run(
         self, row: dict[str, Any], params_override: dict[str, Any] | None = None
     ) -> dict[str, Any]: ...
@@ -186,7 +188,14 @@ async def run_one(
             task=task,
             rollout=rollout,
             retries=trace.retries,
+            agent=agent.name,
         )
     return ok_record(
-        result, plan_hash=plan_hash, task=task, rollout=rollout, retries=trace.retries, cache=tally
+        result,
+        plan_hash=plan_hash,
+        task=task,
+        rollout=rollout,
+        retries=trace.retries,
+        cache=tally,
+        agent=agent.name,
     )

@@ -66,7 +66,7 @@ class Loopback:
         host: str = "127.0.0.1",
     ) -> None:
         """Every model and resources server of `servers` (in-process ones) on a free port."""
-        from gym_run.servers.serve import resources_app  # late: serve builds on the registry
+        from gym_run.servers.routes import resources_app  # late: routes build on collect
 
         for name, server in servers.items():
             if isinstance(server, ModelServer):
