@@ -77,7 +77,7 @@ def token_series_chart(data: ReportData) -> str:
         title="Tokens per rollout over the run",
         x_label="rollout (input order)"
         if width == 1
-        else f"rollouts in input order; a bar: the mean of {width:,} ok rollouts",
+        else f"rollouts in input order; a bar: {width:,} rollouts, the mean of the ok ones",
         y_label="tokens",
         label_every=max(1, len(labels) // (10 if width == 1 else 5)),
     )
