@@ -47,6 +47,7 @@ class Job:
     responses_create_params: dict[str, Any]
     spend: JobSpend | None = None
     response_cache: dict[str, Any] | None = None
+    ray: dict[str, Any] | None = None
 
 
 @dataclass
@@ -333,7 +334,21 @@ def _job(v: Validated) -> Job | None:
         params,
         costing.finish(v, repeats),
         _response_cache(v, output),
+        _ray(v),
     )
+
+
+def _ray(v: Validated) -> dict[str, Any] | None:
+    """`ray:` -> every key spelled out (null = gym-run decides); None when the block is absent."""
+    setting = v.globals.get("ray")
+    if not isinstance(setting, dict):
+        return None
+    return {
+        "address": setting.get("address"),
+        "workers": setting.get("workers"),
+        "resources_per_worker": dict(setting.get("resources_per_worker") or {"CPU": 1}),
+        "concurrency_per_worker": setting.get("concurrency_per_worker"),
+    }
 
 
 def _response_cache(v: Validated, output: Path) -> dict[str, Any] | None:

@@ -68,6 +68,8 @@ def build_plan(linked: Linked) -> dict[str, Any]:
             "prices": j.spend.prices if j.spend else None,
             "response_cache": j.response_cache,
         }
+        if j.ray is not None:  # only when set: plans without it keep their hash
+            job["ray"] = j.ray
     plan: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "compiler": {"name": "gym-compile", "version": __version__},

@@ -37,6 +37,7 @@ BUILT_IN = frozenset(
         ("responses_api_models", "stand_in_model"),
         ("resources_servers", "example_simple_weather"),
         ("resources_servers", "example_single_tool_call"),
+        ("resources_servers", "example_cpu_bound"),
         ("resources_servers", "equivalence_llm_judge"),
         ("resources_servers", "answer_match"),
         ("responses_api_agents", "simple_agent"),

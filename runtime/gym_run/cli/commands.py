@@ -19,6 +19,7 @@ from gym_run.cli.evalopts import eval_options
 from gym_run.cli.finish import finish, progress_options
 from gym_run.cli.report import report_command
 from gym_run.cli.reverify import reverify_command
+from gym_run.cli.scale import ScaleArgs, merge_command, resolve, scale_options
 from gym_run.collect.runner import DEFAULT_GRACE_S, run_job
 from gym_run.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED
 from gym_run.metrics.gate import Gate
@@ -34,6 +35,9 @@ def cli() -> None:
 
     \b
     gym-run PLAN [--resume [--retry-failed] | --overwrite]   collect rollouts (= gym-run run PLAN)
+    gym-run PLAN --ray [ADDRESS]      the same on a Ray cluster (this process stays the writer)
+    gym-run PLAN --shard K/N          one slice of the rows into its own file (array jobs)
+    gym-run merge PLAN                shards 1..N -> the final set and its metrics
     gym-run export PLAN [-o FILE]     the final, de-duplicated rollouts in input order
     gym-run check PLAN                probe every model endpoint once (key, model, URL)
     gym-run serve PLAN                serve the plan's servers over HTTP
@@ -88,6 +92,7 @@ def resume_command(plan: str, retry_failed: bool) -> str:
 )
 @eval_options
 @progress_options
+@scale_options
 @user_errors
 def run_command(
     plan: str,
@@ -103,6 +108,7 @@ def run_command(
     pass_threshold: float,
     gates: list[Gate],
     junit: str | None,
+    scale: ScaleArgs,
 ) -> None:
     """Collect PLAN's rollouts into its rollouts and metrics files."""
     if resume and overwrite:
@@ -112,7 +118,8 @@ def run_command(
     if retry_failed and not resume:
         raise click.UsageError("--retry-failed only makes sense with --resume")
     loaded = load_plan(plan)
-    hint = resume_command(plan, retry_failed)
+    hint = resume_command(plan, retry_failed) + scale.resume_flags()
+    engine, part = resolve(loaded, scale, lambda line: click.echo(line, err=True))
     existing: Literal["refuse", "overwrite", "append"] = (
         "overwrite" if overwrite else "append" if resume else "refuse"
     )
@@ -132,6 +139,8 @@ def run_command(
                 pass_threshold=pass_threshold,
                 junit_path=junit,
                 progress_interval_s=progress_interval,
+                engine=engine,
+                part=part,
             )
         )
     except KeyboardInterrupt:  # before the collection took over Ctrl-C (while starting servers)
@@ -332,6 +341,7 @@ def stand_in_command(
 
 
 cli.add_command(report_command)
+cli.add_command(merge_command)
 cli.add_command(reverify_command)
 cli.add_command(compare_command)
 cli.add_command(cache_group)

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from gym_run.collect.budget import Budget
+from gym_run.collect.engine import Engine, EngineJob, RemoteRun, Running, Slice
 from gym_run.collect.interrupt import Interrupts
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.progress import PLAIN_INTERVAL_S, Live, Progress
 from gym_run.collect.resume import FAILED, Ledger, iter_final, scan
-from gym_run.collect.rollouts import Collector, Item, planned_total
+from gym_run.collect.rollouts import Item, planned_total
 from gym_run.collect.writer import Existing, RolloutWriter, write_json_atomic
 from gym_run.endpoint.cache import open_cache
 from gym_run.endpoint.callstats import CallStats
@@ -98,7 +99,7 @@ async def execute(
     the metrics file; the ledger and the writer are closed whatever happens."""
     try:
         state.writer = RolloutWriter(
-            state.job["output"]["path"], existing=existing, on_durable=state.on_durable
+            state.output_path, existing=existing, on_durable=state.on_durable
         )
     except BaseException:
         state.ledger.close()
@@ -107,7 +108,7 @@ async def execute(
         if existing == "append":
             state.resume()
         state.progress = Progress(
-            state.total,
+            state.planned,
             stream=progress.stream,
             enabled=progress.show,
             plain_interval_s=progress.interval_s,
@@ -167,10 +168,15 @@ class Job:
         self.repeats = self.job["num_repeats"]
         self.total = planned_total(self.job["input"]["rows"], self.job["limit"], self.repeats)
         self.ledger = Ledger(plan["content_hash"], self.repeats, self.total)
+        # gym_run.scale: a shard owns some rows and writes its own files (ids and the ledger stay
+        # the plan's); an engine runs the rollouts elsewhere while this process writes
+        self.part: Slice | None = None
+        self.engine: Engine | None = None
+        self.remote: RemoteRun | None = None
         self.metrics = Metrics()
         self.writer: RolloutWriter
         self.progress: Progress | None = None
-        self.collector: Collector | None = None
+        self.collector: Running | None = None
         self.servers: Servers | None = None
         self.clients: list[CallStats] = []
         self.first_error: str | None = None
@@ -183,6 +189,18 @@ class Job:
             "torn_bytes_removed": 0,
             "interrupted": False,
         }
+
+    @property
+    def planned(self) -> int:
+        return self.part.rows * self.repeats if self.part else self.total
+
+    @property
+    def output_path(self) -> str:
+        return self.part.output if self.part else str(self.job["output"]["path"])
+
+    @property
+    def metrics_path(self) -> str:
+        return self.part.metrics_path if self.part else str(self.job["output"]["metrics_path"])
 
     def resume(self) -> None:
         """Reads what is already there; cuts a torn last line so appends start on a fresh one."""
@@ -218,14 +236,13 @@ class Job:
 
     def summarize(self) -> None:
         """The final set read back in task order: aggregate block, per-task file, JUnit XML."""
-        out = self.job["output"]
         self.aggregate = summarize_final_set(
             iter_final(self.writer.path, self.ledger),
             num_repeats=self.repeats,
-            planned=self.total,
+            planned=self.planned,
             pass_threshold=self.pass_threshold,
             outputs=Outputs(
-                tasks_path=tasks_path_for(out["path"]),
+                tasks_path=tasks_path_for(self.output_path),
                 junit_path=self.junit_path,
                 suite=self.job["agent"],
             ),
@@ -299,6 +316,21 @@ class Job:
             if cache is not None:
                 cache.close()
 
+    async def run_elsewhere(
+        self,
+        engine: Engine,
+        specs: dict[str, Any],
+        items: Iterator[Item],
+        rollout_timeout_s: float | None,
+        handle_signals: bool,
+    ) -> None:
+        """The items through `engine` (its workers build the servers); this process admits rows
+        and writes, exactly as with a local collector."""
+        job = EngineJob(self.plan, specs, self.accept, self.cache_spec, rollout_timeout_s)
+        self.collector = self.remote = engine.start(job)
+        self.clients = self.remote.call_stats
+        await self.start_collector(items, handle_signals)
+
     async def start_collector(self, items: Iterator[Item], handle_signals: bool) -> None:
         """Budget from what the file holds, Ctrl-C handling and the progress ticker around
         `self.collector.run(items)`."""
@@ -345,6 +377,8 @@ class Job:
     def quit(self) -> None:
         """Second Ctrl-C: out now, but after the line being written, if any."""
         self.notice(f"\ngym-run: quit; finished rollouts are kept. Resume with: {self.resume_hint}")
+        if self.remote is not None:
+            self.remote.abandon()
         self.writer.hard_exit(EXIT_INTERRUPTED)
 
     def result(self) -> JobResult:
@@ -355,19 +389,18 @@ class Job:
         document = self.metrics.document(
             wall_time_s=time.monotonic() - self.started,
             plan_hash=self.plan["content_hash"],
-            planned=self.total,
+            planned=self.planned,
             run=self.run,
             calls=calls.as_dict(),
             warnings=self.meter.warnings,
             budget=self.budget.as_dict(),
             aggregate=self.aggregate,
         )
-        out = self.job["output"]
-        write_json_atomic(out["metrics_path"], document)
+        write_json_atomic(self.metrics_path, document)
         return JobResult(
             document,
-            out["path"],
-            out["metrics_path"],
+            self.output_path,
+            self.metrics_path,
             self.first_error,
             bool(self.run["interrupted"]),
             self.run,

@@ -18,6 +18,7 @@ from gym_run.endpoint.cache import ResponseCache
 from gym_run.errors import PlanError, ServerStartError
 from gym_run.servers.attribution import Attribution
 from gym_run.servers.builtin.agent import SimpleAgent
+from gym_run.servers.builtin.cpu_bound import CpuBound
 from gym_run.servers.builtin.judge import EquivalenceLLMJudge
 from gym_run.servers.builtin.models import ModelServer, openai_model, stand_in_model
 from gym_run.servers.builtin.resources import ResourcesServer, SimpleWeather
@@ -99,6 +100,10 @@ async def _simple_weather(name: str, config: dict[str, Any], ctx: BuildContext) 
     return SimpleWeather(name, config)
 
 
+async def _cpu_bound(name: str, config: dict[str, Any], ctx: BuildContext) -> ResourcesServer:
+    return CpuBound(name, config)
+
+
 async def _equivalence_llm_judge(
     name: str, config: dict[str, Any], ctx: BuildContext
 ) -> ResourcesServer:
@@ -122,6 +127,7 @@ FACTORIES: dict[tuple[str, str], Factory] = {
     ("responses_api_models", "stand_in_model"): _stand_in_model,
     ("resources_servers", "example_simple_weather"): _simple_weather,
     ("resources_servers", "example_single_tool_call"): _simple_weather,  # NeMo Gym's new name
+    ("resources_servers", "example_cpu_bound"): _cpu_bound,
     ("resources_servers", "equivalence_llm_judge"): _equivalence_llm_judge,
     ("resources_servers", "answer_match"): _answer_match,
     ("responses_api_agents", "simple_agent"): _simple_agent,
