@@ -13,6 +13,10 @@ $(BIN)/.installed: setup.cfg pyproject.toml mypy.ini
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Ray for the --ray tests only (make demo does not need it)
+$(BIN)/.ray: $(BIN)/.installed
 	@# Ray (the [ray] extra, ~290 MB) for the --ray tests. pip keeps no cache of it here, so its
 	@# wheels are kept in $(WHEELS): downloaded once (~30 s), installed offline after that (~10 s).
 	@# Where Ray cannot be installed, those tests skip and say why.
@@ -29,7 +33,7 @@ demo: $(BIN)/.installed
 	$(BIN)/gym-run $(OUT)/plan.json --overwrite
 
 ## test: the whole test suite (what CI runs)
-test: $(BIN)/.installed
+test: $(BIN)/.installed $(BIN)/.ray
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

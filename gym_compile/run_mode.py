@@ -58,6 +58,8 @@ def decide_runs(v: Validated, extra_roots: Sequence[Path] = ()) -> dict[str, dic
     roots: list[Any] | None = None
     runs: dict[str, dict[str, Any]] = {}
     for name, server in sorted(v.servers.items()):
+        if not server.known:
+            continue  # kept only so references reach it; its missing source is GYM036 already
         written = _written(v, server)
         if URL_KEY in written:
             url = _url(v, server, written[URL_KEY])
@@ -80,10 +82,15 @@ def decide_runs(v: Validated, extra_roots: Sequence[Path] = ()) -> dict[str, dic
         entrypoint = written.get("entrypoint")
         found = find_server_source(roots, server.type, server.implementation, entrypoint)
         if found is not None:
+            parts = Path(server.implementation).parts  # may be nested: a/b is <type>/a/b/
             folder = next(
-                p
-                for p in found.parents
-                if p.name == server.implementation and p.parent.name == server.type
+                (
+                    p
+                    for p in found.parents
+                    if p.parts[-len(parts) :] == parts
+                    and p.parents[len(parts) - 1].name == server.type
+                ),
+                found.parent,
             )
             runs[name] = {
                 "run": "nemo",

@@ -64,7 +64,11 @@ async def run_job(
     """
     job = plan.get("job")
     if not job:
-        raise PlanError("this plan has no collection job (compile with +agent_name=...)")
+        raise PlanError(
+            "this plan has no collection job: it describes servers only (serve them with "
+            "`gym-run serve PLAN`); to collect rollouts compile with +agent_name=NAME "
+            "(and +input_jsonl_fpath=..., else the agent's example dataset)"
+        )
     specs = server_specs(plan, environ)
     state = _RunJob(
         plan,
