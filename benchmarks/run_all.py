@@ -21,6 +21,13 @@ SUITE = {  # script -> arguments (full size, quick)
     "bench_compile.py": (["--repeats", "1"], ["--repeats", "1", "--rows", "10000"]),
     "bench_startup.py": (["--repeats", "3"], ["--repeats", "1"]),
     "bench_lint.py": ([], ["--files", "100"]),
+    "bench_report.py": ([], ["--sizes", "20", "10000", "--no-browser"]),
+    # needs Ray (pip install 'gym-compile[ray]'); starts its own loopback cluster
+    "bench_scale.py": (
+        ["--repeats", "1"],
+        ["--rollouts", "200", "--overhead-rollouts", "500", "--large", "5000"],
+    ),
+    "bench_nemo_collect.py": ([], ["--rollouts", "100"]),  # needs nemo-gym's venv (tests make it)
 }
 
 

@@ -17,6 +17,8 @@ from gym_compile.options import Options
 from gym_compile.overrides import split_overrides
 from gym_compile.paths import check_paths
 from gym_compile.plan import build_plan
+from gym_compile.provenance import annotate
+from gym_compile.run_mode import decide_runs
 from gym_compile.secretscan import check_literals
 from gym_compile.validate import Validated, validate
 
@@ -66,12 +68,15 @@ def check(
         env_required=options.env_required,
         partial=True,
         malformed=tuple(d.location.label for d in problems if d.location),
+        nemo_gym_roots=options.nemo_gym_roots,
+        each_alone=options.each_alone,
     )
     raw = copy.deepcopy(merged.data) if keep_raw else {}  # interpolation rewrites merged.data
     resolved = resolve(
         merged, external_roots=options.assume_env, allow_missing=options.allow_missing
     )
     validated = validate(resolved, options.nemo_gym_roots)
+    validated.runs = decide_runs(validated)
     check_literals(validated)
     return Checked(merged, resolved, validated, raw, problems)
 
@@ -91,11 +96,11 @@ def compile_config(
         or options.assume_env
         or checked.merged.incomplete
     ):
-        return Result(None, unique(diagnostics))
+        return Result(None, annotate(unique(diagnostics), checked.merged.directives))
     plan = build_plan(linked)
     diagnostics = (
         checked.diagnostics
     )  # the plan stage reports secrets it cannot keep out of the plan
     if has_errors(diagnostics):
-        return Result(None, unique(diagnostics))
-    return Result(plan, unique(diagnostics))
+        return Result(None, annotate(unique(diagnostics), checked.merged.directives))
+    return Result(plan, annotate(unique(diagnostics), checked.merged.directives))

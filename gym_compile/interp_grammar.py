@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-RESOLVERS = ("oc.env", "oc.select")
+RESOLVERS = ("oc.env", "oc.select", "oc.decode")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ A value that is exactly one interp keeps the referenced value's type; otherwise 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,6 +169,15 @@ class _Resolver:
             key = "".join(_to_text(self._eval(p, path, origins)) for p in part.args[0])
             default = self._arg(part.args[1], path, origins) if len(part.args) > 1 else None
             return self._lookup(key, path, origins, default=default)
+        if part.name == "oc.decode":  # OmegaConf's: the argument's text read as a YAML value
+            if len(part.args) != 1:
+                self._report("GYM023", "oc.decode takes one argument: ${oc.decode:text}", path)
+                raise _Failed
+            value = self._arg(part.args[0], path, origins)
+            try:
+                return load_value(value) if isinstance(value, str) else value
+            except yaml.YAMLError:
+                return value
         self._report(
             "GYM023",
             f"unknown resolver '{part.name}'",
@@ -183,9 +193,12 @@ class _Resolver:
             return values[0]
         text = "".join(_to_text(v) for v in values)
         try:  # defaults read like YAML scalars, as OmegaConf's grammar does
-            return load_value(text) if text and "${" not in text else text
+            value = load_value(text) if text and "${" not in text else text
         except yaml.YAMLError:
             return text
+        if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+            return float(value.replace("_", ""))  # 1e-6: a float to OmegaConf, a string to YAML 1.1
+        return value
 
     def _env(self, call: Call, path: Path_, origins: list[Origin]) -> Any:
         if not call.args or not call.args[0]:
@@ -342,6 +355,10 @@ class _Resolver:
             hints=("one of these values must be a literal",),
         )
         self.failed.update(chain)
+
+
+#: OmegaConf's grammar reads these as floats where YAML 1.1 wants a dot (1e-6, 5E+3)
+_EXPONENT_FLOAT = re.compile(r"[+-]?(\d[\d_]*|\d[\d_]*\.\d*|\.\d+)[eE][+-]?\d+")
 
 
 class _Failed(Exception):

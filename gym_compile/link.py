@@ -1,53 +1,26 @@
-"""link: cross-references resolve to instances of the right type, paths exist, input rows validate."""
+"""link: cross-references resolve to instances of the right type, ports do not clash, the job's
+input is found and its rows validate (gym_compile.job).
+
+References are found by the server's schema (`x-ref-type`) and, as NeMo Gym finds them whatever the
+implementation, in every top-level field of a server's config that is a `{type, name}` mapping, so
+a server whose implementation is unknown still has its references checked.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonschema.exceptions import best_match
-
 from gym_compile import schema_catalog as catalog
-from gym_compile.assets import load_schema
-from gym_compile.costing import JobSpend, start_costing
-from gym_compile.diagnostics import (
-    CMDLINE,
-    Diagnostic,
-    Location,
-    Related,
-    Severity,
-    did_you_mean,
-    json_path,
-)
-from gym_compile.loader import display_path
+from gym_compile.diagnostics import Diagnostic, Related, Severity, closest, did_you_mean, json_path
+from gym_compile.job import Job, build_job, check_datasets, datasets_of, write_path
 from gym_compile.merge import EVERYTHING
-from gym_compile.validate import Validated
+from gym_compile.validate import Server, Validated
 
-MAX_ROW_ERRORS = 20  # per input file; the rest are counted
-
-
-@dataclass
-class InputFile:
-    path: Path
-    sha256: str
-    rows: int
-
-
-@dataclass
-class Job:
-    agent: str
-    input: InputFile
-    output: Path
-    limit: int | None
-    num_repeats: int
-    concurrency: int
-    responses_create_params: dict[str, Any]
-    spend: JobSpend | None = None
-    response_cache: dict[str, Any] | None = None
+Path_ = tuple[Any, ...]
+AGENTS = "responses_api_agents"
 
 
 @dataclass
@@ -60,9 +33,8 @@ class Linked:
 class LinkOptions:
     """How much of the world the config sees: lint checks files that are only part of one."""
 
-    elsewhere: Mapping[str, frozenset[str]] = field(
-        default_factory=dict
-    )  # instance -> types, other files
+    #: instance -> types, defined in other linted files
+    elsewhere: Mapping[str, frozenset[str]] = field(default_factory=dict)
     maybe_defined: frozenset[str] = frozenset()  # names a file that could not be read may define
     undefined_refs: Severity | None = "error"  # None: a ref to an unknown instance is not reported
     job: bool = True  # False: no job; check the example datasets and input_jsonl_fpath instead
@@ -85,45 +57,41 @@ def link(v: Validated, options: LinkOptions | None = None) -> Linked:
     for server in v.servers.values():
         _check_refs(v, server, options)
     _check_ports(v)
+    _dataset_pins(v)
     if not options.job:
         check_datasets(v)
         return Linked(v, None)
-    return Linked(v, _job(v))
+    return Linked(v, build_job(v))
 
 
-def check_datasets(v: Validated) -> None:
-    """The inputs a config names without running a job: example datasets must be committed."""
-    if isinstance(v.globals.get("input_jsonl_fpath"), str) and not v.resolved.is_failed(
-        ("input_jsonl_fpath",)
-    ):
-        check_input(
-            v,
-            resolve_path(v, ("input_jsonl_fpath",), v.globals["input_jsonl_fpath"]),
-            ("input_jsonl_fpath",),
-        )
-    for server in v.servers.values():
-        datasets = server.config.get("datasets") if server.valid else None
-        for i, ds in enumerate(datasets or []):
-            at = server.source_path + ("datasets", i, "jsonl_fpath")
-            if ds.get("type") == "example" and not v.resolved.is_failed(at):
-                check_input(v, resolve_path(v, at, ds["jsonl_fpath"]), at)
+def resolve_path(v: Validated, path: Path_, value: str) -> Path:
+    """A path relative to the file that names it (a command-line value: the working directory),
+    for files gym-compile's own settings name (nemo_gym.python, outputs). Files NeMo Gym reads
+    (includes, datasets, a server's files) are found by gym_compile.searchpath instead."""
+    return write_path(v, path, value)
 
 
-def resolve_path(v: Validated, path: tuple[Any, ...], value: str) -> Path:
-    """Relative paths resolve against the file that wrote them; command-line ones against the cwd."""
-    p = Path(value).expanduser()
-    if p.is_absolute():
-        return p
-    origins = v.resolved.origins.get(tuple(path))
-    loc = origins[-1].location if origins and origins[-1].location else v.location(path)
-    if loc is None or loc.file == CMDLINE:
-        return (Path.cwd() / p).resolve()
-    return (Path(loc.file).resolve().parent / p).resolve()
+def references(server: Server) -> list[tuple[Path_, Any, str]]:
+    """(relative path, the {type, name} mapping, the type it must name): by the schema, then by
+    NeMo Gym's rule (a top-level field holding a mapping with a server type and a name; an
+    environment server's `agent_server` may leave its type out)."""
+    found = {
+        rel: (ref, want)
+        for rel, ref, want in catalog.marked(server.schema, server.config, "x-ref-type")
+    }
+    for key, value in server.config.items():
+        if (key,) in found or not isinstance(value, dict) or not isinstance(value.get("name"), str):
+            continue
+        kind = value.get("type")
+        if kind in catalog.SERVER_TYPES:
+            found[(key,)] = (value, kind)
+        elif kind is None and key == "agent_server":
+            found[(key,)] = (value, AGENTS)
+    return [(rel, ref, want) for rel, (ref, want) in found.items()]
 
 
-def _check_refs(v: Validated, server: Any, options: LinkOptions) -> None:
-    schema = server.schema
-    for rel, ref, want in catalog.marked(schema, server.config, "x-ref-type"):
+def _check_refs(v: Validated, server: Server, options: LinkOptions) -> None:
+    for rel, ref, want in references(server):
         path = server.source_path + rel
         if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
             continue  # the schema check already reported its shape
@@ -147,7 +115,7 @@ def _check_refs(v: Validated, server: Any, options: LinkOptions) -> None:
                     ),
                 )
             )
-        elif ref.get("type") != want:
+        elif ref.get("type", want) != want:
             v.diagnostics.append(
                 Diagnostic(
                     "GYM041",
@@ -199,7 +167,7 @@ def _missing_ref(
             json_path(at),
             severity=options.undefined_refs,
             related=v.related(at),
-            hints=did_you_mean(name, same_type)
+            hints=(did_you_mean(name, same_type) or _other_types(v, name, want))
             + (
                 (f"{want} instances: {', '.join(same_type)}",)
                 if same_type
@@ -216,9 +184,9 @@ def _check_ports(v: Validated) -> None:
     taken: dict[tuple[str, int], str] = {}
     for server in v.servers.values():
         port = server.config.get("port")
-        if not port:
-            continue
-        key = (server.config.get("host", "127.0.0.1"), port)
+        if not isinstance(port, int) or isinstance(port, bool) or not port:
+            continue  # unset (a free one is picked), or a wrong type reported by validate
+        key = (str(server.config.get("host") or "127.0.0.1"), port)
         if key in taken:
             path = server.source_path + ("port",)
             other = v.servers[taken[key]]
@@ -240,234 +208,56 @@ def _check_ports(v: Validated) -> None:
             taken[key] = server.name
 
 
-def _job(v: Validated) -> Job | None:
-    g = v.globals
-    agents = [s for s in v.servers.values() if s.type == "responses_api_agents"]
-    name = g.get("agent_name")
-    if v.resolved.is_failed(("agent_name",)) or any(not a.valid for a in agents if a.name == name):
-        return None  # already reported
-    if name is None:
-        wants_job = any(k in g for k in ("input_jsonl_fpath", "output_jsonl_fpath"))
-        if len(agents) == 1:
-            name = agents[0].name
-        elif wants_job or not agents:
-            if wants_job:
-                v.diagnostics.append(
-                    Diagnostic(
-                        "GYM042",
-                        "which agent collects the rollouts? agent_name is not set",
-                        None,
-                        "$.agent_name",
-                        hints=(
-                            f"add +agent_name=NAME; agents: {', '.join(a.name for a in agents) or 'none defined'}",
-                        ),
-                    )
-                )
-            return None
+def _other_types(v: Validated, name: str, want: str) -> tuple[str, ...]:
+    """Did you mean, across the instances of every type (a reference with the wrong type)."""
+    others = {s.name: s.type for s in v.servers.values() if s.type != want}
+    close = closest(name, others)
+    return (
+        ("did you mean " + " or ".join(f"'{c}' (a {others[c]} instance)" for c in close) + "?",)
+        if close
+        else ()
+    )
+
+
+def _dataset_pins(v: Validated) -> None:
+    """A dataset's `agent:` pin (NeMo Gym 0.7, benchmark sets): it must name the agent that runs
+    the rows, i.e. the declaring agent itself, or an agent using the declaring resources server;
+    a set routed by `taskset` cannot pin one (nemo_gym/global_config.py resolve_dataset_agent)."""
+    for ds in datasets_of(v):
+        pin = ds.entry.get("agent")
+        at = ds.server.source_path + ("datasets", ds.index, "agent")
+        if not isinstance(pin, str) or v.resolved.is_failed(at):
+            continue
+        if ds.entry.get("taskset") is not None:
+            why = "a dataset with a taskset is routed to an environment server, not to an agent"
+            users: list[str] = []
+        elif ds.server.type == AGENTS:
+            if pin == ds.server.name:
+                continue
+            why = f"rows of a dataset declared by agent '{ds.server.name}' go to that agent"
+            users = [ds.server.name]
         else:
-            return None  # several agents and no job asked for: a servers-only plan
-    agent = v.servers.get(name)
-    if agent is None or agent.type != "responses_api_agents":
-        what = "not defined" if agent is None else f"a {agent.type} instance, not an agent"
+            users = sorted(
+                s.name
+                for s in v.servers.values()
+                if s.type == AGENTS
+                and isinstance(s.config.get("resources_server"), dict)
+                and s.config["resources_server"].get("name") == ds.server.name
+            )
+            if pin in users:
+                continue
+            why = f"no agent of that name uses resources server '{ds.server.name}'"
         v.diagnostics.append(
             Diagnostic(
-                "GYM042",
-                f"agent_name '{name}' is {what}",
-                v.location(("agent_name",)),
-                "$.agent_name",
-                hints=did_you_mean(name, [a.name for a in agents])
-                + (f"agents: {', '.join(a.name for a in agents) or 'none'}",),
-            )
-        )
-        return None
-
-    if "input_jsonl_fpath" in g:
-        input_path = resolve_path(v, ("input_jsonl_fpath",), g["input_jsonl_fpath"])
-        input_at: tuple[Any, ...] = ("input_jsonl_fpath",)
-    else:
-        datasets = agent.config.get("datasets") or []
-        if not datasets:
-            v.diagnostics.append(
-                Diagnostic(
-                    "GYM050",
-                    f"no input rows: input_jsonl_fpath is not set and agent '{name}' has no datasets",
-                    v.location(("agent_name",))
-                    or v.resolved.merged.source.key_at(agent.source_path),
-                    "$.input_jsonl_fpath",
-                    hints=("add +input_jsonl_fpath=path/to/rows.jsonl",),
-                )
-            )
-            return None
-        ds = next((d for d in datasets if d.get("type") == "example"), datasets[0])
-        idx = datasets.index(ds)
-        input_at = agent.source_path + ("datasets", idx, "jsonl_fpath")
-        input_path = resolve_path(v, input_at, ds["jsonl_fpath"])
-    costing = start_costing(v, agent)
-    input_file = check_input(v, input_path, input_at, on_row=costing.builder.add)
-
-    if "output_jsonl_fpath" in g:
-        output = resolve_path(v, ("output_jsonl_fpath",), g["output_jsonl_fpath"])
-    else:
-        output = (Path.cwd() / "results" / f"{name}_rollouts.jsonl").resolve()
-    if output.exists() and output.is_dir():
-        v.diagnostics.append(
-            Diagnostic(
-                "GYM003",
-                f"output_jsonl_fpath is a directory: {display_path(output)}",
-                v.location(("output_jsonl_fpath",)),
-                "$.output_jsonl_fpath",
-                hints=("name a .jsonl file",),
-            )
-        )
-    if input_file is None or not agent.valid:
-        return None
-    limit = g.get("limit") or None
-    params = g.get("responses_create_params") or {}
-    repeats = g.get("num_repeats") or 1
-    return Job(
-        name,
-        input_file,
-        output,
-        limit,
-        repeats,
-        g.get("num_samples_in_parallel") or global_default("num_samples_in_parallel"),
-        params,
-        costing.finish(v, repeats),
-        _response_cache(v, output),
-    )
-
-
-def _response_cache(v: Validated, output: Path) -> dict[str, Any] | None:
-    """`response_cache:` -> {path, stand_in}: the path resolved like every path of a config file,
-    defaulting to responses.sqlite beside the rollouts; None when the cache is off."""
-    setting = v.globals.get("response_cache")
-    if setting is True:
-        setting = {}
-    if not isinstance(setting, dict):
-        return None
-    at = ("response_cache", "path")
-    path = (
-        resolve_path(v, at, setting["path"])
-        if setting.get("path")
-        else output.parent / "responses.sqlite"
-    )
-    return {"path": str(path), "stand_in": bool(setting.get("stand_in", False))}
-
-
-def global_default(key: str) -> Any:
-    """A global key's default, as schemas/globals.schema.json states it (the one place it lives)."""
-    return load_schema("globals.schema.json")["properties"][key]["default"]
-
-
-def check_input(
-    v: Validated,
-    path: Path,
-    at: tuple[Any, ...],
-    on_row: Callable[[dict[str, Any]], None] | None = None,
-) -> InputFile | None:
-    """The input file a config names: missing is reported at the config value that names it."""
-    loc = v.location(at)
-    if not path.is_file():
-        why = "is a directory" if path.is_dir() else "does not exist"
-        v.diagnostics.append(
-            Diagnostic(
-                "GYM050",
-                f"input file {display_path(path)} {why}",
-                loc,
+                "GYM045",
+                f"dataset '{ds.entry.get('name')}' pins agent '{pin}', but {why}",
+                v.location(at),
                 json_path(at),
-                related=v.related(at),
-                hints=(
-                    f"looked for {display_path(path)}",
-                    "relative paths are resolved against the file that names them",
+                hints=did_you_mean(pin, users)
+                + (
+                    (f"agents that can run it: {', '.join(users)}",)
+                    if users
+                    else ("remove agent:",)
                 ),
             )
         )
-        return None
-    input_file, problems = read_input(path, on_row)
-    v.diagnostics.extend(problems)
-    return input_file
-
-
-def read_input(
-    path: Path, on_row: Callable[[dict[str, Any]], None] | None = None
-) -> tuple[InputFile | None, list[Diagnostic]]:
-    """One streaming pass: hash, count and validate every row (the validator is built once).
-
-    `on_row` sees each valid row as it goes by (the cost estimate), so a big file is read once."""
-    shown = display_path(path)
-    validator = catalog.validator("input_row.schema.json")
-    quick = catalog.quick_check("input_row.schema.json")
-    digest = hashlib.sha256()
-    rows = errors = 0
-    problems: list[Diagnostic] = []
-    try:
-        with open(path, "rb") as fh:
-            for lineno, raw in enumerate(fh, 1):
-                digest.update(raw)
-                if not raw.strip():
-                    continue
-                rows += 1
-                row, problem = _row_problem(quick, validator, raw, shown, lineno)
-                if problem is None and on_row is not None:
-                    on_row(row)
-                elif problem is not None:
-                    errors += 1
-                    if errors <= MAX_ROW_ERRORS:
-                        problems.append(problem)
-    except OSError as exc:
-        return None, [
-            Diagnostic("GYM050", f"cannot read input file {shown}: {exc.strerror}", Location(shown))
-        ]
-    if errors > MAX_ROW_ERRORS:
-        problems.append(
-            Diagnostic(
-                "GYM052",
-                f"{errors - MAX_ROW_ERRORS} more invalid rows in {shown} not shown ({errors} in all)",
-                Location(shown),
-            )
-        )
-    if rows == 0:
-        problems.append(Diagnostic("GYM053", f"input file {shown} has no rows", Location(shown)))
-    return InputFile(path, digest.hexdigest(), rows), problems
-
-
-def _row_problem(
-    quick: Any, validator: Any, raw: bytes, shown: str, lineno: int
-) -> tuple[Any, Diagnostic | None]:
-    """(the parsed row, None) or (whatever parsed, what is wrong with it)."""
-    try:
-        row = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        col = getattr(exc, "colno", 1)
-        msg = getattr(exc, "msg", "not UTF-8")
-        return None, Diagnostic(
-            "GYM051",
-            f"line {lineno} is not JSON: {msg}",
-            Location(shown, lineno, col),
-            hints=("each line must be one JSON object (JSON Lines)",),
-        )
-    if quick(row):
-        return row, None
-    error = best_match(validator.iter_errors(row))
-    if error is None:
-        return row, None
-    text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-    keys = [p for p in error.absolute_path if isinstance(p, str)]
-    hit = text.find(json.dumps(keys[-1])) if keys else -1
-    loc = (
-        Location(shown, lineno, hit + 1, span=len(json.dumps(keys[-1])))
-        if hit >= 0
-        else Location(shown, lineno, 1, span=1)
-    )
-    hints = (
-        ("a row needs responses_create_params.input (a string or a list of messages)",)
-        if error.validator == "required"
-        else ()
-    )
-    return row, Diagnostic(
-        "GYM052",
-        f"row {lineno} is invalid: {error.message[:200]}",
-        loc,
-        json_path(error.absolute_path),
-        hints=hints,
-    )

@@ -24,10 +24,13 @@ from typing import Any
 from gym_compile import schema_catalog as catalog
 from gym_compile.compiler import check, compile_config
 from gym_compile.diagnostics import Diagnostic, Location, unique
-from gym_compile.link import LinkOptions, link, options_for, read_input
+from gym_compile.inputs import read_input
+from gym_compile.instances import server_type_of
+from gym_compile.link import LinkOptions, link, options_for
 from gym_compile.loader import display_path, load_yaml_lenient
 from gym_compile.options import Options
-from gym_compile.validate import Validated, server_type_of
+from gym_compile.provenance import annotate
+from gym_compile.validate import Validated
 
 YAML_SUFFIXES = (".yaml", ".yml")
 ENV_FILE = re.compile(r"^(env|.+\.env)(\.[^.]+)*\.ya?ml$")
@@ -65,7 +68,7 @@ def lint(
             assume_env=env is None,
             build=False,
             default_env=False,
-            nemo_gym_roots=nemo_gym_roots,
+            nemo_gym_roots=tuple(nemo_gym_roots),
         )
         compiled = compile_config(configs, list(overrides or []), options)
         result.diagnostics += compiled.diagnostics
@@ -167,6 +170,7 @@ def _each_alone(
         allow_missing=True,
         default_env=False,
         nemo_gym_roots=nemo_gym_roots,
+        each_alone=True,
     )
     for path in configs:
         front = check([path], [], options)
@@ -175,6 +179,10 @@ def _each_alone(
         referenced |= front.resolved.referenced
         for server in validated.servers.values():
             registry.setdefault(server.name, set()).add(server.type)
+    for validated, _ in checked:  # `mine: {_copy: policy_model}` with policy_model in another file
+        for target, source in validated.resolved.merged.borrowed.items():
+            if source in registry:
+                registry.setdefault(target, set()).update(registry[source])
     elsewhere = {name: frozenset(types) for name, types in registry.items()}
     out: list[Diagnostic] = []
     for validated, diagnostics in checked:
@@ -188,11 +196,18 @@ def _each_alone(
                 undefined_refs=unreadable.undefined_refs and "warning",
             ),
         )
-        out += diagnostics + [
+        borrowed = validated.resolved.merged.borrowed
+        found_keys = {(t,) for t, src in borrowed.items() if src in registry}
+        own = [  # a directive whose source another linted file defines is fine alone
+            d
+            for d in diagnostics
+            if not (d.code == "GYM025" and d.severity == "warning" and _top_key(d) in found_keys)
+        ] + [
             d
             for d in validated.diagnostics
             if not (d.code == "GYM038" and _top_key(d) in referenced)
         ]
+        out += annotate(own, validated.resolved.merged.directives)
     return out
 
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gym_compile.diagnostics import CompileError, Diagnostic, Location, Related, closest, json_path
+from gym_compile.directives import apply_directives
 from gym_compile.loader import Document, SourceMap, display_path, load_yaml_lenient, top_level_keys
+from gym_compile.nemo.roots import Root, find_roots_explained
 from gym_compile.overrides import Override
+from gym_compile.provenance import Applied
+from gym_compile.searchpath import ambiguity, search
 
 Path_ = tuple[Any, ...]
 
@@ -26,9 +32,14 @@ class Merged:
     env: Document | None = None
     env_path: Path | None = None  # where env.yaml was looked for
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    unknown: set[str] = field(
-        default_factory=set
-    )  # top-level names a file that failed to load may define
+    #: top-level names a file that failed to load may define
+    unknown: set[str] = field(default_factory=set)
+    #: NeMo Gym's _inherit_from/_copy, as applied
+    directives: list[Applied] = field(default_factory=list)
+    #: lint, each file alone: instance -> the instance its directive takes from another file
+    borrowed: dict[str, str] = field(default_factory=dict)
+    #: NeMo Gym roots searched for relative paths (gym_compile.searchpath)
+    roots: list[Root] = field(default_factory=list)
 
     @property
     def incomplete(self) -> bool:
@@ -55,14 +66,26 @@ def merge(
     env_required: bool = False,
     partial: bool = False,
     malformed: tuple[str, ...] = (),
+    nemo_gym_roots: Sequence[str | os.PathLike[str]] = (),
+    each_alone: bool = False,
 ) -> Merged:
     """Loads every file (all load errors are collected), then merges in precedence order.
     With partial, problems are returned in the result and whatever could be read is merged, so later
-    stages still check it; `malformed` overrides (reported by the caller) are treated as unknown."""
+    stages still check it; `malformed` overrides (reported by the caller) are treated as unknown.
+    Includes (config_paths) are found as NeMo Gym finds them (gym_compile.searchpath), then next
+    to the file that names them."""
     problems: list[Diagnostic] = []
     unknown: set[str] = {guess_root(text) for text in malformed}
+    search_roots = find_roots_explained(config_files, nemo_gym_roots)
+    env: Document | None = None
+    if env_path is not None and (env_path.is_file() or env_required):
+        env = _load(env_path, None, problems, unknown)
+        if env is None and env_required and not env_path.exists():
+            problems[-1] = _with_hints(
+                problems[-1], ("named by --env; relative to the working directory",)
+            )
+    starts = [Start(Path(p)) for p in config_files]
     cli_includes = [o for o in overrides if o.path == ("config_paths",) and o.op == "set"]
-    roots: list[tuple[Path, Location | None]] = [(Path(p), None) for p in config_files]
     for o in cli_includes:
         paths = o.value if isinstance(o.value, list) else [o.value]
         if not all(isinstance(p, str) for p in paths):
@@ -76,8 +99,15 @@ def merge(
             )
             unknown.add(EVERYTHING)
             continue
-        roots += [(Path(p), o.location) for p in paths]
-    if not roots:
+        starts += [_include(p, search_roots, None, o.location, problems) for p in paths]
+    env_includes = env.data.get("config_paths") if env is not None else None
+    if not cli_includes and env is not None and isinstance(env_includes, list):
+        starts += [  # NeMo Gym reads config_paths from env.yaml too (the command line's win)
+            _include(p, search_roots, env.path, env.source.at(("config_paths", i)), problems)
+            for i, p in enumerate(env_includes)
+            if isinstance(p, str)
+        ]
+    if not starts:
         problems.append(
             Diagnostic(
                 "GYM003",
@@ -86,15 +116,8 @@ def merge(
                 hints=('pass YAML files, or "+config_paths=[a.yaml,b.yaml]"',),
             )
         )
-    docs = _load_all(roots, problems, unknown)
+    docs = _load_all(starts, search_roots, problems, unknown)
 
-    env: Document | None = None
-    if env_path is not None and (env_path.is_file() or env_required):
-        env = _load(env_path, None, problems, unknown)
-        if env is None and env_required and not env_path.exists():
-            problems[-1] = _with_hints(
-                problems[-1], ("named by --env; relative to the working directory",)
-            )
     if problems and not partial:
         raise CompileError(problems)
 
@@ -106,15 +129,20 @@ def merge(
         env_path.resolve() if env_path else None,
         list(problems),
         unknown,
+        roots=search_roots,
     )
     for doc in docs:
         data = {k: v for k, v in doc.data.items() if k != "config_paths"}
         _merge_into(merged, data, doc.source)
     if env is not None:
-        _merge_into(merged, env.data, env.source)
+        _merge_into(merged, {k: v for k, v in env.data.items() if k != "config_paths"}, env.source)
     for o in overrides:
         if o.path != ("config_paths",):
             _apply(merged, o)
+    merged.directives, problems, merged.borrowed = apply_directives(
+        merged.data, merged.source, elsewhere=each_alone
+    )
+    merged.diagnostics += problems
     if merged.diagnostics and not partial:
         raise CompileError(merged.diagnostics)
     return merged
@@ -126,16 +154,27 @@ def guess_root(override: str) -> str:
 
 
 def _load(
-    path: Path, named_at: Location | None, problems: list[Diagnostic], unknown: set[str]
+    path: Path,
+    named_at: Location | None,
+    problems: list[Diagnostic],
+    unknown: set[str],
+    start: Start | None = None,
 ) -> Document | None:
     """A document whose data is usable even with problems (a duplicate key, an odd tag) is kept;
     one that does not parse adds the names it seems to define to `unknown`."""
     doc, found = load_yaml_lenient(path)
     for d in found:
         if d.code == "GYM003" and named_at is not None:
+            message = (
+                f"file not found: {start.value}"
+                if start and start.value and d.message.startswith("file not found")
+                else d.message
+            )
+            looked = start.looked if start and start.looked else (path,)
             d = _with_hints(
-                Diagnostic(d.code, d.message, named_at, d.path, d.severity, (), d.related),
-                (f"looked for {display_path(path)}",) + _near(path) + _relative_hint(named_at),
+                Diagnostic(d.code, message, named_at, d.path, d.severity, (), d.related),
+                (start.hints if start and start.hints else (f"looked for {display_path(path)}",))
+                + _near(looked),
             )
         problems.append(d)
     if doc is not None and isinstance(doc.data, dict):
@@ -154,13 +193,19 @@ def _with_hints(d: Diagnostic, hints: tuple[str, ...]) -> Diagnostic:
     return Diagnostic(d.code, d.message, d.location, d.path, d.severity, d.hints + hints, d.related)
 
 
-def _near(path: Path) -> tuple[str, ...]:
+def _near(looked: tuple[Path, ...]) -> tuple[str, ...]:
     """Did you mean, among the YAML files next to where the missing one was looked for."""
-    try:
-        siblings = {p.name: p for p in path.parent.iterdir() if p.suffix in (".yaml", ".yml")}
-    except OSError:
-        return ()
-    close = closest(path.name, siblings)
+    siblings: dict[str, Path] = {}
+    for path in looked:
+        try:
+            siblings |= {
+                p.name: p
+                for p in path.parent.iterdir()
+                if p.suffix in (".yaml", ".yml") and p.name not in siblings
+            }
+        except OSError:
+            continue
+    close = closest(looked[0].name, siblings) if looked else []
     return (
         ("did you mean " + " or ".join(display_path(siblings[n]) for n in close) + "?",)
         if close
@@ -168,34 +213,63 @@ def _near(path: Path) -> tuple[str, ...]:
     )
 
 
+def _include(
+    value: str,
+    search_roots: list[Root],
+    written_in: Path | None,
+    named_at: Location | None,
+    problems: list[Diagnostic],
+) -> Start:
+    """Where an include is read from; a second candidate that differs is a warning."""
+    found = search(value, search_roots, written_in)
+    warning = ambiguity(found, value, named_at, "$.config_paths")
+    if warning is not None:
+        problems.append(warning)
+    return Start(
+        found.path, named_at, value, tuple(p.path for p in found.looked), found.looked_hints()
+    )
+
+
+@dataclass(frozen=True)
+class Start:
+    """A file to load, where it was named (None: on the command line) and every place looked."""
+
+    path: Path
+    named_at: Location | None = None
+    value: str = ""  # as written
+    looked: tuple[Path, ...] = ()  # every place looked, in order
+    hints: tuple[str, ...] = ()  # the same, described
+
+
 def _load_all(
-    roots: list[tuple[Path, Location | None]], problems: list[Diagnostic], unknown: set[str]
+    starts: list[Start],
+    search_roots: list[Root],
+    problems: list[Diagnostic],
+    unknown: set[str],
 ) -> list[Document]:
     """Depth-first: a file's includes come before it (so it overrides them); each file once."""
     loaded: dict[Path, Document] = {}
     order: list[Document] = []
 
-    def visit(
-        path: Path, named_at: Location | None, stack: list[tuple[Path, Location | None]]
-    ) -> None:
-        path = path.resolve()
+    def visit(start: Start, stack: list[tuple[Path, Location | None]]) -> None:
+        path, named_at = start.path.resolve(), start.named_at
         if any(p == path for p, _ in stack):
             chain = [display_path(p) for p, _ in stack] + [display_path(path)]
-            start = next(i for i, (p, _) in enumerate(stack) if p == path)
+            first = next(i for i, (p, _) in enumerate(stack) if p == path)
             problems.append(
                 Diagnostic(
                     "GYM004",
-                    "config_paths include cycle: " + " -> ".join(chain[start:]),
+                    "config_paths include cycle: " + " -> ".join(chain[first:]),
                     named_at,
                     related=tuple(
-                        Related(loc, "included here") for _, loc in stack[start + 1 :] if loc
+                        Related(loc, "included here") for _, loc in stack[first + 1 :] if loc
                     ),
                 )
             )
             return
         if path in loaded:
             return
-        doc = _load(path, named_at, problems, unknown)
+        doc = _load(path, named_at, problems, unknown, start)
         if doc is None:
             return
         loaded[path] = doc
@@ -212,19 +286,15 @@ def _load_all(
                 )
             else:
                 for i, inc in enumerate(includes):
-                    target = Path(inc) if Path(inc).is_absolute() else path.parent / inc
-                    visit(target, doc.source.at(("config_paths", i)), stack + [(path, named_at)])
+                    at = doc.source.at(("config_paths", i))
+                    visit(
+                        _include(inc, search_roots, path, at, problems), stack + [(path, named_at)]
+                    )
         order.append(doc)
 
-    for root, named_at in roots:
-        visit(root, named_at, [])
+    for start in starts:
+        visit(start, [])
     return order
-
-
-def _relative_hint(loc: Location) -> tuple[str, ...]:
-    if loc.file.startswith("<"):
-        return ("paths on the command line are relative to the working directory",)
-    return (f"paths in a config file are relative to that file ({loc.file})",)
 
 
 def _merge_into(merged: Merged, src: dict[str, Any], src_map: SourceMap) -> None:

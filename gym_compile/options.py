@@ -13,7 +13,8 @@ class Options:
     assume_env: top-level names defined nowhere come from an env.yaml given at run time (lint).
     allow_missing: `???` may stay unset (lint: set at run time).
     build: build the plan (False: check only).
-    nemo_gym_roots: extra NeMo Gym roots (--nemo-gym-root), searched first."""
+    nemo_gym_roots: extra NeMo Gym roots (--nemo-gym-root), searched first.
+    each_alone: one of several files linted alone (what another file may define is not missing)."""
 
     env: Path | None = None
     env_required: bool = False
@@ -22,6 +23,7 @@ class Options:
     build: bool = True
     default_env: bool = True
     nemo_gym_roots: tuple[Path, ...] = ()
+    each_alone: bool = False
 
     @property
     def env_path(self) -> Path | None:

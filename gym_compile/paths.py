@@ -1,9 +1,11 @@
-"""paths: a linked config in, its file paths checked and made absolute (diagnostics added).
+"""paths: a linked config in, its server's file paths checked and made absolute (diagnostics added).
 
-Every path a config names resolves against the file that names it (command-line values against
-the working directory), so a plan runs the same from any directory. Checked here, beyond what
-link checks (includes and input rows): server fields marked `x-path` in their schema (a judge's
-prompt template), inline-or-file template fields, and that the rollouts file can be created.
+Checked here, beyond what merge and link check (includes, input rows): server fields marked
+`x-path` in their schema (a judge's prompt template), inline-or-file template fields, and that the
+rollouts file can be created. A server's file is found as NeMo Gym finds it: NeMo Gym runs each
+server in its own folder (`<root>/<type>/<implementation>/`), so that folder is searched first, then
+NeMo Gym's roots, then next to the file that names it (gym_compile.searchpath). The plan holds the
+absolute path, so it runs the same from any directory.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from typing import Any
 
 from gym_compile import schema_catalog as catalog
 from gym_compile.assets import templates_dir
-from gym_compile.diagnostics import Diagnostic, json_path
-from gym_compile.link import Linked, resolve_path
+from gym_compile.diagnostics import CMDLINE, Diagnostic, json_path
+from gym_compile.link import Linked
 from gym_compile.loader import display_path
+from gym_compile.nemo.roots import server_folder
+from gym_compile.searchpath import Place, ambiguity, search
 from gym_compile.validate import Server, Validated
 
 #: Fields that hold inline template text or, when they look like a file name, a path.
@@ -48,17 +52,26 @@ def _server_paths(v: Validated, server: Server) -> None:
         for part in rel[:-1]:
             node = node[part]
         at = server.source_path + (server.renamed.get(rel[0], rel[0]),) + rel[1:]
-        found = _file(v, at, node[rel[-1]])
+        found = _file(v, server, at, node[rel[-1]])
         if found is not None:
             node[rel[-1]] = found
 
 
-def _file(v: Validated, at: tuple[Any, ...], value: str) -> str | None:
+def _file(v: Validated, server: Server, at: tuple[Any, ...], value: str) -> str | None:
     """The absolute path to use, or None (the value stays: a packaged template, or reported)."""
     if v.resolved.is_failed(at):
         return None
-    path = resolve_path(v, at, value)
-    if path.is_file():
+    folder = server_folder(v.resolved.merged.roots, server.type, server.implementation)
+    first = [Place(folder, f"folder of {server.type}/{server.implementation}")] if folder else []
+    origins = v.resolved.origins.get(tuple(at))
+    loc = origins[-1].location if origins and origins[-1].location else v.location(at)
+    written_in = None if loc is None or loc.file == CMDLINE else Path(loc.file).resolve()
+    found = search(value, v.resolved.merged.roots, written_in, first=first)
+    warning = ambiguity(found, value, v.location(at), json_path(at))
+    if warning is not None:
+        v.diagnostics.append(warning)
+    path = found.path
+    if found.exists:
         if not os.access(path, os.R_OK):
             _report(v, at, f"file {display_path(path)} is not readable (permission denied)")
             return None
@@ -66,7 +79,7 @@ def _file(v: Validated, at: tuple[Any, ...], value: str) -> str | None:
     if not os.path.isabs(value) and (templates_dir() / value).is_file():
         return None  # a packaged template, found by name at run time
     why = "is a directory, not a file" if path.is_dir() else "does not exist"
-    _report(v, at, f"file {display_path(path)} {why}")
+    _report(v, at, f"file {value} {why}", found.looked_hints())
     return None
 
 
@@ -88,7 +101,7 @@ def _output_dir(v: Validated, output: Path) -> None:
         )
 
 
-def _report(v: Validated, at: tuple[Any, ...], message: str) -> None:
+def _report(v: Validated, at: tuple[Any, ...], message: str, looked: tuple[str, ...] = ()) -> None:
     v.diagnostics.append(
         Diagnostic(
             "GYM003",
@@ -96,9 +109,6 @@ def _report(v: Validated, at: tuple[Any, ...], message: str) -> None:
             v.location(at),
             json_path(at),
             related=v.related(at),
-            hints=(
-                "relative paths in a config file are resolved against that file; on the command line "
-                "against the working directory",
-            ),
+            hints=looked,
         )
     )

@@ -21,6 +21,7 @@ from gym_compile.canonical import (
 from gym_compile.diagnostics import CMDLINE, Diagnostic, has_errors, json_path
 from gym_compile.interpolate import Origin
 from gym_compile.link import Linked
+from gym_compile.run_mode import plan_settings
 from gym_compile.secretscan import leaves, looks_secret, secret_key_name
 from gym_compile.validate import Server, Validated
 
@@ -30,7 +31,12 @@ def build_plan(linked: Linked) -> dict[str, Any]:
     merged = v.resolved.merged
     secrets: dict[str, dict[str, str]] = {}
     servers = {
-        name: {"type": s.type, "implementation": s.implementation, "config": _redact(v, s, secrets)}
+        name: {
+            "type": s.type,
+            "implementation": s.implementation,
+            "config": _redact(v, s, secrets),
+            **v.runs.get(name, {}),
+        }
         for name, s in sorted(v.servers.items())
     }
     sources = [
@@ -62,6 +68,8 @@ def build_plan(linked: Linked) -> dict[str, Any]:
             "prices": j.spend.prices if j.spend else None,
             "response_cache": j.response_cache,
         }
+        if j.ray is not None:  # only when set: plans without it keep their hash
+            job["ray"] = j.ray
     plan: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "compiler": {"name": "gym-compile", "version": __version__},
@@ -71,6 +79,9 @@ def build_plan(linked: Linked) -> dict[str, Any]:
         "servers": servers,
         "job": job,
     }
+    settings = plan_settings(v)
+    if settings is not None:
+        plan["nemo_gym"] = settings
     _refuse_leaks(v, plan)
     plan["content_hash"] = content_hash(plan)
     catalog.validator("plan.schema.json").validate(plan)  # our own contract: a failure is our bug

@@ -11,12 +11,22 @@ from typing import Any
 from jsonschema import ValidationError
 
 from gym_compile import schema_catalog as catalog
-from gym_compile.diagnostics import CMDLINE, Diagnostic, Location, Related, did_you_mean, json_path
+from gym_compile.datasets import check_datasets_field
+from gym_compile.diagnostics import (
+    CMDLINE,
+    Diagnostic,
+    Location,
+    Related,
+    did_you_mean,
+    json_path,
+)
+from gym_compile.instances import beside_type, server_type_of
 from gym_compile.interpolate import Resolved
 from gym_compile.nemo.roots import Root, find_roots_explained
 from gym_compile.server_schema import runtime_differs, schema_of
 
 Path_ = tuple[Any, ...]
+_ABSENT: Any = object()
 
 
 @dataclass
@@ -28,6 +38,7 @@ class Server:
     source_path: Path_  # where the implementation mapping sits in the tree
     renamed: dict[str, str] = field(default_factory=dict)  # canonical key -> key as written
     valid: bool = True  # invalid ones are kept so references to them are not reported twice
+    known: bool = True  # False: no schema for its implementation (references by NeMo Gym's rule)
     schema: dict[str, Any] = field(
         default_factory=dict
     )  # built-in or derived from NeMo Gym's source
@@ -42,6 +53,7 @@ class Validated:
     broken: set[str] = field(
         default_factory=set
     )  # instances too malformed to validate (already reported)
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_mode.py: how each runs
     roots: list[Root] = field(default_factory=list)  # NeMo Gym roots, searched in this order
 
     def location(self, path: Path_) -> Location | None:
@@ -107,23 +119,8 @@ def _unused_globals(out: Validated) -> None:
         )
 
 
-def server_type_of(value: Any) -> str | None:
-    """A top-level mapping of one key that is (or looks like) a server type is a server instance."""
-    if not isinstance(value, dict) or len(value) != 1:
-        return None
-    ((key, inner),) = value.items()
-    if key in catalog.SERVER_TYPES:
-        return key
-    looks_nested = (
-        isinstance(inner, dict) and len(inner) == 1 and isinstance(next(iter(inner.values())), dict)
-    )
-    if looks_nested or did_you_mean(key, catalog.SERVER_TYPES):
-        return key
-    return None
-
-
 def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
-    ((stype, impls),) = value.items()
+    ((stype, impls),) = beside_type(out, name, value).items()
     loc = out.resolved.merged.source.key_at
     if stype not in catalog.SERVER_TYPES:
         out.diagnostics.append(
@@ -166,8 +163,17 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
             )
         )
         return
+    # `url:` says where the server runs, not how the implementation behaves (run_mode.py checks it)
+    config = {k: v for k, v in config.items() if k != "url"}
+    datasets = config.pop("datasets", _ABSENT)  # NeMo Gym's rules, whatever the implementation
+    datasets_ok = datasets is _ABSENT or check_datasets_field(
+        out, datasets, path + ("datasets",), _check, _kind
+    )
     found = schema_of(out, name, stype, impl, config, path)
-    if found is None:
+    if found is None:  # reported; kept (invalid) so references, ports, datasets are still checked
+        if datasets is not _ABSENT:
+            config["datasets"] = datasets
+        out.servers[name] = Server(name, stype, impl, config, path, {}, False, known=False)
         return
     schema, validator = found
     written = dict(config)
@@ -179,7 +185,11 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
     if valid:
         catalog.fill_defaults(schema, config)
         runtime_differs(out, schema, config, written, path)
-    out.servers[name] = Server(name, stype, impl, config, path, renamed, valid, schema)
+    if datasets is not _ABSENT:
+        config["datasets"] = datasets
+    out.servers[name] = Server(
+        name, stype, impl, config, path, renamed, valid and datasets_ok, schema=schema
+    )
 
 
 def _canonical(

@@ -85,7 +85,14 @@ def test_explain_shows_the_problems_of_the_key(work):
 
 
 def _compile(*args: str, out: str = "plan.json") -> dict:
-    code, text = run("simple_weather.yaml", "openai_model.yaml", *args, "-o", out)
+    code, text = run(
+        "simple_weather.yaml",
+        "openai_model.yaml",
+        "+agent_name=simple_weather_simple_agent",
+        *args,
+        "-o",
+        out,
+    )
     assert code == 0, text
     return json.loads(Path(out).read_text())
 

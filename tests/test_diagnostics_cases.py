@@ -37,7 +37,7 @@ def run_case(case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tup
         monkeypatch.delenv(var, raising=False)
     args = shlex.split((work / "args").read_text(encoding="utf-8"))
     result = CliRunner().invoke(main, args, catch_exceptions=True)
-    output = result.output.replace(str(work), "<case>")
+    output = result.output.replace(str(work), "<case>").replace(str(tmp_path), "<tmp>")
     assert not looks_secret(output), "a secret reached the output"
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception

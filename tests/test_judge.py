@@ -345,7 +345,8 @@ JUDGE = "equivalence_llm_judge.resources_servers.equivalence_llm_judge"
 
 
 def judge_example_through_the_clis(tmp_path, *overrides):
-    """`gym-compile examples/judge_example/*.yaml -o plan.json && gym-run plan.json`, as the README says."""
+    """`gym-compile examples/judge_example/*.yaml +agent_name=... -o plan.json && gym-run plan.json`,
+    as the README says."""
     from click.testing import CliRunner
     from gym_run.cli import cli as gym_run
 

@@ -191,3 +191,23 @@ def test_pre_commit_hook_runs_as_pre_commit_would(repo):
         and "did you mean 'verified'?" in bad.stdout
     )
     assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_a_directive_taking_an_instance_of_another_linted_file(repo):
+    """`judge_model: {_copy: policy_model}` alone: policy_model is in another file, as NeMo Gym's
+    configs do it; lint checks the file alone without a false error, --set applies the copy."""
+    (repo / "configs" / "judge.yaml").write_text(
+        "judge_model:\n  _copy: policy_model\n"
+        "judging_agent:\n  responses_api_agents:\n    simple_agent:\n"
+        "      resources_server: {type: resources_servers, name: example_simple_weather}\n"
+        "      model_server: {type: responses_api_models, name: judge_model}\n"
+    )
+    code, out = lint("configs/judge.yaml", "configs/model.yaml", "configs/weather.yaml")
+    assert code == 0 and "no problems" in out, out
+    code, out = lint("configs/judge.yaml", "configs/weather.yaml")
+    assert code == 0 and "warning[GYM025]" in out and "lint checks each file alone" in out
+    assert (
+        "GYM040" in out
+    )  # judge_model's type is unknown without the file that defines policy_model
+    code, out = lint("--set", "configs/judge.yaml", "configs/weather.yaml")
+    assert code == 1 and "error[GYM025]" in out

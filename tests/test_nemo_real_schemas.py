@@ -98,3 +98,18 @@ def test_shipped_schema_accepts_every_nemo_gym_field_with_its_default(latest, st
         if key == "datasets":  # NeMo Gym's dataset rules are checked apart
             continue
         assert ours[ours_key].get("default") == sub["default"], f"{impl}.{key}"
+
+
+def test_every_schema_derived_from_a_release_is_a_valid_json_schema(latest):
+    """The compiler skips the meta-schema check of derived schemas (it dominated compile time);
+    this is where a derivation bug that writes an invalid schema is caught."""
+    from jsonschema import Draft202012Validator
+
+    checked = 0
+    for stype in ("resources_servers", "responses_api_agents", "responses_api_models"):
+        for app in sorted((latest / stype).glob("*/app.py")):
+            d = derive(app, stype, app.parent.name, [latest])
+            if d.schema is not None:
+                Draft202012Validator.check_schema(d.schema)
+                checked += 1
+    assert checked > 100

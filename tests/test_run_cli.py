@@ -137,7 +137,7 @@ def test_plan_without_job(tmp_path):
         str(write_plan(tmp_path / "plan.json", weather_plan(tmp_path, with_job=False)))
     )
     assert result.exit_code == 4
-    assert "this plan has no collection job (compile with +agent_name=...)" in result.output
+    assert "this plan has no collection job: it describes servers only" in result.output
 
 
 def test_usage_errors_exit_2():
@@ -188,7 +188,7 @@ def test_subprocess_serve_and_stand_in(tmp_path):
     plan["servers"]["simple_weather_simple_agent"]["config"]["port"] = agent_port
     path = write_plan(tmp_path / "plan.json", seal(plan))
     serve = subprocess.Popen(
-        [sys.executable, "-m", "gym_run.cli", "serve", str(path)],
+        [sys.executable, "-m", "gym_run.cli", "serve", str(path), "--head-port", "0"],
         cwd=REPO,
         env=_env(),
         stdout=subprocess.PIPE,

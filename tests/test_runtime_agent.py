@@ -80,14 +80,31 @@ async def test_usage_is_summed(aiohttp_server, session):
         response_body([assistant_message("cold")], input_tokens=20, output_tokens=4),
     ]
     _endpoint, agent = await _agent(aiohttp_server, session, lambda b, i: script[i])
-    usage = (await agent.run(weather_row()))["_gym"]["usage"]
-    assert usage == {
+    result = await agent.run(weather_row())
+    assert result["_gym"]["usage"] == {
         "input_tokens": 30,
         "cached_input_tokens": 4,
         "output_tokens": 7,
         "reasoning_tokens": 2,
         "total_tokens": 37,
     }
+    # NeMo Gym's record: the final response's usage is the sum over the loop's calls, not the last
+    assert result["response"]["usage"] == {
+        "input_tokens": 30,
+        "input_tokens_details": {"cached_tokens": 4},
+        "output_tokens": 7,
+        "output_tokens_details": {"reasoning_tokens": 2},
+        "total_tokens": 37,
+    }
+
+
+async def test_no_usage_reported_stays_absent(aiohttp_server, session):
+    bodies = [response_body([assistant_message("cold")])]
+    bodies[0].pop("usage", None)
+    _endpoint, agent = await _agent(aiohttp_server, session, lambda b, i: bodies[i])
+    result = await agent.run(weather_row())
+    assert result["response"].get("usage") is None
+    assert result["_gym"]["usage"]["total_tokens"] == 0
 
 
 async def test_string_input_becomes_a_user_message(aiohttp_server, session, openai_schema):

@@ -67,6 +67,8 @@ async def _collect(agent, items, *, concurrency, sink, params_override=None, **k
 class _CountingAgent:
     """Records concurrency; fails rows that ask for it."""
 
+    name = "counting_agent"
+
     def __init__(self):
         self.in_flight = self.peak = 0
         self.calls = []

@@ -218,3 +218,23 @@ def test_progress_shows_resumed_in_flight_retries_and_429s():
     line = progress.line()
     assert line.startswith("rollouts 5/10 (50.0%) (4 from before), 1 failed, 3 in flight, ")
     assert line.endswith(", 7 retries (5 x 429)")
+
+
+async def test_a_cancel_during_close_still_closes_the_file_and_releases_its_lock(tmp_path):
+    """A second cancellation while aclose waits for the last group commit (the Python API's
+    async-generator finalizer racing `async with`) must not leave the file open and locked."""
+    import asyncio
+
+    from gym_run.collect.writer import RolloutWriter
+
+    path = str(tmp_path / "r.jsonl")
+    writer = RolloutWriter(path, existing="refuse")
+    for i in range(50):
+        await writer.write({"i": i, "_gym": {"id": str(i)}})
+    closing = asyncio.create_task(writer.aclose())
+    await asyncio.sleep(0)
+    closing.cancel()
+    await asyncio.gather(closing, return_exceptions=True)
+    again = RolloutWriter(path, existing="append")  # raises "another gym-run is writing" if leaked
+    await again.aclose()
+    assert len(read_jsonl(path)) == 50

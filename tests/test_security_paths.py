@@ -1,8 +1,8 @@
-"""Every path a config names resolves against that file, and a bad one is a located GYM003/GYM050.
+"""Every path a config names resolves, and a bad one is a located GYM003/GYM050.
 
-NeMo Gym resolves config paths against the repository root; we resolve against the file that
-names them (command-line values: the working directory), so a plan compiles the same from any
-directory.
+Paths are found where NeMo Gym finds them (its roots: the working directory, the NeMo Gym tree),
+then against the file that names them (tests/test_nemo_paths.py has the NeMo Gym side); the plan
+holds absolute paths, so it runs the same from any directory.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def test_relative_paths_resolve_against_the_file_that_names_them(work: Path, mon
     (work / "cfg" / "judge.j2").write_text("Q {{ question }} A {{ generated_answer }}\n")
     (work / "judge.yaml").write_text(JUDGE.replace("PATH", "cfg/judge.j2"))
     monkeypatch.chdir(work / "adir")  # somewhere else: the config's own directory decides
-    result = _compile(work, configs=("judge.yaml",))
+    result = _compile(work, "+agent_name=simple_weather_simple_agent", configs=("judge.yaml",))
     assert result.plan is not None, [str(d) for d in result.diagnostics]
     config = result.plan["servers"]["judge_rs"]["config"]
     assert config["judge_prompt_template_fpath"] == str(work / "cfg" / "judge.j2")

@@ -203,7 +203,7 @@ def test_require_token_prints_a_fresh_token_once_or_uses_the_environment(
 ) -> None:
     plan = write_plan(tmp_path / "plan.json", weather_plan(tmp_path, with_job=False))
     env = _env(**{TOKEN_ENV: TOKEN}) if from_env else _env()
-    proc = _gym_run("serve", str(plan), "--require-token", env=env)
+    proc = _gym_run("serve", str(plan), "--require-token", "--head-port", "0", env=env)
     try:
         lines = _serve_until_table(proc)
         token_lines = [line for line in lines if line.startswith("bearer token")]

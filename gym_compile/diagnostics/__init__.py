@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -75,6 +76,20 @@ def json_path(parts: Iterable[object]) -> str:
         else:
             out += f"[{part!r}]"
     return out
+
+
+def parse_json_path(text: str) -> tuple[object, ...]:
+    """'$.a[0].b' (as json_path writes it) -> ('a', 0, 'b'); also accepts 'a.b.0.c'."""
+    key = text.strip().removeprefix("$").lstrip(".")
+    out: list[object] = []
+    for index, quoted, word in re.findall(r"\[(\d+)\]|\['([^']*)'\]|([^.\[\]]+)", key):
+        if index:
+            out.append(int(index))
+        elif quoted:
+            out.append(quoted)
+        else:
+            out.append(int(word) if word.isdigit() else word)
+    return tuple(out)
 
 
 def closest(word: str, candidates: Iterable[str]) -> list[str]:

@@ -41,10 +41,12 @@ _CODES = [
         "GYM003",
         "file-not-found",
         "File not found or not readable",
-        "A config file, an include (config_paths) or an output path does not exist, is a directory, or "
-        "cannot be read. Paths in a config file are relative to that file; paths on the command line are "
-        "relative to the working directory.",
-        "config_paths: [../models/openai_model.yaml]   # relative to this file",
+        "A config file, an include (config_paths), a server's file (a prompt template) or an output path "
+        "does not exist, is a directory, or cannot be read. A relative path is looked for where NeMo Gym "
+        "looks (--nemo-gym-root / NEMO_GYM_EXTRA_ROOTS, the NeMo Gym tree of the config, the working "
+        "directory, an installed nemo-gym; a server's own folder first for its files), then next to the file "
+        "that names it; the message lists every place looked.",
+        "config_paths: [responses_api_models/openai_model/configs/openai_model.yaml]   # from the NeMo Gym root",
     ),
     Code(
         "GYM004",
@@ -77,6 +79,17 @@ _CODES = [
         "The file is over the size limit, nested too deeply, refers to itself through an alias (a "
         "cycle), or expands to too many values through aliases (a 'billion laughs' document). The limits stop a bad file from exhausting memory.",
         "Split the file, or replace aliases (*name) that copy large anchors.",
+    ),
+    Code(
+        "GYM008",
+        "path-ambiguous",
+        "A relative path names two different files",
+        "A relative path in a config (an include, a dataset, a prompt template) exists in two of the places "
+        "it is looked for, and the two files differ. gym-compile uses the one NeMo Gym would read (its roots "
+        "first: --nemo-gym-root / NEMO_GYM_EXTRA_ROOTS, the NeMo Gym tree of the config, the working "
+        "directory, an installed nemo-gym; the folder of the file that names it last) and names both.",
+        "jsonl_fpath: resources_servers/my_env/data/example.jsonl   # from the NeMo Gym root, or an absolute path",
+        "warning",
     ),
     Code(
         "GYM010",
@@ -134,6 +147,52 @@ _CODES = [
         "Environment variable not set",
         "${oc.env:VAR} reads the process environment and VAR is not set, and no default was given.",
         "export VAR=...   or   ${oc.env:VAR,default}",
+    ),
+    Code(
+        "GYM025",
+        "directive-source-missing",
+        "A directive names something that is not there",
+        "An _inherit_from / _copy (or ${inherit_from:...} / ${copy:...}) names a path the merged config does "
+        "not have, or a _delete_key names a key the inherited value does not bring. NeMo Gym stops with an "
+        "error on both. Directive paths are written from the top of the merged config (a.b.c).",
+        "my_agent:\n  _inherit_from: math_with_judge_simple_agent   # an instance defined by an included file",
+    ),
+    Code(
+        "GYM026",
+        "directive-malformed",
+        "Malformed directive",
+        "A directive's value is not what NeMo Gym can use: _inherit_from / _copy need a dotted path, "
+        "_delete_key a comma-separated string of keys; a mapping cannot have both _inherit_from and _copy; keys "
+        "beside a directive need a mapping to merge into.",
+        '_delete_key: "max_output_tokens, temperature"',
+    ),
+    Code(
+        "GYM027",
+        "directive-not-applied",
+        "Directive that NeMo Gym never applies",
+        "NeMo Gym applies directives in one pass over the config as merged: the value a directive takes is "
+        "the source as it was written, so a directive inside it (a chain: c inherits b, which inherits a) is "
+        "copied along but never applied, and the result lacks what the inner directive would have brought.",
+        "Inherit from an instance that has no directive of its own, or write the inherited content out.",
+    ),
+    Code(
+        "GYM028",
+        "delete-key-absent",
+        "_delete_key names a key that is not there",
+        "A _delete_key without _inherit_from / _copy names a key its mapping does not have, so nothing is "
+        "deleted. NeMo Gym ignores it silently; it is most likely a misspelt key.",
+        '_delete_key: "max_output_tokens"   # the exact key to drop',
+        "warning",
+    ),
+    Code(
+        "GYM029",
+        "ambiguous-agent-rename",
+        "Environment server refers to an agent inherited into several names",
+        "When _inherit_from moves an agent instance to a new top-level name, NeMo Gym 0.7 points the "
+        "environment servers that referred to the old name at the new one. When the agent was inherited into "
+        "several names, an environment server still naming the old one is ambiguous, and NeMo Gym refuses "
+        "the config.",
+        "my_env_server:\n  environment_servers:\n    legacy_agent:\n      agent_server: {type: responses_api_agents, name: my_agent}",
     ),
     Code(
         "GYM030",
@@ -242,11 +301,24 @@ _CODES = [
         "port: null   # picks a free port",
     ),
     Code(
+        "GYM045",
+        "dataset-agent-pin",
+        "A dataset pins an agent that cannot run it",
+        "A dataset's `agent:` (NeMo Gym 0.7, benchmark sets) must name the agent that runs its rows: the "
+        "agent declaring it, or an agent whose resources_server is the resources server declaring it. A "
+        "dataset routed by `taskset` cannot pin an agent. NeMo Gym refuses the others when it prepares or "
+        "runs the set.",
+        "agent: aime24_math_with_judge_simple_agent",
+    ),
+    Code(
         "GYM050",
         "input-missing",
         "Input file missing",
-        "The input JSONL (input_jsonl_fpath or an agent dataset's jsonl_fpath) does not exist or cannot "
-        "be read. A relative path is resolved against the file that names it.",
+        "The input JSONL (input_jsonl_fpath, a dataset's jsonl_fpath) does not exist or cannot be read, or a "
+        "job is asked for and the agent has no example set to default to. Example sets must be committed; a "
+        "train/validation/benchmark set is only needed when it is the job's input, and then the hint gives "
+        "NeMo Gym's command that downloads or prepares it. Relative paths are found as NeMo Gym finds them, "
+        "then next to the file that names them; every place looked is listed.",
         "+input_jsonl_fpath=data/example.jsonl",
     ),
     Code(
@@ -270,6 +342,24 @@ _CODES = [
         "Input file has no rows",
         "The input JSONL is empty, so there is nothing to collect rollouts for.",
         "Add rows, or point input_jsonl_fpath at the right file.",
+    ),
+    Code(
+        "GYM054",
+        "dataset-rule",
+        "Dataset breaks a NeMo Gym rule",
+        "A dataset entry breaks a rule NeMo Gym's DatasetConfig enforces across fields: a train or "
+        "validation set needs a license, and a set names its source once (source: or a deprecated "
+        "*_identifier, not both). NeMo Gym refuses the whole config.",
+        'license: "Apache 2.0"',
+    ),
+    Code(
+        "GYM055",
+        "dataset-deprecated",
+        "Deprecated dataset field",
+        "gitlab_identifier and huggingface_identifier are deprecated in NeMo Gym: one source: block "
+        "(type: gitlab or huggingface) names where the set is downloaded from.",
+        "source: {type: huggingface, repo_id: nvidia/Nemotron-RL-math, artifact_fpath: train.jsonl}",
+        "warning",
     ),
     Code(
         "GYM060",
@@ -310,6 +400,32 @@ _CODES = [
         "max_usd cannot stop it; max_tokens still can.",
         "prices:\n  models:\n    my-model: {input: 0.5, output: 1.5}   # USD per 1M tokens",
         "warning",
+    ),
+    Code(
+        "GYM080",
+        "bad-url",
+        "An instance's url is not a server address",
+        "`url:` on a server instance means the server already runs there and gym-run starts nothing for "
+        "it: it must be http:// or https:// with a host and, optionally, a port; NeMo Gym reaches servers "
+        "at host:port, so no path.",
+        "url: http://127.0.0.1:8000",
+    ),
+    Code(
+        "GYM081",
+        "nemo-source-missing",
+        "NeMo Gym's server code not found",
+        "The instance must run NeMo Gym's own server code (gym-run does not build its implementation in, "
+        "or nemo_gym.processes asks for it), and no NeMo Gym root has <type>/<implementation>/<entrypoint>. "
+        "The hint lists the roots searched.",
+        "pip install nemo-gym   # or: --nemo-gym-root path/to/Gym, or url: http://host:port",
+    ),
+    Code(
+        "GYM082",
+        "nemo-gym-setting",
+        "Bad nemo_gym setting",
+        "nemo_gym.python must name an executable Python (of an environment with nemo-gym installed); "
+        "nemo_gym.processes must name server instances of the config.",
+        "nemo_gym: {python: .venv-nemo/bin/python, processes: [my_resources_server]}",
     ),
     Code(
         "GYM090",

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gym_compile import schema_catalog as catalog
 from gym_compile.compiler import check
-from gym_compile.diagnostics import Diagnostic, did_you_mean
+from gym_compile.diagnostics import Diagnostic, did_you_mean, parse_json_path
 from gym_compile.interp_grammar import Call, GrammarError, Ref, parse
 from gym_compile.merge import Merged
 from gym_compile.options import Options
@@ -32,16 +31,7 @@ class Explanation:
 
 def parse_key(key: str) -> Path_:
     """`a.b.c`, `$.a.b[0].c` (as diagnostics print it) or `a.b.0.c`."""
-    key = key.strip().removeprefix("$").lstrip(".")
-    out: list[Any] = []
-    for index, quoted, word in re.findall(r"\[(\d+)\]|\['([^']*)'\]|([^.\[\]]+)", key):
-        if index:
-            out.append(int(index))
-        elif quoted:
-            out.append(quoted)
-        else:
-            out.append(int(word) if word.isdigit() else word)
-    return tuple(out)
+    return parse_json_path(key)
 
 
 def explain_key(
@@ -95,6 +85,7 @@ class _Explainer:
             out.append(f"  from: default of {impl} (schema)")
         else:
             out.append(f"  from: {self._origin(loc)}")
+            out += [f"  through: {n.message} ({n.location})" for n in self._through(written)]
         if isinstance(raw_value, str) and "${" in raw_value:
             out.append(f"  written: {raw_value}")
             out += self._chain(raw_value, written, "    ", 0)
@@ -153,10 +144,16 @@ class _Explainer:
                 continue
             loc = self.merged.source.at(here) if _get(self.raw, here) is not _ABSENT else None
             where = self._origin(loc) if loc else "default (schema)"
+            where += "".join(f"; {n.message} ({n.location})" for n in self._through(here))
             out.append(
                 f"  {'.'.join(map(str, here[len(self.path) :]))} = {self._show(sub, here)}   ({where})"
             )
         return out
+
+    def _through(self, path: Path_) -> list[Any]:
+        """The directives (_inherit_from, _copy) a value came through, outermost first."""
+        notes = (a.note(path) for a in self.merged.directives)
+        return [n for n in notes if n is not None]
 
     def _origin(self, loc: Any) -> str:
         if loc is None:

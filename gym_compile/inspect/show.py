@@ -121,6 +121,11 @@ def _spend(job: dict[str, Any]) -> list[tuple[str, str]]:
         )
     if job.get("response_cache"):
         lines.append(("cache", job["response_cache"]["path"]))
+    if job.get("ray"):
+        ray = job["ray"]
+        where = ray["address"] or "a local Ray on 127.0.0.1"
+        workers = ray["workers"] or "one per CPU"
+        lines.append(("ray", f"{where}, workers {workers}, {ray['resources_per_worker']} each"))
     return lines
 
 

@@ -165,6 +165,7 @@ class Run:
         self.max_pending = max(1, max_pending)
         self.result: RunResult | None = None
         self._task: asyncio.Task[JobResult] | None = None
+        self._cancelling = False
         self._waiting: deque[dict[str, Any]] = deque()
         self._arrived = asyncio.Event()
         self._drained = asyncio.Event()
@@ -207,7 +208,11 @@ class Run:
         """Stops the run if it is still going and waits until its file is closed."""
         task = self._task
         if task is not None and not task.done():
-            task.cancel()
+            # once: the async generator's finalizer calls this again, concurrently, after a
+            # `break`; a second cancel would land inside the run's own clean-up
+            if not self._cancelling:
+                self._cancelling = True
+                task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:

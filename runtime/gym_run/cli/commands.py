@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
+from pathlib import Path
 from typing import Literal
 
 import click
@@ -18,6 +19,7 @@ from gym_run.cli.evalopts import eval_options
 from gym_run.cli.finish import finish, progress_options
 from gym_run.cli.report import report_command
 from gym_run.cli.reverify import reverify_command
+from gym_run.cli.scale import ScaleArgs, merge_command, resolve, scale_options
 from gym_run.cli.standin import stand_in_command
 from gym_run.collect.runner import DEFAULT_GRACE_S, run_job
 from gym_run.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED
@@ -34,6 +36,9 @@ def cli() -> None:
 
     \b
     gym-run PLAN [--resume [--retry-failed] | --overwrite]   collect rollouts (= gym-run run PLAN)
+    gym-run PLAN --ray [ADDRESS]      the same on a Ray cluster (this process stays the writer)
+    gym-run PLAN --shard K/N          one slice of the rows into its own file (array jobs)
+    gym-run merge PLAN                shards 1..N -> the final set and its metrics
     gym-run export PLAN [-o FILE]     the final, de-duplicated rollouts in input order
     gym-run check PLAN                probe every model endpoint once (key, model, URL)
     gym-run serve PLAN                serve the plan's servers over HTTP
@@ -90,6 +95,7 @@ def resume_command(plan: str, retry_failed: bool) -> str:
 )
 @eval_options
 @progress_options
+@scale_options
 @user_errors
 def run_command(
     plan: str,
@@ -105,6 +111,7 @@ def run_command(
     pass_threshold: float,
     gates: list[Gate],
     junit: str | None,
+    scale: ScaleArgs,
 ) -> None:
     """Collect PLAN's rollouts into its rollouts and metrics files."""
     if resume and overwrite:
@@ -114,7 +121,8 @@ def run_command(
     if retry_failed and not resume:
         raise click.UsageError("--retry-failed only makes sense with --resume")
     loaded = load_plan(plan)
-    hint = resume_command(plan, retry_failed)
+    hint = resume_command(plan, retry_failed) + scale.resume_flags()
+    engine, part = resolve(loaded, scale, lambda line: click.echo(line, err=True))
     existing: Literal["refuse", "overwrite", "append"] = (
         "overwrite" if overwrite else "append" if resume else "refuse"
     )
@@ -134,6 +142,8 @@ def run_command(
                 pass_threshold=pass_threshold,
                 junit_path=junit,
                 progress_interval_s=progress_interval,
+                engine=engine,
+                part=part,
             )
         )
     except KeyboardInterrupt:  # before the collection took over Ctrl-C (while starting servers)
@@ -206,9 +216,19 @@ def check_command(plan: str) -> None:
     is_flag=True,
     help="Require 'Authorization: Bearer <token>' even on loopback (token: $GYM_SERVE_TOKEN or printed once).",
 )
+@click.option(
+    "--head-port",
+    default=11000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of NeMo Gym's head server (0: a free one); NeMo Gym's tools look at 11000 unless "
+    "given +head_server.port.",
+)
 @user_errors
-def serve_command(plan: str, host: str | None, allow_remote: bool, require_token: bool) -> None:
-    """Serve PLAN's servers over HTTP (NeMo Gym's routes) until Ctrl-C."""
+def serve_command(
+    plan: str, host: str | None, allow_remote: bool, require_token: bool, head_port: int
+) -> None:
+    """Serve PLAN's servers over HTTP (NeMo Gym's routes and head server) until Ctrl-C."""
     from gym_run.servers.serve import serve_forever
 
     loaded = load_plan(plan)
@@ -220,6 +240,8 @@ def serve_command(plan: str, host: str | None, allow_remote: bool, require_token
                 host=host,
                 allow_remote=allow_remote,
                 require_token=require_token,
+                head_port=head_port,
+                log_dir=Path(plan).with_name(Path(plan).stem + ".logs"),
             )
         )
     except KeyboardInterrupt:
@@ -227,6 +249,7 @@ def serve_command(plan: str, host: str | None, allow_remote: bool, require_token
 
 
 cli.add_command(report_command)
+cli.add_command(merge_command)
 cli.add_command(stand_in_command)
 cli.add_command(reverify_command)
 cli.add_command(compare_command)

@@ -51,6 +51,13 @@ _FRACTION = click.FloatRange(0, 1)
 @click.option("--drip-bytes-per-s", type=click.FloatRange(min=0, min_open=True), help="[1]")
 @click.option("--pad-bytes", type=click.IntRange(min=0), help="Text added to every answer message.")
 @click.option("--seed", type=int, help="Same seed, same faults [0].")
+@click.option(
+    "--store-size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Responses kept for previous_response_id and GET /v1/responses/{id} (oldest go first).",
+)
 def stand_in_command(
     host: str,
     port: int,
@@ -59,9 +66,11 @@ def stand_in_command(
     api_key: str | None,
     known_models: tuple[str, ...],
     no_retry_after: bool,
+    store_size: int,
     **fault_flags: Any,
 ) -> None:
-    """Run the offline, deterministic Responses API stand-in (optionally with injected faults)."""
+    """Run the offline, deterministic Responses API stand-in (optionally with injected faults):
+    structured outputs, previous_response_id, stream=True, retrieve and delete."""
     from gym_run.standin.server import Faults, run_standalone
 
     given = {name: value for name, value in fault_flags.items() if value is not None}
@@ -82,6 +91,7 @@ def stand_in_command(
             faults=faults,
             api_key=api_key,
             known_models=list(known_models) or None,
+            store_size=store_size,
         )
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1) from None

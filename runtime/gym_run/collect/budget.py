@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gym_run.endpoint.usage import record_billed
+
 
 @dataclass
 class Budget:
@@ -32,6 +34,16 @@ class Budget:
             max_usd if max_usd is not None else planned.get("max_usd"),
             max_tokens if max_tokens is not None else planned.get("max_tokens"),
         )
+
+    def charge(self, record: dict[str, Any]) -> None:
+        """A priced ok record, when its calls were made elsewhere (gym_run.scale's workers):
+        counted as it is handed to the writer."""
+        gym = record.get("_gym") or {}
+        if gym.get("status") == "ok":
+            self.spent_usd += sum(
+                c for c in (gym.get("cost_by_server") or {}).values() if c is not None
+            )
+            self.spent_tokens += sum(u["total_tokens"] for u in record_billed(gym).values())
 
     def charge_call(self, usd: float | None, tokens: int) -> None:
         """One model call that was paid for (not replayed from the cache): counted as it happens,

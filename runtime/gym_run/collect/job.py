@@ -9,7 +9,6 @@ collected. `execute` sequences it; the facades call it.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -17,17 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from gym_run.collect.budget import Budget
+from gym_run.collect.engine import Engine, EngineJob, RemoteRun, Running, Slice
 from gym_run.collect.interrupt import Interrupts
 from gym_run.collect.limits import fit_concurrency
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.progress import PLAIN_INTERVAL_S, Live, Progress
 from gym_run.collect.resume import FAILED, Ledger, iter_final, scan
-from gym_run.collect.rollouts import Collector, Item, planned_total
+from gym_run.collect.rollouts import Item, planned_total
 from gym_run.collect.stops import RunWatch
 from gym_run.collect.writer import Existing, RolloutWriter, write_json_atomic
-from gym_run.endpoint.cache import ResponseCache
+from gym_run.endpoint.cache import open_cache
 from gym_run.endpoint.callstats import CallStats
-from gym_run.endpoint.client import OpenAIClient, make_session
+from gym_run.endpoint.client import make_session
 from gym_run.endpoint.pricing import CostMeter, PriceTable, price_record, server_models
 from gym_run.errors import (
     EXIT_BELOW_THRESHOLD,
@@ -36,12 +36,13 @@ from gym_run.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
-    GymRunError,
     PlanError,
 )
 from gym_run.metrics.finalset import Outputs, summarize_final_set, tasks_path_for
 from gym_run.servers.builtin.models import ModelServer
-from gym_run.servers.registry import Servers, build_servers
+from gym_run.servers.launch import logs_dir_for, start_servers
+from gym_run.servers.nemo_process import ServerDied
+from gym_run.servers.registry import Servers
 
 DEFAULT_GRACE_S = 30.0
 
@@ -104,7 +105,7 @@ async def execute(
     the metrics file; the ledger and the writer are closed whatever happens."""
     try:
         state.writer = RolloutWriter(
-            state.job["output"]["path"], existing=existing, on_durable=state.on_durable
+            state.output_path, existing=existing, on_durable=state.on_durable
         )
     except BaseException:
         state.ledger.close()
@@ -113,7 +114,7 @@ async def execute(
         if existing == "append":
             state.resume()
         state.progress = Progress(
-            state.total,
+            state.planned,
             stream=progress.stream,
             enabled=progress.show,
             plain_interval_s=progress.interval_s,
@@ -174,17 +175,19 @@ class Job:
         self.concurrency = fit_concurrency(self.job["concurrency"], notice)
         self.total = planned_total(self.job["input"]["rows"], self.job["limit"], self.repeats)
         self.ledger = Ledger(plan["content_hash"], self.repeats, self.total)
+        # gym_run.scale: a shard owns some rows and writes its own files (ids and the ledger stay
+        # the plan's); an engine runs the rollouts elsewhere while this process writes
+        self.part: Slice | None = None
+        self.engine: Engine | None = None
+        self.remote: RemoteRun | None = None
         self.metrics = Metrics()
         self.writer: RolloutWriter
         self.progress: Progress | None = None
-        self.collector: Collector | None = None
+        self.collector: Running | None = None
+        self.servers: Servers | None = None
         self.clients: list[CallStats] = []
         self.watch = RunWatch(
-            budget,
-            self.meter,
-            stop=self._stop_admitting,
-            notice=notice,
-            in_flight=lambda: self.collector.in_flight if self.collector is not None else 0,
+            budget, self.meter, stop=self._stop_admitting, notice=notice, in_flight=self._in_flight
         )
         self.first_error: str | None = None
         self.started = time.monotonic()
@@ -197,6 +200,18 @@ class Job:
             "interrupted": False,
             "endpoint_down": None,
         }
+
+    @property
+    def planned(self) -> int:
+        return self.part.rows * self.repeats if self.part else self.total
+
+    @property
+    def output_path(self) -> str:
+        return self.part.output if self.part else str(self.job["output"]["path"])
+
+    @property
+    def metrics_path(self) -> str:
+        return self.part.metrics_path if self.part else str(self.job["output"]["metrics_path"])
 
     def resume(self) -> None:
         """Reads what is already there; cuts a torn last line so appends start on a fresh one."""
@@ -232,14 +247,13 @@ class Job:
 
     def summarize(self) -> None:
         """The final set read back in task order: aggregate block, per-task file, JUnit XML."""
-        out = self.job["output"]
         self.aggregate = summarize_final_set(
             iter_final(self.writer.path, self.ledger),
             num_repeats=self.repeats,
-            planned=self.total,
+            planned=self.planned,
             pass_threshold=self.pass_threshold,
             outputs=Outputs(
-                tasks_path=tasks_path_for(out["path"]),
+                tasks_path=tasks_path_for(self.output_path),
                 junit_path=self.junit_path,
                 suite=self.job["agent"],
             ),
@@ -250,13 +264,22 @@ class Job:
         in_flight = self.collector.in_flight if self.collector is not None else 0
         return Live(in_flight=in_flight, retries=calls.retries, rate_limited=calls.rate_limited)
 
+    def _in_flight(self) -> int:
+        return self.collector.in_flight if self.collector is not None else 0
+
     def _stop_admitting(self) -> None:
         if self.collector is not None:
             self.collector.stop()
 
     async def accept(self, record: dict[str, Any]) -> None:
-        """The collector's sink: priced (spend was charged call by call), then written."""
+        """The collector's sink: priced (spend was charged call by call, or here when the calls
+        were made in other processes), then written."""
         price_record(self.meter, record)
+        if self.remote is not None:
+            self.budget.charge(record)
+            self.watch.check_budget()
+        if record["_gym"]["status"] != "ok" and self.servers is not None:
+            self.servers.check_processes()  # a dead server fails rollouts fast: stop admitting now
         if self.backpressure is not None:
             await self.backpressure()
         await self.writer.write(record)
@@ -275,22 +298,45 @@ class Job:
         cache = open_cache(self.cache_spec["path"]) if self.cache_spec else None
         try:
             async with make_session(self.concurrency + 8) as session:
-                servers = await build_servers(
+                servers = await start_servers(
+                    self.plan,
                     specs,
                     session,
+                    log_dir=logs_dir_for(self.job["output"]["path"]),
                     cache=cache,
                     cache_stand_in=bool(self.cache_spec and self.cache_spec["stand_in"]),
                 )
+                servers.on_death = self.server_died
+                self.servers = servers
                 try:
                     self.clients = client_stats(servers)
-                    for client in endpoint_clients(servers):
-                        client.watch = self.watch  # spend as it happens; the circuit breaker
+                    self.watch.attach(servers)  # spend as it happens; the circuit breaker
                     await body(servers)
                 finally:
                     await servers.close()
+                if servers.died:
+                    raise ServerDied(
+                        f"{servers.died[0]}; finished rollouts are kept, resume with: "
+                        f"{self.resume_hint} --retry-failed"
+                    )
         finally:
             if cache is not None:
                 cache.close()
+
+    async def run_elsewhere(
+        self,
+        engine: Engine,
+        specs: dict[str, Any],
+        items: Iterator[Item],
+        rollout_timeout_s: float | None,
+        handle_signals: bool,
+    ) -> None:
+        """The items through `engine` (its workers build the servers); this process admits rows
+        and writes, exactly as with a local collector."""
+        job = EngineJob(self.plan, specs, self.accept, self.cache_spec, rollout_timeout_s)
+        self.collector = self.remote = engine.start(job)
+        self.clients = self.remote.call_stats
+        await self.start_collector(items, handle_signals)
 
     async def start_collector(self, items: Iterator[Item], handle_signals: bool) -> None:
         """Budget from what the file holds, Ctrl-C handling and the progress ticker around
@@ -317,6 +363,13 @@ class Job:
                 ticker.cancel()
             interrupts.remove()
 
+    def server_died(self, line: str) -> None:
+        """A NeMo Gym server of the plan exited mid-run: admit nothing new (its rollouts would
+        only fail); the ones in flight finish or fail and are recorded."""
+        if self.collector is not None:
+            self.collector.stop()
+        self.notice(f"gym-run: {line}")
+
     def stop(self) -> None:
         """First Ctrl-C: admit nothing new, give in-flight rollouts `grace_s`, then cancel them."""
         assert self.collector is not None
@@ -331,6 +384,8 @@ class Job:
     def quit(self) -> None:
         """Second Ctrl-C: out now, but after the line being written, if any."""
         self.notice(f"\ngym-run: quit; finished rollouts are kept. Resume with: {self.resume_hint}")
+        if self.remote is not None:
+            self.remote.abandon()
         self.writer.hard_exit(EXIT_INTERRUPTED)
 
     def result(self) -> JobResult:
@@ -342,19 +397,18 @@ class Job:
         document = self.metrics.document(
             wall_time_s=time.monotonic() - self.started,
             plan_hash=self.plan["content_hash"],
-            planned=self.total,
+            planned=self.planned,
             run=self.run,
             calls=calls.as_dict(),
             warnings=self.meter.warnings,
             budget=self.budget.as_dict(),
             aggregate=self.aggregate,
         )
-        out = self.job["output"]
-        write_json_atomic(out["metrics_path"], document)
+        write_json_atomic(self.metrics_path, document)
         return JobResult(
             document,
-            out["path"],
-            out["metrics_path"],
+            self.output_path,
+            self.metrics_path,
             self.first_error,
             bool(self.run["interrupted"]),
             self.run,
@@ -371,26 +425,6 @@ def client_stats(servers: Servers) -> list[CallStats]:
         if isinstance(s, ModelServer)
     )
     return [stats for stats in found if isinstance(stats, CallStats)]
-
-
-def endpoint_clients(servers: Servers) -> list[OpenAIClient]:
-    """Every model server's HTTP client, behind the response cache if there is one."""
-    found = (
-        getattr(s.client, "inner", s.client)
-        for s in servers.built.values()
-        if isinstance(s, ModelServer)
-    )
-    return [client for client in found if isinstance(client, OpenAIClient)]
-
-
-def open_cache(path: str) -> ResponseCache:
-    """The plan's response cache; a file that cannot be opened is the user's to fix, not a traceback."""
-    try:
-        return ResponseCache(path)
-    except (OSError, sqlite3.Error) as exc:
-        raise GymRunError(
-            f"response cache {path} cannot be opened ({exc}); fix the path or run with --no-cache"
-        ) from None
 
 
 async def _tick(progress: Progress) -> None:

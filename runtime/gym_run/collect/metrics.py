@@ -115,6 +115,35 @@ class Metrics:
             "warnings": list(warnings or []),
         }
 
+    def totals(
+        self, *, planned: int | None = None, warnings: list[str] | None = None
+    ) -> dict[str, Any]:
+        """What the final set holds: counts, tokens (per server), cost, judge verdicts, cache."""
+        planned = self.rollouts if planned is None else planned
+        totals: dict[str, Any] = {
+            "counts": {
+                "planned": planned,
+                "rollouts": self.rollouts,
+                "ok": self.ok,
+                "failed": self.failed,
+                "missing": max(0, planned - self.rollouts),
+            },
+            "usage": dict(self.usage),
+            "usage_by_server": dict(sorted(self.usage_by_server.items())),
+            "tokens_per_rollout": self.usage["total_tokens"] / self.ok if self.ok else None,
+            "cost": self.cost(warnings),
+        }
+        if self.judge:
+            totals["judge"] = {
+                "equal": 0,
+                "not_equal": 0,
+                "unparseable": 0,
+                **dict(sorted(self.judge.items())),
+            }
+        if self.cache is not None:
+            totals["cache"] = {k: self.cache[k] for k in ("rollouts_replayed", "hits", "misses")}
+        return totals
+
     def document(
         self,
         *,
@@ -129,33 +158,13 @@ class Metrics:
     ) -> dict[str, Any]:
         """`counts`, `usage`, `cost`, `judge` and `cache` cover the final set; `wall_time_s`,
         `rollouts_per_s`, `run` and `calls` describe this invocation of gym-run only."""
-        planned = self.rollouts if planned is None else planned
         new = (run or {}).get("new", self.rollouts)
         gym: dict[str, Any] = {
             "plan": plan_hash,
-            "counts": {
-                "planned": planned,
-                "rollouts": self.rollouts,
-                "ok": self.ok,
-                "failed": self.failed,
-                "missing": max(0, planned - self.rollouts),
-            },
-            "usage": dict(self.usage),
-            "usage_by_server": dict(sorted(self.usage_by_server.items())),
-            "tokens_per_rollout": self.usage["total_tokens"] / self.ok if self.ok else None,
-            "cost": self.cost(warnings),
+            **self.totals(planned=planned, warnings=warnings),
             "wall_time_s": round(wall_time_s, 3),
             "rollouts_per_s": round(new / wall_time_s, 3) if wall_time_s > 0 else None,
         }
-        if self.judge:
-            gym["judge"] = {
-                "equal": 0,
-                "not_equal": 0,
-                "unparseable": 0,
-                **dict(sorted(self.judge.items())),
-            }
-        if self.cache is not None:
-            gym["cache"] = {k: self.cache[k] for k in ("rollouts_replayed", "hits", "misses")}
         if budget is not None:
             gym["budget"] = budget
         if run is not None:

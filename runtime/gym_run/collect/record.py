@@ -1,11 +1,13 @@
 """Agent results (or the exception a rollout raised) in, rollout records out: the one failure path.
 
 `_gym` is always the last key of a record, and `_gym.id` is unique per (plan, task, rollout);
-runtime/gym_run/collect/resume.py relies on both when it reads a rollouts file back.
+runtime/gym_run/collect/resume.py relies on both when it reads a rollouts file back. A record
+carries `agent_ref` as NeMo Gym's do; `served_answer` is what `gym-run serve` answers on `/run`.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gym_run.endpoint.cache import CacheTally
@@ -25,15 +27,14 @@ def ok_record(
     rollout: int,
     retries: int | None = None,
     cache: CacheTally | None = None,
+    agent: str | None = None,
 ) -> dict[str, Any]:
     """Verify's answer (row + response + reward + extras) with the indices and the `_gym` block.
 
     With the response cache on, `cache_hit` says every model call was replayed and `cache` what
     was (the usage it replayed is not paid for again)."""
     stats = result.get("_gym") or {}
-    record = {k: v for k, v in result.items() if k != "_gym"}
-    record["_ng_task_index"] = task
-    record["_ng_rollout_index"] = rollout
+    record = _indexed(result, task, rollout, agent)
     record["_gym"] = {"id": rollout_id(plan_hash, task, rollout), "status": "ok", **stats}
     if retries is not None:
         record["_gym"]["retries"] = retries
@@ -51,11 +52,10 @@ def failed_record(
     task: int,
     rollout: int,
     retries: int | None = None,
+    agent: str | None = None,
 ) -> dict[str, Any]:
     """The row as sent, no reward, and what went wrong (never a secret: client messages are redacted)."""
-    record = {k: v for k, v in row.items() if k != "_gym"}
-    record["_ng_task_index"] = task
-    record["_ng_rollout_index"] = rollout
+    record = _indexed(row, task, rollout, agent)
     record["_gym"] = {
         "id": rollout_id(plan_hash, task, rollout),
         "status": "failed",
@@ -63,6 +63,16 @@ def failed_record(
     }
     if retries is not None:
         record["_gym"]["retries"] = retries
+    return record
+
+
+def _indexed(fields: dict[str, Any], task: int, rollout: int, agent: str | None) -> dict[str, Any]:
+    """NeMo Gym's record keys after the row's: the indices, then `agent_ref` (kept if the row has one)."""
+    record = {k: v for k, v in fields.items() if k != "_gym"}
+    record["_ng_task_index"] = task
+    record["_ng_rollout_index"] = rollout
+    if agent is not None and "agent_ref" not in record:
+        record["agent_ref"] = {"name": agent}
     return record
 
 
@@ -76,12 +86,83 @@ def error_info(exc: BaseException) -> dict[str, Any]:
             "attempts": exc.attempts,
             "request_id": exc.request_id,
         }
-    # Not an HTTP failure (a verifier bug, a deadline): no status, no attempts to report.
+    # Not a model call (a verifier bug, a deadline, a NeMo Gym server's answer): no attempts.
+    # A NeMo Gym agent's own failure class (`_ng_failure_class`) names the failure when there is one.
     message = str(exc) or repr(exc)
+    status = getattr(exc, "status", None)
     return {
-        "class": type(exc).__name__,
-        "status": None,
+        "class": str(getattr(exc, "failure_class", None) or type(exc).__name__),
+        "status": status if isinstance(status, int) else None,
         "message": message,
         "attempts": None,
         "request_id": None,
+    }
+
+
+# NeMo Gym's failure routing: its collector writes a /run answer carrying `_ng_failure_class` to
+# `<stem>_failures.jsonl` (retried on resume, up to NEMO_GYM_MAX_ROLLOUT_ATTEMPTS, never when
+# `_ng_failure_terminal`), while any non-2xx answer aborts its whole batch.
+NG_FAILURE_CLASS = "_ng_failure_class"
+NG_FAILURE_TERMINAL = "_ng_failure_terminal"
+# NeMo Gym's failure names: `<domain>_<condition>` or `<server>:<kind>` (never a Python class name).
+_NG_NAME = re.compile(r"[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?")
+# The endpoint refused the request itself: sending it again gets the same answer.
+_TERMINAL_STATUSES = frozenset({400, 404, 413, 422})
+
+
+def served_answer(record: dict[str, Any]) -> dict[str, Any]:
+    """What `gym-run serve` answers on `/run` (HTTP 200 either way): an ok record as it is; a
+    failed one as NeMo Gym's current agents answer a failure: reward 0.0, a minimal valid
+    response, `_ng_failure_class` and `error` (and `_ng_failure_terminal`), `_gym` unchanged."""
+    gym = record["_gym"]
+    if gym.get("status") == "ok":
+        return record
+    error = gym["error"]
+    answer = {k: v for k, v in record.items() if k != "_gym"}
+    params = record.get("responses_create_params")
+    model = params.get("model") if isinstance(params, dict) else None
+    answer["reward"] = 0.0
+    answer["response"] = _failed_response(gym["id"], model if isinstance(model, str) else None)
+    answer[NG_FAILURE_CLASS] = failure_class(error)
+    status = f"HTTP {error['status']}: " if error.get("status") is not None else ""
+    answer["error"] = f"{error['class']}: {status}{error['message']}"
+    if error["class"] == "ModelCallError" and error.get("status") in _TERMINAL_STATUSES:
+        answer[NG_FAILURE_TERMINAL] = True
+    answer["_gym"] = gym
+    return answer
+
+
+def failure_class(error: dict[str, Any]) -> str:
+    """A name from NeMo Gym's shared failure vocabulary (nemo_gym/failure_kinds.py); a NeMo Gym
+    agent's own class (recorded as the error's class) is passed on as it is."""
+    name = str(error["class"])
+    if _NG_NAME.fullmatch(name):
+        return name
+    if name == "RolloutTimeout":
+        return "agent_timeout"
+    if name in ("ModelCallError", "RemoteCallError") and error.get("status") is None:
+        return "transport_unreachable"  # no HTTP answer: refused, dropped or timed out
+    return "agent_run_error"  # what NeMo Gym's collector calls a /run that ran and broke
+
+
+def _failed_response(rollout: str, model: str | None) -> dict[str, Any]:
+    """The smallest Response NeMo Gym's pydantic model accepts: one empty assistant message."""
+    return {
+        "id": f"gym-run-failed-{rollout}",
+        "object": "response",
+        "created_at": 0,
+        "model": model or "gym-run",
+        "status": "failed",
+        "output": [
+            {
+                "id": "msg_failed",
+                "type": "message",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": "", "annotations": []}],
+            }
+        ],
+        "parallel_tool_calls": False,
+        "tool_choice": "none",
+        "tools": [],
     }

@@ -22,6 +22,8 @@ Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Agent(Protocol):
+    name: str
+
     async def run(
         self, row: dict[str, Any], params_override: dict[str, Any] | None = None
     ) -> dict[str, Any]: ...
@@ -152,8 +154,9 @@ class Collector:
                 rollout_timeout_s=self.rollout_timeout_s,
                 trace=trace,
             )
-            if record is not None:  # None: abandoned (the run stopped), a resume runs it again
-                await self.sink(record)
+            await self.sink(record)
+        except RunStopped:
+            return  # abandoned (the run stopped): no record, a resume runs it again
         finally:
             trace.release()  # its large answers' memory, now that the writer has the record
 
@@ -166,9 +169,9 @@ async def run_one(
     params_override: dict[str, Any],
     rollout_timeout_s: float | None = None,
     trace: RolloutTrace | None = None,
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
     """One rollout; whatever it raises becomes a failure record and the collection goes on, except
-    RunStopped (the budget or the circuit breaker stopped the run): then no record, None."""
+    RunStopped (the budget or the circuit breaker stopped the run), which is raised: no record."""
     task, rollout, row = item
     trace = trace if trace is not None else RolloutTrace()
     CURRENT_ROLLOUT.set(trace)  # this task's own context: the client counts retries into it
@@ -177,7 +180,7 @@ async def run_one(
             run = agent.run(row, params_override)
             result = await (_deadline(run, rollout_timeout_s, trace) if rollout_timeout_s else run)
     except RunStopped:
-        return None
+        raise
     except Exception as exc:
         return failed_record(
             merge_params(row, params_override),
@@ -186,9 +189,16 @@ async def run_one(
             task=task,
             rollout=rollout,
             retries=trace.retries,
+            agent=agent.name,
         )
     return ok_record(
-        result, plan_hash=plan_hash, task=task, rollout=rollout, retries=trace.retries, cache=tally
+        result,
+        plan_hash=plan_hash,
+        task=task,
+        rollout=rollout,
+        retries=trace.retries,
+        cache=tally,
+        agent=agent.name,
     )
 
 

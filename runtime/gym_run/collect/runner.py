@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TextIO
 
 from gym_run.collect.budget import Budget
+from gym_run.collect.engine import Engine, Slice
 from gym_run.collect.job import (
     DEFAULT_GRACE_S,
     Job,
@@ -47,6 +48,8 @@ async def run_job(
     on_record: Callable[[dict[str, Any]], None] | None = None,
     backpressure: Callable[[], Awaitable[None]] | None = None,
     progress_interval_s: float = PLAIN_INTERVAL_S,
+    engine: Engine | None = None,
+    part: Slice | None = None,
 ) -> JobResult:
     """Runs the plan's collection job; rollouts that fail are recorded, not raised.
 
@@ -56,11 +59,17 @@ async def run_job(
     once it is on disk (in file order); `backpressure` is awaited before each record is written
     (a slow consumer of `on_record` slows the collection instead of piling records up). After
     the collection, one pass over the final set adds the aggregate block to the metrics (records
-    pass at reward >= `pass_threshold`) and writes `junit_path` when given.
+    pass at reward >= `pass_threshold`) and writes `junit_path` when given. `engine` runs the
+    rollouts elsewhere (Ray workers) while this process stays the one writer; `part` limits the run
+    to a slice of the rows (a shard) written to its own files.
     """
     job = plan.get("job")
     if not job:
-        raise PlanError("this plan has no collection job (compile with +agent_name=...)")
+        raise PlanError(
+            "this plan has no collection job: it describes servers only (serve them with "
+            "`gym-run serve PLAN`); to collect rollouts compile with +agent_name=NAME "
+            "(and +input_jsonl_fpath=..., else the agent's example dataset)"
+        )
     specs = server_specs(plan, environ)
     state = _RunJob(
         plan,
@@ -72,6 +81,7 @@ async def run_job(
     state.cache_spec = job.get("response_cache") if use_cache else None
     state.pass_threshold, state.junit_path = pass_threshold, junit_path
     state.on_record, state.backpressure = on_record, backpressure
+    state.part, state.engine = part, engine
     return await execute(
         state,
         specs,
@@ -94,21 +104,29 @@ class _RunJob(Job):
         def skip(task: int, rollout: int) -> bool:
             return self.ledger.done(task * repeats + rollout, retry_failed=retry_failed)
 
+        part = self.part
         items = iter_items(
             iter_rows(
                 job["input"]["path"],
                 job["limit"],
-                lambda task: all(skip(task, r) for r in range(repeats)),
+                lambda task: (
+                    (part is not None and not part.owns(task))
+                    or all(skip(task, r) for r in range(repeats))
+                ),
             ),
             repeats,
             skip,
         )
+        agent_config = {  # a hand-built plan may leave keys out: the schema's defaults
+            **server_defaults("responses_api_agents", "simple_agent"),
+            **self.plan["servers"].get(job["agent"], {}).get("config", {}),
+        }
+        if self.engine is not None:  # the engine's workers build the servers
+            timeout = agent_config.get("rollout_timeout_s")
+            await self.run_elsewhere(self.engine, specs, items, timeout, handle_signals)
+            return
 
         async def body(servers: Servers) -> None:
-            agent_config = {  # a hand-built plan may leave keys out: the schema's defaults
-                **server_defaults("responses_api_agents", "simple_agent"),
-                **self.plan["servers"].get(job["agent"], {}).get("config", {}),
-            }
             self.collector = Collector(
                 servers.agent(job["agent"]),
                 plan_hash=self.plan["content_hash"],

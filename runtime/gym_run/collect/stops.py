@@ -13,9 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from gym_run.collect.budget import Budget
+from gym_run.endpoint.client import OpenAIClient
 from gym_run.endpoint.pricing import CostMeter, cost_usd
 from gym_run.endpoint.usage import normalise_usage
 from gym_run.endpoint.watch import RunStopped
+from gym_run.servers.builtin.models import ModelServer
+from gym_run.servers.registry import Servers
 
 
 class RunWatch:
@@ -34,6 +37,14 @@ class RunWatch:
         self._stop, self._notice, self._in_flight = stop, notice, in_flight
         self.stopped: str | None = None  # why no model call starts any more
         self.down: str | None = None  # the breaker's one line, when it tripped
+
+    def attach(self, servers: Servers) -> None:
+        """Every model server's HTTP client (behind the response cache, if any) reports here."""
+        for server in servers.built.values():
+            if isinstance(server, ModelServer):
+                client = getattr(server.client, "inner", server.client)
+                if isinstance(client, OpenAIClient):
+                    client.watch = self
 
     def check(self) -> None:
         if self.stopped is not None:

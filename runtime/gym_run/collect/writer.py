@@ -158,10 +158,18 @@ class RolloutWriter:
             os.fsync(self._fd)
 
     async def aclose(self) -> None:
-        """Waits for every record handed over so far, then closes the file."""
+        """Waits for every record handed over so far, then closes the file. A cancellation while
+        waiting (a Python API caller leaving early) still closes it, so its lock is released
+        before the caller's next run opens the same file; the cancellation is re-raised after."""
+        cancelled = False
         while self._flusher is not None and not self._flusher.done():
-            await asyncio.shield(self._flusher)
+            try:
+                await asyncio.shield(self._flusher)
+            except asyncio.CancelledError:
+                cancelled = True
         self.close()
+        if cancelled:
+            raise asyncio.CancelledError
         if self._broken is not None:
             raise self._broken
 

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from gym_compile.canonical import canonical_json
 from gym_run.endpoint.client import ModelClient
 from gym_run.endpoint.usage import add_usage
+from gym_run.errors import GymRunError
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -197,6 +198,21 @@ def cache_scope(sample: int = 0) -> Iterator[CacheTally]:
         _TALLY.reset(token)
 
 
+def current_tally() -> CacheTally | None:
+    """The tally of the rollout running in this task, if any."""
+    return _TALLY.get()
+
+
+@contextlib.contextmanager
+def use_tally(tally: CacheTally | None) -> Iterator[None]:
+    """Count into an existing rollout's tally (a model call served for it from another task)."""
+    token = _TALLY.set(tally)
+    try:
+        yield
+    finally:
+        _TALLY.reset(token)
+
+
 class CachingClient:
     """A ModelClient that answers from the cache and stores what `inner` answers."""
 
@@ -240,3 +256,13 @@ class CachingClient:
         if response.get("status", "completed") == "completed" and not response.get("error"):
             await self.cache.put(key, response, model=self.model, secrets=self._secrets)
         return response
+
+
+def open_cache(path: str) -> ResponseCache:
+    """The plan's response cache; a file that cannot be opened is the user's to fix, not a traceback."""
+    try:
+        return ResponseCache(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise GymRunError(
+            f"response cache {path} cannot be opened ({exc}); fix the path or run with --no-cache"
+        ) from None

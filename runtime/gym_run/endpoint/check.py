@@ -29,19 +29,27 @@ async def check_plan(
     plan: dict[str, Any], environ: Mapping[str, str] | None = None
 ) -> list[CheckLine]:
     """Probes every responses_api_models server of the plan concurrently (one attempt each)."""
-    specs = {
+    models = {
         n: s for n, s in server_specs(plan, environ).items() if s["type"] == "responses_api_models"
     }
+    # NeMo Gym's own model servers run only while gym-run runs them: nothing to probe before
+    processes = sorted(n for n, s in models.items() if s.get("run") == "nemo")
+    specs = {n: s for n, s in models.items() if n not in processes}
+    lines = [
+        CheckLine(n, True, "NeMo Gym's own server, started by gym-run at run time; not probed")
+        for n in processes
+    ]
     if not specs:
-        return []
+        return lines
     async with make_session(len(specs) + 4) as session:
         servers = await build_servers(specs, session)
         try:
-            return list(
-                await asyncio.gather(*(_check(plan, name, servers[name]) for name in sorted(specs)))
+            checked = await asyncio.gather(
+                *(_check(plan, name, servers[name]) for name in sorted(specs))
             )
         finally:
             await servers.close()
+    return sorted([*lines, *checked], key=lambda line: line.name)
 
 
 async def _check(plan: dict[str, Any], name: str, server: Any) -> CheckLine:

@@ -24,6 +24,7 @@ from gym_run.endpoint.callstats import CallStats, note_pause, note_retry
 from gym_run.endpoint.memory import LARGE_ANSWER_BYTES, ByteBudget, Hold
 from gym_run.endpoint.ratelimit import Gate
 from gym_run.endpoint.retry import Failure, RetryPolicy, Tally
+from gym_run.endpoint.sse import final_response, is_event_stream
 from gym_run.endpoint.watch import Breaker, Watch
 from gym_run.errors import ModelCallError
 from gym_run.secrets import REDACT, Redactor
@@ -105,9 +106,11 @@ class OpenAIClient:
         max_buffered_response_bytes: int | None = _DEFAULTS["max_buffered_response_bytes"],
         circuit_breaker: Mapping[str, Any] | None = None,
         name: str = "",
+        stream: bool = False,
     ) -> None:
         self._session = session
         self.name = name or model  # the model server's name in the plan, for messages
+        self.stream = stream  # ask for server-sent events; the final Response is read from them
         self.base_url = base_url.rstrip("/")
         self._where = mask_text(self.base_url)  # as messages show it: no user:password@
         self.model = model
@@ -141,8 +144,14 @@ class OpenAIClient:
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """The request's `model` is always replaced by the configured one (NeMo Gym does the same)."""
-        payload = {**self._extra_body, **body, "model": self.model}
+        payload = self._payload(body)
         return await self._call("/responses", payload, self.retry, self.timeouts)
+
+    def _payload(self, body: dict[str, Any]) -> dict[str, Any]:
+        payload = {**self._extra_body, **body, "model": self.model}
+        if self.stream:
+            payload["stream"] = True
+        return payload
 
     async def probe(self) -> ProbeResult:
         """One tiny request, no retry, short timeouts: does the key, the model and the URL work?"""
@@ -154,7 +163,7 @@ class OpenAIClient:
         return ProbeResult(time.monotonic() - started, None)
 
     async def create_once(self, body: dict[str, Any]) -> dict[str, Any]:
-        payload = {**self._extra_body, **body, "model": self.model}
+        payload = self._payload(body)
         return await self._call(
             "/responses", payload, RetryPolicy.none(), self.timeouts.capped(PROBE_TIMEOUT_S)
         )
@@ -299,7 +308,22 @@ class OpenAIClient:
             outcome.rate_limited = failure.rate_limited  # the adaptive cap backs off
             self.stats.rate_limited += failure.rate_limited
             raise _AttemptFailed(failure)
-        parsed = _json_object(text)
+        sse = is_event_stream(headers.get("Content-Type"))
+        streamed = final_response(text) if sse else None
+        if streamed is not None and streamed.response is None:  # retried, like a non-Response
+            raise _AttemptFailed(
+                Failure(
+                    "malformed",
+                    f"{self._where} answered {status} with an event stream that "
+                    f"{'failed: ' if streamed.kind == 'failed' else 'ended early: '}"
+                    f"{_cut(self._redact(streamed.message), 200)}",
+                    status,
+                    headers,
+                    request_id,
+                    streamed.error_type,
+                )
+            )
+        parsed = streamed.response if streamed is not None else _json_object(text)
         if parsed is None:
             snippet = self._redact(text)[:200]  # masked before it is cut: no half a key
             raise _AttemptFailed(
@@ -392,5 +416,10 @@ def _cut(text: str, limit: int = _MAX_ERROR_TEXT) -> str:
 
 
 def make_session(limit: int) -> aiohttp.ClientSession:
-    """One session per run: connections are pooled across rollouts, sized to what can be in flight."""
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
+    """One session per run: connections are pooled across rollouts, sized to what can be in flight.
+
+    No cookie jar: a NeMo Gym server's session cookie belongs to one rollout and is passed on per
+    request (servers/external.py), never shared with the next rollout through the session."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=limit), cookie_jar=aiohttp.DummyCookieJar()
+    )

@@ -43,6 +43,18 @@ def normalise_usage(usage: Mapping[str, Any] | None) -> dict[str, int]:
     }
 
 
+def responses_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
+    """Record shape back to a Responses API `usage` object: what NeMo Gym puts in `response.usage`."""
+    total = normalise_usage(usage)
+    return {
+        "input_tokens": total["input_tokens"],
+        "input_tokens_details": {"cached_tokens": total["cached_input_tokens"]},
+        "output_tokens": total["output_tokens"],
+        "output_tokens_details": {"reasoning_tokens": total["reasoning_tokens"]},
+        "total_tokens": total["total_tokens"],
+    }
+
+
 def add_usage(into: dict[str, int], usage: Mapping[str, Any] | None) -> dict[str, int]:
     """Sums `usage` into `into` (both in record shape); returns `into`."""
     for key, value in normalise_usage(usage).items():

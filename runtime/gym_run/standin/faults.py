@@ -250,7 +250,7 @@ async def errors_and_ids(request: web.Request, handler: Handler) -> web.StreamRe
         request.app["stats"]["internal_error"] += 1
         message = f"The stand-in failed on this request ({type(exc).__name__})."
         response = error_response(500, message, "server_error")
-    if not response.prepared:  # a dripped answer sent its headers (and its id) already
+    if not response.prepared:  # a stream has sent its headers, its own request id among them
         response.headers["x-request-id"] = "req_" + uuid.uuid4().hex
     return response
 
@@ -292,8 +292,6 @@ def bad_request(body: Any) -> tuple[str, str | None] | None:
             "Invalid type for 'input': expected one of a string or an array of input items.",
             "input",
         )
-    if body.get("stream"):
-        return "The stand-in does not stream: send `stream: false` or omit it.", "stream"
     if "model" in body and not isinstance(body["model"], str):
         return "Invalid type for 'model': expected a string.", "model"
     tools = body.get("tools")

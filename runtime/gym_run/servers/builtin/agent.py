@@ -12,6 +12,7 @@ from gym_run.endpoint.usage import (
     add_usage,
     empty_usage,
     merge_usage_by_server,
+    responses_usage,
     total_usage,
 )
 from gym_run.errors import ModelCallError
@@ -28,9 +29,11 @@ class RunStats:
     usage: dict[str, int] = field(default_factory=empty_usage)
     model_calls: int = 0
     tool_calls: int = 0
+    usage_reported: bool = False  # some call answered a `usage` object
 
     def add_usage(self, usage: Any) -> None:
         """Lenient: endpoints differ in which usage details they fill in."""
+        self.usage_reported = self.usage_reported or isinstance(usage, dict)
         add_usage(self.usage, usage)
 
 
@@ -82,7 +85,8 @@ class SimpleAgent:
         return result
 
     async def responses(self, params: dict[str, Any]) -> tuple[dict[str, Any], RunStats]:
-        """The loop; the final response carries every output item of every step."""
+        """The loop; the final response carries every output item of every step and the usage
+        of every call, summed."""
         stats = RunStats()
         original = params.get("input", [])
         if isinstance(original, str):
@@ -119,7 +123,12 @@ class SimpleAgent:
                 new_outputs.append(await self._call_tool(call, stats, params.get("tools") or []))
             if self.max_steps and step >= self.max_steps:
                 break
-        return {**response, "output": new_outputs}, stats
+        final = {**response, "output": new_outputs}
+        if stats.usage_reported:
+            # NeMo Gym (since 2026): the final response's usage is the sum over every model call of
+            # the loop, not the last call's; per-call detail is what `_gym` keeps.
+            final["usage"] = responses_usage(stats.usage)
+        return final, stats
 
     async def _call_tool(
         self, call: dict[str, Any], stats: RunStats, offered: Any = None

@@ -41,7 +41,8 @@ class ModelServer:
 
 def call_options(name: str, config: dict[str, Any]) -> dict[str, Any]:
     """How every model server calls its endpoint: timeouts, retries, concurrency, pacing, the
-    circuit breaker and the answer-size limits (keys a config leaves out: the schema's defaults)."""
+    circuit breaker, the answer-size limits (keys a config leaves out: the schema's defaults) and
+    whether answers come as a stream of events."""
     defaults = model_defaults()
     return {
         "name": name,
@@ -54,6 +55,7 @@ def call_options(name: str, config: dict[str, Any]) -> dict[str, Any]:
             key: config.get(key, defaults[key])
             for key in ("max_response_bytes", "max_buffered_response_bytes")
         },
+        "stream": bool(config.get("stream", False)),
     }
 
 

@@ -1,0 +1,185 @@
+"""Shard files in, the plan's final set out: one record per rollout id (the same rule as resume and
+export: first ok record, else last failed), in input order, plus a metrics document for the whole.
+
+The merged file sits where one run would have written (the plan's rollouts path), so export,
+report and `--resume` (to finish what the shards left missing) work on it as on any run's output.
+Each shard is indexed with resume's Ledger (a memory-mapped slot per rollout), so no shard is
+held in memory, and a record in a shard that does not own its row is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from gym_compile.atomic import atomic_file
+from gym_run.collect.metrics import Metrics
+from gym_run.collect.resume import EMPTY, Ledger, scan
+from gym_run.collect.rollouts import planned_total
+from gym_run.collect.writer import write_json_atomic
+from gym_run.endpoint.callstats import CallStats
+from gym_run.errors import GymRunError, OutputExistsError
+from gym_run.metrics.finalset import Outputs, summarize_final_set, tasks_path_for
+from gym_run.scale.shard import Shard, find_shard_count, shard_paths
+
+
+@dataclass
+class MergeReport:
+    path: str
+    metrics_path: str
+    shards: int
+    absent: list[int] = field(default_factory=list)  # shard numbers with no file
+    ok: int = 0
+    failed: int = 0
+    missing: int = 0
+    written: int = 0
+
+
+class _ShardLedger(Ledger):
+    """A Ledger that refuses an id whose row another shard owns (a file renamed or mixed up)."""
+
+    def __init__(self, plan_hash: str, repeats: int, total: int, shard: Shard, path: str):
+        super().__init__(plan_hash, repeats, total)
+        self.shard, self.path = shard, path
+
+    def index(self, record: dict[str, Any]) -> int:
+        i = super().index(record)
+        task = i // self.num_repeats
+        if not self.shard.owns(task):
+            raise GymRunError(
+                f"{self.path}: rollout {record['_gym']['id']} belongs to shard "
+                f"{task % self.shard.n + 1}/{self.shard.n}, not {self.shard.label}; "
+                "shard files must keep the names gym-run gave them"
+            )
+        return i
+
+
+def merge_shards(
+    plan: dict[str, Any],
+    *,
+    shards: int | None = None,
+    dest: str | None = None,
+    overwrite: bool = False,
+) -> MergeReport:
+    """Writes the final set of shards 1..N of `plan` to `dest` (default: the plan's rollouts path)."""
+    started = time.monotonic()
+    job = plan["job"]
+    output = job["output"]["path"]
+    n = shards or find_shard_count(output)
+    if not n:
+        raise GymRunError(
+            f"no shard files beside {output} (expected {shard_paths(output, 1, 2)[0]}, ...); "
+            "run gym-run PLAN --shard K/N first"
+        )
+    dest = dest or output
+    metrics_path = job["output"]["metrics_path"] if dest == output else _metrics_beside(dest)
+    if not overwrite and os.path.exists(dest) and os.path.getsize(dest) > 0:
+        raise OutputExistsError(
+            f"{dest} already exists and is not empty; pass --overwrite to replace it"
+        )
+    repeats = job["num_repeats"]
+    total = planned_total(job["input"]["rows"], job["limit"], repeats)
+    report = MergeReport(dest, metrics_path, n)
+    ledgers: list[_ShardLedger] = []
+    files: list[BinaryIO | None] = []
+    try:
+        for k in range(1, n + 1):
+            path = shard_paths(output, k, n)[0]
+            ledger = _ShardLedger(plan["content_hash"], repeats, total, Shard(k, n), path)
+            ledgers.append(ledger)
+            if not os.path.exists(path):
+                report.absent.append(k)
+                files.append(None)
+                continue
+            if os.path.exists(dest) and os.path.samefile(path, dest):
+                raise OutputExistsError(
+                    f"the merge would overwrite shard file {path}; pass another -o"
+                )
+            scan(path, ledger, Metrics())
+            files.append(open(path, "rb"))  # noqa: SIM115 - closed below
+        metrics = Metrics()
+        with atomic_file(dest, "wb") as out:
+            for i in range(total):
+                k = (i // repeats) % n
+                ledger, src = ledgers[k], files[k]
+                if src is None or ledger.state(i) == EMPTY:
+                    report.missing += 1
+                    continue
+                src.seek(ledger.offset(i))
+                line = src.readline()
+                metrics.add(json.loads(line))
+                out.write(line)
+                report.written += 1
+    finally:
+        for fh in files:
+            if fh is not None:
+                fh.close()
+        for ledger in ledgers:
+            ledger.close()
+    report.ok, report.failed = metrics.ok, metrics.failed
+    document = _document(plan, metrics, total, output, n, started)
+    with open(dest, "rb") as merged:  # the aggregate block, as a run's metrics have it
+        document["_gym"]["aggregate"] = summarize_final_set(
+            (json.loads(line) for line in merged),
+            num_repeats=repeats,
+            planned=total,
+            outputs=Outputs(tasks_path=tasks_path_for(dest)),
+        )
+    write_json_atomic(metrics_path, document)
+    return report
+
+
+def _metrics_beside(dest: str) -> str:
+    stem = dest[: -len(".jsonl")] if dest.endswith(".jsonl") else dest
+    return stem + ".metrics.json"
+
+
+def _document(
+    plan: dict[str, Any], metrics: Metrics, total: int, output: str, n: int, started: float
+) -> dict[str, Any]:
+    """The whole set's metrics; calls, cost warnings and wall time come from the shards' own
+    metrics files (the shards ran in parallel: wall time is the longest shard's)."""
+    parts, calls, warnings, wall = [], CallStats(), [], 0.0
+    for k in range(1, n + 1):
+        doc = _read_metrics(shard_paths(output, k, n)[1])
+        gym = (doc or {}).get("_gym") or {}
+        parts.append(
+            {
+                "shard": f"{k}/{n}",
+                "counts": gym.get("counts"),
+                "wall_time_s": gym.get("wall_time_s"),
+            }
+        )
+        calls.add(
+            CallStats(
+                **{
+                    k2: v
+                    for k2, v in (gym.get("calls") or {}).items()
+                    if k2 in CallStats.__dataclass_fields__
+                }
+            )
+        )
+        warnings += [w for w in (gym.get("cost") or {}).get("warnings") or [] if w not in warnings]
+        wall = max(wall, float(gym.get("wall_time_s") or 0.0))
+    document = metrics.document(
+        wall_time_s=wall or time.monotonic() - started,
+        plan_hash=plan["content_hash"],
+        planned=total,
+        run={"merged_shards": n, "new": metrics.rollouts},
+        calls=calls.as_dict(),
+        warnings=warnings,
+    )
+    document["_gym"]["shards"] = parts
+    return document
+
+
+def _read_metrics(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            value = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

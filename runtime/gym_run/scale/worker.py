@@ -1,0 +1,161 @@
+"""One Ray worker: the plan's servers started once, through the same call a local run uses
+(built-ins, NeMo Gym processes, `url:` servers); rollouts handed over by the driver run here, and
+their records wait until the driver takes them.
+
+The worker writes nothing. A record lives only in its memory until the driver has it, so a worker
+that dies loses nothing the driver does not run again elsewhere. Ray is not imported here: the
+driver wraps this class with ray.remote, so the module also runs (and is tested) without Ray.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from gym_run.collect.rollouts import Item, run_one
+from gym_run.endpoint.cache import ResponseCache
+from gym_run.endpoint.callstats import CallStats
+from gym_run.endpoint.client import make_session
+from gym_run.errors import EXIT_ERROR, GymRunError
+from gym_run.servers.builtin.models import ModelServer
+from gym_run.servers.launch import logs_dir_for, start_servers
+from gym_run.servers.registry import Servers
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    """What every worker gets once, at its start (the plan's servers with their secrets)."""
+
+    plan: dict[str, Any]  # as loaded: secret references only (what NeMo Gym's head shows)
+    plan_hash: str
+    specs: dict[str, Any]
+    agent: str
+    params_override: dict[str, Any]
+    rollout_timeout_s: float | None
+    cache_spec: dict[str, Any] | None
+    concurrency: int
+
+
+class RolloutWorker:
+    """An async Ray actor; `start` once, then `submit` and `results` as the driver asks."""
+
+    def __init__(self, job: WorkerJob) -> None:
+        self.job = job
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._done: list[dict[str, Any]] = []
+        self._wake = asyncio.Event()
+        self._session: aiohttp.ClientSession | None = None
+        self._cache: ResponseCache | None = None
+        self._servers: Servers | None = None
+        self._stats: list[CallStats] = []
+        self._sent = CallStats()
+        self._died: list[str] = []  # NeMo Gym servers of this worker that exited
+
+    async def start(self) -> dict[str, Any]:
+        """Builds the servers; answers the pid, or the error a user can act on (never raises one:
+        the driver re-raises it as itself, with its exit code)."""
+        job = self.job
+        try:
+            if job.cache_spec:
+                self._cache = ResponseCache(job.cache_spec["path"])
+            self._session = make_session(job.concurrency + 8)
+            output = job.plan["job"]["output"]["path"]
+            self._servers = await start_servers(
+                job.plan,
+                job.specs,
+                self._session,
+                log_dir=Path(
+                    logs_dir_for(output), f"ray-worker-{os.uname().nodename}-{os.getpid()}"
+                ),
+                cache=self._cache,
+                cache_stand_in=bool(job.cache_spec and job.cache_spec["stand_in"]),
+            )
+            self._servers.on_death = self._died.append
+            self._servers.agent(job.agent)
+        except GymRunError as exc:
+            await self.close()
+            return {"error": exc.message, "exit_code": exc.exit_code}
+        except OSError as exc:
+            await self.close()
+            return {"error": f"a Ray worker could not start: {exc}", "exit_code": EXIT_ERROR}
+        stats = [
+            getattr(s.client, "stats", None)
+            for s in self._servers.built.values()
+            if isinstance(s, ModelServer)
+        ]
+        self._stats = [s for s in stats if isinstance(s, CallStats)]
+        return {"pid": os.getpid(), "node": os.uname().nodename}
+
+    async def submit(self, items: list[Item]) -> None:
+        """Starts the rollouts at once; the driver bounds how many it hands over."""
+        assert self._servers is not None, "start() first"
+        agent = self._servers.agent(self.job.agent)
+        for item in items:
+            task = asyncio.create_task(self._one(agent, item))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _one(self, agent: Any, item: Item) -> None:
+        job = self.job
+        record = await run_one(
+            agent,
+            item,
+            plan_hash=job.plan_hash,
+            params_override=job.params_override,
+            rollout_timeout_s=job.rollout_timeout_s,
+        )
+        self._done.append(record)
+        self._wake.set()
+
+    async def results(self, wait_s: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Every record finished since the last call (waiting up to `wait_s` for the first one),
+        the model clients' counters since then (max_attempts: the largest so far), and under
+        "died" the NeMo Gym servers of this worker that exited."""
+        if not self._done and self._tasks:
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait_s)
+            except asyncio.TimeoutError:
+                pass
+        done, self._done = self._done, []
+        if self._servers is not None and any(
+            r["_gym"]["status"] != "ok" for r in done
+        ):  # a dead server fails rollouts fast: look now, as a local run does
+            self._servers.check_processes()
+        stats: dict[str, Any] = self._stats_delta()
+        if self._died:
+            stats["died"], self._died = self._died, []
+        return done, stats
+
+    def _stats_delta(self) -> dict[str, int]:
+        now = CallStats.total(self._stats)
+        delta = {
+            key: getattr(now, key) - getattr(self._sent, key)
+            for key in ("calls", "requests", "retries", "rate_limited", "failed")
+        }
+        delta["max_attempts"] = now.max_attempts
+        self._sent = now
+        return delta
+
+    async def cancel(self) -> None:
+        """The driver gave up on what is in flight here (second stage of Ctrl-C)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.cancel()
+        if self._servers is not None:
+            await self._servers.close()
+            self._servers = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None

@@ -1,0 +1,75 @@
+"""A resources server speaking NeMo Gym's protocol, started the way gym-run starts NeMo Gym's.
+
+Not NeMo Gym's code: a small aiohttp app that reads NeMo Gym's environment (NEMO_GYM_CONFIG_DICT,
+NEMO_GYM_CONFIG_PATH) to find its own address, so the process tests run without NeMo Gym
+installed. Its `mode` decides how it misbehaves: ok, crash (at start), hang (never listens),
+die_after (exits after N tool calls); `pid_file` says where it writes its pid; a stray child
+process (`child: true`) shows that the whole process group goes down with it.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import yaml
+from aiohttp import web
+
+CONFIG = yaml.safe_load(os.environ["NEMO_GYM_CONFIG_DICT"])
+NAME = os.environ["NEMO_GYM_CONFIG_PATH"]
+((IMPL_CONFIG,),) = [list(v.values()) for v in CONFIG[NAME].values()]
+MODE = IMPL_CONFIG.get("mode", "ok")
+
+if IMPL_CONFIG.get("pid_file"):
+    with open(IMPL_CONFIG["pid_file"], "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+if IMPL_CONFIG.get("child"):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    with open(IMPL_CONFIG["pid_file"], "a") as fh:
+        fh.write(f"{child.pid}\n")
+print(f"fake_weather {NAME} starting in mode {MODE}", flush=True)
+if MODE == "crash":
+    raise RuntimeError("boom: the fake server refuses to start")
+if MODE == "hang":
+    time.sleep(3600)
+
+calls = 0
+
+
+async def liveness(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def seed_session(request: web.Request) -> web.Response:
+    body = await request.json()
+    response = web.json_response({})
+    response.set_cookie("fake_session", f"s{body.get('initial', 0)}")
+    return response
+
+
+async def get_weather(request: web.Request) -> web.Response:
+    global calls
+    calls += 1
+    if MODE == "die_after" and calls > int(IMPL_CONFIG.get("after", 1)):
+        os._exit(3)
+    body = await request.json()
+    session = request.cookies.get("fake_session", "none")
+    return web.json_response({"city": body.get("city"), "weather_description": f"cold ({session})"})
+
+
+async def verify(request: web.Request) -> web.Response:
+    body = await request.json()
+    session = request.cookies.get("fake_session", "none")
+    seen = CONFIG.get("policy_model_name")  # a global value, as some NeMo Gym servers read one
+    return web.json_response(
+        {**body, "reward": 1.0, "session_at_verify": session, "global_seen": seen}
+    )
+
+
+app = web.Application()
+app.router.add_get("/", liveness)
+app.router.add_post("/seed_session", seed_session)
+app.router.add_post("/get_weather", get_weather)
+app.router.add_post("/verify", verify)
+server = IMPL_CONFIG
+web.run_app(app, host=server["host"], port=server["port"], print=None)
