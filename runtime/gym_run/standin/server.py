@@ -145,9 +145,12 @@ def _input_text(body: dict[str, Any], items: list[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
-def respond(body: dict[str, Any]) -> dict[str, Any]:
+def respond(body: dict[str, Any], *, always_call: bool = False) -> dict[str, Any]:
     """A request body -> a Response object. Pure and deterministic: ids hash the request (the
-    server gives each answer fresh ids: runtime/gym_run/standin/server.py `fresh_ids`)."""
+    server gives each answer fresh ids: runtime/gym_run/standin/server.py `fresh_ids`).
+
+    always_call: answer a function call even after tool outputs (a model that never stops).
+    """
     try:
         digest = hashlib.sha256(canonical_json(body)).hexdigest()
     except UnicodeEncodeError:  # lone surrogates: still canonical, just ASCII-escaped
@@ -161,7 +164,7 @@ def respond(body: dict[str, Any]) -> dict[str, Any]:
     user_text = _last_user_text(items)
     tools = _function_tools(body)
     choice = body.get("tool_choice")
-    answered = any(item.get("type") == "function_call_output" for item in items)
+    answered = not always_call and any(item.get("type") == "function_call_output" for item in items)
     output: dict[str, Any]
     if tools and not answered and choice != "none":
         forced = (
@@ -266,6 +269,7 @@ def build_app(
     created = int(time.time())
 
     async def responses(request: web.Request) -> web.StreamResponse:
+        stats["requests"] += 1
         if (faulty := await injector.apply(request)) is not None:
             return faulty
         if (denied := unauthorized(request, api_key)) is not None:
@@ -292,7 +296,9 @@ def build_app(
                 message, param, code = not_found(previous_id)
                 return error_response(404, message, param=param, code=code)
             conversation = store.conversation(previous) + conversation
-        answer = fresh_ids(respond({**body, "input": conversation}))
+        answer = fresh_ids(
+            respond({**body, "input": conversation}, always_call=injector.faults.always_call)
+        )
         if not asked:
             answer["model"] = model
         if body.get("store") is not False:
@@ -300,9 +306,12 @@ def build_app(
         if latency_ms > 0:
             await asyncio.sleep(latency_ms / 1000)
         stats["ok"] += 1
+        drip = injector.shape(answer)  # the answer faults: empty, padded, dripped
         if body.get("stream") is True:
             stats["streamed"] += 1
             return await stream.send(request, answer)
+        if drip:
+            return await injector.drip(request, answer)
         return web.json_response(answer)
 
     async def stored(request: web.Request) -> web.StreamResponse:
@@ -393,6 +402,8 @@ def run_standalone(host: str, port: int, **build_app_kwargs: Any) -> None:
             await stop.wait()
         finally:
             await standin.close()
+            # what a benchmark needs to count, from the endpoint's side of the wire
+            print(f"stand-in served: {json.dumps(dict(standin.app['stats']))}", flush=True)
 
     try:
         asyncio.run(serve())
