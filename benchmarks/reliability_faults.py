@@ -1,5 +1,7 @@
-"""2,000 rollouts against a stand-in that answers 30% 429, 5% 5xx and drops 2% of connections:
-all must complete, none twice, and no model call may exceed its retry bound.
+"""2,000 rollouts against a stand-in that answers 30% 429, 5% 5xx and drops 2% of connections,
+with the default retry settings: all must complete, none twice. (429s are retried by time, not
+attempts; 5xx and drops by max_attempts 5: 0.07**5 * 4,000 calls, about a 0.7% chance that any
+call runs out.)
 
     python benchmarks/reliability_faults.py [--rows 1000] [--repeats 2] [--concurrency 64]
 """
@@ -13,10 +15,6 @@ import tempfile
 from pathlib import Path
 
 from reliability_common import StandIn, audit, compile_plan, emit, gym_run, now, wait
-
-MAX_ATTEMPTS = (
-    15  # 0.37 ** 15 * 4,000 calls: about a 0.1% chance that any call runs out of attempts
-)
 
 
 def main() -> int:
@@ -46,7 +44,7 @@ def main() -> int:
             args.rows,
             args.repeats,
             args.concurrency,
-            f"{{max_attempts: {MAX_ATTEMPTS}}}",
+            "{}",  # the defaults
         )
         started = now()
         code, output = wait(gym_run(str(plan), "-q"), timeout=170)
@@ -65,15 +63,9 @@ def main() -> int:
     emit("retries", calls.get("retries", -1))
     emit("rate_limited_429", calls.get("rate_limited", -1))
     emit("max_attempts_seen", calls.get("max_attempts", -1))
-    emit("max_attempts_allowed", MAX_ATTEMPTS)
     emit("wall_s", wall)
     emit("exit_code", code)
-    good = (
-        code == 0
-        and found["ok_ids"] == expected
-        and found["duplicate_ok_records"] == 0
-        and 0 < calls.get("max_attempts", 0) <= MAX_ATTEMPTS
-    )
+    good = code == 0 and found["ok_ids"] == expected and found["duplicate_ok_records"] == 0
     if not good:
         print(output[-2000:], file=sys.stderr)
     return 0 if good else 1

@@ -23,6 +23,7 @@ SUITE = {  # script -> arguments (full size, quick)
     "bench_lint.py": ([], ["--files", "100"]),
     "bench_hostile.py": ([], ["--only", "unknown keys"]),
     "bench_fuzz.py": (["--examples", "1000"], ["--examples", "50"]),  # 10,000: run it alone
+    "bench_report.py": ([], ["--sizes", "20", "10000", "--no-browser"]),
     # needs Ray (pip install 'gym-compile[ray]'); starts its own loopback cluster
     "bench_scale.py": (
         ["--repeats", "1"],

@@ -18,6 +18,7 @@ from typing import Any
 
 from gym_compile import files, settings
 from gym_compile import schema_catalog as catalog
+from gym_compile.assets import load_schema
 from gym_compile.costing import JobSpend, start_costing
 from gym_compile.datasets import declared_in, obtain_hints
 from gym_compile.diagnostics import CMDLINE, Diagnostic, did_you_mean, json_path
@@ -87,12 +88,18 @@ def build_job(v: Validated) -> Job | None:
         output,
         settings.limit(g),
         repeats,
-        settings.concurrency(g),
+        settings.count(g.get("num_samples_in_parallel"), None, minimum=1)
+        or global_default("num_samples_in_parallel"),
         settings.params(g),
         costing.finish(v, repeats),
         _response_cache(v, output),
         _ray(v),
     )
+
+
+def global_default(key: str) -> Any:
+    """A global key's default, as schemas/globals.schema.json states it (the one place it lives)."""
+    return load_schema("globals.schema.json")["properties"][key]["default"]
 
 
 def check_datasets(v: Validated) -> None:

@@ -105,7 +105,7 @@ def test_show_renders_a_plan_for_people(work):
     assert "api_key = <secret policy_api_key>" in out and SECRET not in out
     assert (
         "agent       simple_weather_simple_agent" in out
-        and "5 rows x 1 repeats, 16 at a time" in out
+        and "5 rows x 1 repeats, 256 at a time" in out
     )
     assert "policy_api_key: key policy_api_key of" in out and "$POLICY_API_KEY" in out
 

@@ -72,6 +72,8 @@ KNOWN_DEFAULT_DIFFERENCES = {
     "name",
     # gym-run's built-in template unless one is named (GYM092 says so)
     "judge_prompt_template_fpath",
+    # bounded by default (NeMo Gym: None, no bound); null in a config still means no bound
+    "max_steps",
 }
 SHIPPED_IN_NEMO_GYM = [
     ("responses_api_models", "openai_model"),

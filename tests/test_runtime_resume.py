@@ -180,6 +180,7 @@ async def test_resume_after_a_kill_cuts_the_torn_line_and_finishes(tmp_path):
         "superseded": 0,
         "torn_bytes_removed": 40,
         "interrupted": False,
+        "endpoint_down": None,
     }
     assert result.counts["ok"] == 6
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import random
 import time
 
@@ -12,10 +13,11 @@ import pytest
 from aiohttp import web
 from gym_run.endpoint.callstats import CURRENT_ROLLOUT, RolloutTrace
 from gym_run.endpoint.client import OpenAIClient, Timeouts
-from gym_run.endpoint.retry import Failure, RetryPolicy, retry_after_s
+from gym_run.endpoint.retry import Failure, RetryPolicy, Tally, retry_after_s
 from gym_run.errors import ModelCallError
 from gym_run.standin.server import Faults, start_standin
 
+from tests.conftest import REPO
 from tests.runtime_helpers import assistant_message, response_body, start_endpoint
 
 FAST = RetryPolicy(max_attempts=4, initial_delay_s=0.001, max_delay_s=0.005)
@@ -83,25 +85,77 @@ def test_retry_after_headers():
     assert retry_after_s({"retry-after": "0"}) is None and retry_after_s({}) is None
 
 
+def _tally(failures=0, rate_limited=0, rate_limited_s=0.0, elapsed=0.0):
+    return Tally(
+        attempts=failures + rate_limited,
+        failures=failures,
+        rate_limited=rate_limited,
+        rate_limited_s=rate_limited_s,
+        started=time.monotonic() - elapsed,
+    )
+
+
 def test_decide_bounds_and_overrides():
     policy = RetryPolicy(max_attempts=3, max_total_s=10, max_retry_after_s=60)
-    rate = Failure("status", "slow down", 429, {"retry-after": "2"})
-    assert policy.decide(rate, 1, 0.0) == (2.0, "")
-    assert policy.decide(rate, 3, 0.0)[1] == "gave up after 3 attempts (retry.max_attempts)"
-    assert "retry.max_total_s" in policy.decide(rate, 1, 9.0)[1]
-    huge = Failure("status", "quota", 429, {"retry-after": "3600"})
-    assert "asked to wait 3600 s" in policy.decide(huge, 1, 0.0)[1]
-    assert policy.decide(Failure("status", "bad", 400), 1, 0.0) == (None, "")
+    down = Failure("status", "overloaded", 503, {"retry-after": "2"})
+    assert policy.decide(down, _tally(failures=1)) == (2.0, "")
     assert (
-        policy.decide(Failure("status", "bad", 400, {"x-should-retry": "true"}), 1, 0.0)[0]
+        policy.decide(down, _tally(failures=3))[1]
+        == "gave up after 3 attempts (retry.max_attempts)"
+    )
+    assert "retry.max_total_s" in policy.decide(down, _tally(failures=1, elapsed=9.0))[1]
+    huge = Failure("status", "quota", 429, {"retry-after": "3600"})
+    assert "asked to wait 3600 s" in policy.decide(huge, _tally(rate_limited=1))[1]
+    assert policy.decide(Failure("status", "bad", 400), _tally(failures=1)) == (None, "")
+    assert (
+        policy.decide(Failure("status", "bad", 400, {"x-should-retry": "true"}), _tally(1))[0]
         is not None
     )
     assert (
         "x-should-retry: false"
-        in policy.decide(Failure("status", "x", 503, {"x-should-retry": "false"}), 1, 0)[1]
+        in policy.decide(Failure("status", "x", 503, {"x-should-retry": "false"}), _tally(1))[1]
     )
     for kind in ("timeout", "connection", "malformed"):
-        assert policy.decide(Failure(kind, "x"), 1, 0.0)[0] is not None
+        assert policy.decide(Failure(kind, "x"), _tally(failures=1))[0] is not None
+
+
+def test_a_429_is_bounded_by_time_not_by_attempts():
+    """Rate limits are back-pressure: 50 of them in a row do not exhaust max_attempts=3, and time
+    spent on them is not held against max_total_s; max_rate_limited_s bounds them."""
+    policy = RetryPolicy(max_attempts=3, max_total_s=10, max_rate_limited_s=100)
+    rate = Failure("status", "slow down", 429, {"retry-after": "2"})
+    assert policy.decide(rate, _tally(failures=2, rate_limited=50, elapsed=97)) == (2.0, "")
+    down = Failure("status", "overloaded", 503, {"retry-after": "2"})
+    assert policy.decide(down, _tally(failures=1, rate_limited_s=90, elapsed=95)) == (2.0, "")
+    why = policy.decide(rate, _tally(rate_limited=50, rate_limited_s=90, elapsed=99))[1]
+    assert "still rate limited after 50 answers 429" in why and "max_rate_limited_s" in why
+    # without Retry-After: the SDK's backoff, growing with the 429s of this call
+    bare = Failure("status", "slow down", 429)
+    waits = [policy.decide(bare, _tally(rate_limited=n), random.Random(0))[0] for n in (1, 2, 3)]
+    assert waits[0] < waits[1] < waits[2] <= policy.max_delay_s
+
+
+@pytest.mark.parametrize("field", ["type", "code"])
+def test_a_used_up_quota_is_not_a_rate_limit(field):
+    """OpenAI answers 429 insufficient_quota when the account is out of credit: no wait fixes it."""
+    quota = Failure(
+        "status",
+        "You exceeded your current quota",
+        429,
+        **{"error_type" if field == "type" else "code": "insufficient_quota"},
+    )
+    assert not quota.rate_limited
+    assert RetryPolicy().decide(quota, _tally(rate_limited=1)) == (None, "")
+
+
+def test_retry_defaults_are_the_schemas():
+    schema = json.loads(
+        (REPO / "schemas/servers/responses_api_models/openai_model.schema.json").read_text()
+    )["properties"]["retry"]["properties"]
+    policy = RetryPolicy()
+    for name, spec in schema.items():
+        value = getattr(policy, name)
+        assert (list(value) if name == "statuses" else value) == spec["default"], name
 
 
 # ---------------------------------------------------------------- the client over HTTP

@@ -56,7 +56,22 @@ async def test_table(served):
     assert served.url("example_simple_weather") == f"http://127.0.0.1:{served.fixed_port}"
     text = format_table(served.table)
     assert text.splitlines()[0].split() == ["NAME", "TYPE", "IMPLEMENTATION", "URL"]
-    assert served.url("policy_model") in text
+    rows = {line.split()[0]: line.split()[-1] for line in text.splitlines()[1:]}
+    assert rows["policy_model"] == served.url("policy_model") + "/v1"  # an OpenAI base_url
+    assert rows["example_simple_weather"] == served.url("example_simple_weather")
+
+
+async def test_printed_model_url_works_as_the_sdk_base_url(served):
+    """The URL serve prints for a model server is what the official SDK takes as base_url."""
+    import openai
+
+    base_url = next(s.base_url for s in served.table if s.name == "policy_model")
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=0)
+    try:
+        answer = await client.responses.create(model="m", input="hello")
+    finally:
+        await client.close()
+    assert answer.output_text == "You said: hello"
 
 
 async def test_agent_run(served, http):

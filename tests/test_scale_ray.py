@@ -26,7 +26,7 @@ from tests.runtime_helpers import read_jsonl, seal, weather_plan, weather_row, w
 # before Ray's first import, as gym-run does: Ray reads them once (else 127.0.0.1 becomes eth0's IP)
 os.environ.update(LOOPBACK_ENV)
 ray = pytest.importorskip(
-    "ray", reason="Ray is not installed (pip install 'gym-compile[ray]'; make test installs it)"
+    "ray", reason="Ray is not installed (pip install 'ray>=2.10'; make test installs it)"
 )
 
 

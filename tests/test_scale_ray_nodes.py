@@ -25,7 +25,7 @@ from tests.test_scale_ray import assert_complete, cpu_plan
 
 os.environ.update(LOOPBACK_ENV)  # before Ray's first import (see test_scale_ray)
 ray = pytest.importorskip(
-    "ray", reason="Ray is not installed (pip install 'gym-compile[ray]'; make test installs it)"
+    "ray", reason="Ray is not installed (pip install 'ray>=2.10'; make test installs it)"
 )
 
 

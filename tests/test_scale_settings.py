@@ -93,7 +93,7 @@ def test_ray_missing_says_how_to_install(plan_path: str, monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed: import ray fails
     done = CliRunner().invoke(cli, [plan_path, "--ray"])
     assert done.exit_code == 1
-    assert "--ray needs Ray, which is not installed: pip install 'gym-compile[ray]'" in done.output
+    assert "--ray needs Ray, which is not installed: pip install 'ray>=2.10'" in done.output
     assert "Traceback" not in done.output
 
 

@@ -21,9 +21,15 @@ VOLATILE = ("latency_s",)
 
 
 def stable(record: dict[str, Any]) -> dict[str, Any]:
-    """A record without what differs between two runs of the same plan (timings)."""
+    """A record without what differs between two runs of the same plan: timings, and what a
+    model endpoint makes fresh for every answer (response and item ids, timestamps; the stand-in
+    does so too, as OpenAI does). The content, call ids included, must be equal."""
     gym = {k: v for k, v in record["_gym"].items() if k not in VOLATILE}
-    return {**record, "_gym": gym}
+    response = {
+        k: v for k, v in record["response"].items() if k not in ("id", "created_at", "completed_at")
+    }
+    response["output"] = [{k: v for k, v in o.items() if k != "id"} for o in response["output"]]
+    return {**record, "_gym": gym, "response": response}
 
 
 def plan_of(tmp_path: Path, rows: int = 7, repeats: int = 2) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gym_run.errors import EXIT_ENDPOINT_DOWN, EXIT_SOME_FAILED
 
 from tests.conftest import EXAMPLES, REPO
 
@@ -36,6 +37,9 @@ TOKEN = "tok-canary-" + uuid.uuid4().hex
 ENV_KEY = "sk-envwins-" + uuid.uuid4().hex  # POLICY_API_KEY in the environment: wins over env.yaml
 PLAIN = "plaincanary" + uuid.uuid4().hex  # a secret that does not look like one (no sk- prefix)
 TOKEN_VAR = "GYM_CANARY_TOKEN"
+
+#: a run whose every call fails: 3 (failures recorded) or 7 (the circuit breaker stopped it)
+STOPPED_OR_FAILED = {EXIT_SOME_FAILED, EXIT_ENDPOINT_DOWN}
 
 
 def _forms(secret: str) -> list[str]:
@@ -340,7 +344,7 @@ def test_runs_against_a_401_and_a_header_echoing_endpoint_never_record_the_secre
     world: World, standin: str, echo_url: str
 ) -> None:
     world.compile("p401", standin)
-    done = world.run("gym-run", "p401.json", expect={3})
+    done = world.run("gym-run", "p401.json", expect=STOPPED_OR_FAILED)
     assert "Incorrect API key" in done.stdout + done.stderr
     record = json.loads((world.root / "out/p401.jsonl").read_text().splitlines()[0])
     assert record["_gym"]["status"] == "failed" and record["_gym"]["error"]["status"] == 401
@@ -350,10 +354,17 @@ def test_runs_against_a_401_and_a_header_echoing_endpoint_never_record_the_secre
 
     def one_mode(mode: str) -> None:
         world.compile(mode, f"{echo_url}/{mode}/v1")
-        world.run("gym-run", f"{mode}.json", expect={3})
+        world.run("gym-run", f"{mode}.json", expect=STOPPED_OR_FAILED)
         world.run("gym-run", "check", f"{mode}.json", expect={1})
         if mode == "e401":
-            world.run("gym-run", f"{mode}.json", "--resume", "--retry-failed", "-q", expect={3})
+            world.run(
+                "gym-run",
+                f"{mode}.json",
+                "--resume",
+                "--retry-failed",
+                "-q",
+                expect=STOPPED_OR_FAILED,
+            )
             world.run("gym-run", "export", f"{mode}.json", "--overwrite", expect={3})
         failure = json.loads((world.root / f"out/{mode}.jsonl").read_text().splitlines()[0])
         assert "***" in failure["_gym"]["error"]["message"], failure["_gym"]["error"]
@@ -367,7 +378,7 @@ def test_runs_against_a_401_and_a_header_echoing_endpoint_never_record_the_secre
         "gym-run",
         "e401.json",
         "--overwrite",
-        expect={3},
+        expect=STOPPED_OR_FAILED,
         env={"PYTHONASYNCIODEBUG": "1", "PYTHONDEVMODE": "1", "GYM_COMPILE_DEBUG": "1"},
     )
     assert scan_tree(world.root) >= 10
@@ -389,7 +400,9 @@ def test_the_environment_variable_wins_over_env_yaml_and_is_kept_as_secret(
     if "cache" in cli.commands:
         world.run("gym-run", "cache", "stats", "wins.json", expect={0})
     world.compile("wins", envwins_standin)
-    world.run("gym-run", "wins.json", "--overwrite", expect={3})  # without it, env.yaml's key: 401
+    world.run(
+        "gym-run", "wins.json", "--overwrite", expect=STOPPED_OR_FAILED
+    )  # env.yaml's key: 401
     _report(world, "out/wins.jsonl")
     scan_tree(world.root)
 

@@ -120,7 +120,10 @@ def test_budget_stops_admitting_rows_and_a_higher_budget_resumes(tmp_path):
     # rows stop being admitted at the budget; only the ones in flight (concurrency 2) may finish
     assert budget["spent_usd"] < 0.5 + 2 * per_rollout + 1e-9
     assert 0 < counts["ok"] < 12 and counts["missing"] == 12 - counts["ok"]
-    assert budget["spent_usd"] == pytest.approx(sum(r["_gym"]["cost_usd"] for r in written))
+    # spend counts every call as it is answered: the records, and the first calls of the rollouts
+    # that were in flight when the budget was reached (abandoned, so they are missing, not failed)
+    assert budget["spent_usd"] >= sum(r["_gym"]["cost_usd"] for r in written) - 1e-9
+    assert counts["failed"] == 0
 
     again = gym_run_cli(
         str(plan), "--resume", "--max-usd", "0.5"

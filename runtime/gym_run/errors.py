@@ -6,6 +6,8 @@ GymRunError            a user mistake: printed as one line, never a traceback (e
 ├── OutputExistsError  the rollouts file holds data and no --resume/--overwrite, or another plan's (exit 2)
 └── ServerStartError   a server of the plan could not listen (exit 1)
 ModelCallError         one model call failed (after its retries); recorded in the rollout, not fatal
+RunStopped             (endpoint/watch.py) the run stopped admitting model calls; the rollout is
+                       abandoned unrecorded, a resume runs it
 RolloutTimeout         a rollout ran past its deadline (rollout_timeout_s); recorded, not fatal
 """
 
@@ -18,6 +20,7 @@ EXIT_SOME_FAILED = 3
 EXIT_BAD_PLAN = 4
 EXIT_BUDGET = 5  # stopped by the budget: resumable with a higher --max-usd / --max-tokens
 EXIT_BELOW_THRESHOLD = 6  # --fail-under: the mean reward (or pass rate, pass@k) is below the gate
+EXIT_ENDPOINT_DOWN = 7  # the circuit breaker stopped the run: fix the endpoint, then resume
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 

@@ -13,12 +13,13 @@ import click
 from gym_compile import __version__
 from gym_run.cli.cache import cache_group
 from gym_run.cli.compare import compare_command
-from gym_run.cli.errors import Guard, UserError, user_errors
+from gym_run.cli.errors import Guard, user_errors
 from gym_run.cli.evalopts import eval_options
 from gym_run.cli.finish import finish, progress_options
 from gym_run.cli.report import report_command
 from gym_run.cli.reverify import reverify_command
 from gym_run.cli.scale import ScaleArgs, merge_command, resolve, scale_options
+from gym_run.cli.standin import stand_in_command
 from gym_run.collect.runner import DEFAULT_GRACE_S, run_job
 from gym_run.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED
 from gym_run.metrics.gate import Gate
@@ -45,10 +46,12 @@ def cli() -> None:
     gym-run cache stats|clear PLAN|FILE          the plan's response cache
 
     \b
-    Exit codes: 0 all rollouts ok; 3 some rollouts failed (recorded); 5 stopped by the budget
-    (resumable with --resume --max-usd/--max-tokens); 6 below a --fail-under gate; 130
-    interrupted (resumable); 4 bad or stale plan, or a missing secret; 2 usage (e.g. output
-    exists); 1 other errors (check: an endpoint is not usable).
+    Exit codes: 0 all rollouts ok; 3 some rollouts failed (recorded; the command that retries
+    them is printed); 5 stopped by the budget (resumable with --resume --max-usd/--max-tokens);
+    6 below a --fail-under gate; 7 stopped by the circuit breaker: the endpoint kept failing the
+    same way (wrong key, unknown model, unreachable; resumable with --resume --retry-failed once
+    fixed); 130 interrupted (resumable); 4 bad or stale plan, or a missing secret; 2 usage (e.g.
+    output exists); 1 other errors (check: an endpoint is not usable).
     """
 
 
@@ -242,93 +245,9 @@ def serve_command(
         click.echo("stopped", err=True)
 
 
-_FRACTION = click.FloatRange(0, 1)
-
-
-@cli.command("stand-in")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option(
-    "--latency-ms", default=0.0, show_default=True, type=float, help="Added delay per response."
-)
-@click.option("--model", default="stand-in-1", show_default=True)
-@click.option("--api-key", default=None, help="Answer 401 unless this Bearer key is sent.")
-@click.option(
-    "--known-model", "known_models", multiple=True, help="Answer 404 for other models (repeatable)."
-)
-@click.option(
-    "--rate-limit",
-    default=0.0,
-    type=_FRACTION,
-    help="Fraction of requests answered 429 (with Retry-After).",
-)
-@click.option("--server-error", default=0.0, type=_FRACTION, help="Fraction answered 500/503.")
-@click.option(
-    "--drop", default=0.0, type=_FRACTION, help="Fraction whose connection is closed unanswered."
-)
-@click.option(
-    "--malformed", default=0.0, type=_FRACTION, help="Fraction answered 200 with a truncated body."
-)
-@click.option("--slow", default=0.0, type=_FRACTION, help="Fraction answered after --slow-ms.")
-@click.option("--slow-ms", default=1000.0, show_default=True, type=click.FloatRange(min=0))
-@click.option(
-    "--retry-after-ms",
-    default=20.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Retry-After sent with injected 429s.",
-)
-@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same faults.")
-def stand_in_command(
-    host: str,
-    port: int,
-    latency_ms: float,
-    model: str,
-    api_key: str | None,
-    known_models: tuple[str, ...],
-    rate_limit: float,
-    server_error: float,
-    drop: float,
-    malformed: float,
-    slow: float,
-    slow_ms: float,
-    retry_after_ms: float,
-    seed: int,
-) -> None:
-    """Run the offline, deterministic Responses API stand-in (optionally with injected faults)."""
-    from gym_run.standin.server import Faults, run_standalone
-
-    try:
-        faults = Faults(
-            rate_limit=rate_limit,
-            server_error=server_error,
-            drop=drop,
-            malformed=malformed,
-            slow=slow,
-            slow_ms=slow_ms,
-            retry_after_ms=retry_after_ms,
-            seed=seed,
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    try:
-        run_standalone(
-            host,
-            port,
-            model=model,
-            latency_ms=latency_ms,
-            faults=faults,
-            api_key=api_key,
-            known_models=list(known_models) or None,
-        )
-    except OSError as exc:
-        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1) from None
-    except KeyboardInterrupt:
-        pass
-
-
 cli.add_command(report_command)
 cli.add_command(merge_command)
+cli.add_command(stand_in_command)
 cli.add_command(reverify_command)
 cli.add_command(compare_command)
 cli.add_command(cache_group)

@@ -1,8 +1,9 @@
 """A finished job in, its summary and exit code out: shared by `gym-run run` and `reverify`.
 
-Exit precedence: 130 interrupted, 5 stopped by the budget, 6 below a --fail-under gate, 3 some
-rollouts failed or are missing, 0. A gate is judged on the final set even when the run was cut
-short, and printed, but the resumable stop says what to do next first.
+Exit precedence: 130 interrupted, 5 stopped by the budget, 7 stopped by the circuit breaker, 6
+below a --fail-under gate, 3 some rollouts failed or are missing, 0. A gate is judged on the final
+set even when the run was cut short, and printed, but the resumable stop says what to do next
+first; every resumable exit prints the exact command that goes on.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from gym_run.cli.evalopts import check_gates
 from gym_run.collect.job import JobResult
 from gym_run.collect.progress import PLAIN_INTERVAL_S
 from gym_run.collect.summary import summary_lines
-from gym_run.errors import EXIT_BUDGET, EXIT_INTERRUPTED
+from gym_run.errors import EXIT_BUDGET, EXIT_ENDPOINT_DOWN, EXIT_INTERRUPTED, EXIT_SOME_FAILED
 from gym_run.metrics.gate import Gate
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -76,4 +77,20 @@ def finish(
             f"Resume with a higher budget: {hint} {result.budget.raise_hint()}",
             err=True,
         )
+    elif code == EXIT_ENDPOINT_DOWN:  # why, in one line, was said when the breaker tripped
+        click.echo(f"gym-run: once it is fixed, go on with: {_retrying(hint)}", err=True)
+    elif code == EXIT_SOME_FAILED:
+        failed, missing = result.counts["failed"], result.counts["missing"]
+        what = " and ".join(
+            part for part in (f"{failed} failed", f"{missing} missing") if not part.startswith("0 ")
+        )
+        click.echo(
+            f"gym-run: {what}; run them again with: {_retrying(hint) if failed else hint}",
+            err=True,
+        )
     sys.exit(code)
+
+
+def _retrying(hint: str) -> str:
+    """The resume command that also re-runs the failed rollouts."""
+    return hint if hint.endswith(" --retry-failed") else f"{hint} --retry-failed"

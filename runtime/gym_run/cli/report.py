@@ -16,11 +16,13 @@ from gym_compile.files import CONFIG_BYTES, read_bytes
 from gym_compile.jsonsafe import BadJSON
 from gym_compile.loader import load_yaml
 from gym_run.cli.compare import run_compare
+from gym_run.cli.errors import user_errors
 from gym_run.cli.evalopts import check_gates, eval_options
 from gym_run.endpoint.pricing import PriceTable
 from gym_run.errors import EXIT_BELOW_THRESHOLD, GymRunError
 from gym_run.metrics.gate import Gate
 from gym_run.report.data import collect_report
+from gym_run.report.inputs import no_records, resolve
 from gym_run.report.junit import JUnitWriter
 from gym_run.report.render import render_html, render_text
 
@@ -79,6 +81,7 @@ def _load(path: str, what: str) -> Any:
     "--text", "text_only", is_flag=True, help="Print the text summary only; write no HTML."
 )
 @eval_options
+@user_errors
 def report_command(
     rollouts: str,
     other: str | None,
@@ -103,10 +106,16 @@ def report_command(
             )
         run_compare(rollouts, other, output, text_only, pass_threshold, max_rows)
         return
-    metrics_path = metrics or default_metrics_path(rollouts)
-    metrics_doc = (
-        _load(metrics_path, "metrics") if metrics or os.path.isfile(metrics_path) else None
-    )
+    try:
+        given = resolve(rollouts)
+    except OSError as exc:
+        raise click.ClickException(f"{rollouts}: {exc.strerror or exc}") from None
+    if given.note:
+        click.echo(given.note, err=True)
+    rollouts = given.rollouts
+    metrics_path = metrics or given.metrics or default_metrics_path(rollouts)
+    wanted = metrics or given.metrics
+    metrics_doc = _load(metrics_path, "metrics") if wanted or os.path.isfile(metrics_path) else None
     overrides = _load(prices, "price table") if prices else None
     if overrides is not None and not isinstance(overrides, dict):
         raise click.ClickException(f"price table {prices} must be a mapping with a 'models' key")
@@ -123,6 +132,8 @@ def report_command(
             pass_threshold=pass_threshold,
             on_record=writer.add if writer is not None else None,
         )
+        if data.rollouts == 0:
+            raise no_records(rollouts, data.bad_lines)
         if writer is not None:
             writer.close()
         out = None

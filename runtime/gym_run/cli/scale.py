@@ -73,7 +73,7 @@ def scale_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             metavar="[ADDRESS]",
             help="Run on Ray: a local Ray (127.0.0.1) when no address is given, else the cluster "
-            "whose head is at ADDRESS (host:port, auto). Needs pip install 'gym-compile[ray]'.",
+            "whose head is at ADDRESS (host:port, auto). Needs Ray: pip install 'ray>=2.10'.",
         ),
         click.option(
             "--no-ray", is_flag=True, help="Run in this process even if the plan has a ray: block."

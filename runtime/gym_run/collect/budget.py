@@ -1,10 +1,10 @@
 """The plan's budget (or gym-run's --max-usd / --max-tokens, which win) + spend so far in, whether
 to admit more rows out.
 
-Spend is the priced cost and the billed tokens (not replayed from the response cache) of the ok
-records in the rollouts file: those from before a resume, then each new one as it is handed to the
-writer (not when its batch is on disk, which lags), so a fast run does not overshoot. Rollouts in
-flight when the budget is reached finish, so a run can end a little over it.
+Spend is the priced cost and the billed tokens (not replayed from the response cache): of the ok
+records already in the rollouts file (a resume), then of every model call as it is answered
+(collect/stops.py), so a rollout that never ends still stops at the budget. Once it is reached no
+model call starts; only calls already sent can take a run a little over it.
 """
 
 from __future__ import annotations
@@ -36,13 +36,20 @@ class Budget:
         )
 
     def charge(self, record: dict[str, Any]) -> None:
-        """A priced record (runtime/pricing.price_record) adds what it cost."""
+        """A priced ok record, when its calls were made elsewhere (gym_run.scale's workers):
+        counted as it is handed to the writer."""
         gym = record.get("_gym") or {}
         if gym.get("status") == "ok":
             self.spent_usd += sum(
                 c for c in (gym.get("cost_by_server") or {}).values() if c is not None
             )
             self.spent_tokens += sum(u["total_tokens"] for u in record_billed(gym).values())
+
+    def charge_call(self, usd: float | None, tokens: int) -> None:
+        """One model call that was paid for (not replayed from the cache): counted as it happens,
+        so a rollout that never ends still stops at the budget. `usd` is None when unpriced."""
+        self.spent_usd += usd or 0.0
+        self.spent_tokens += tokens
 
     def check(self) -> str | None:
         """The reason, the first time spend reaches a limit; None otherwise (and after that)."""

@@ -18,10 +18,12 @@ from typing import Any, TextIO
 from gym_run.collect.budget import Budget
 from gym_run.collect.engine import Engine, EngineJob, RemoteRun, Running, Slice
 from gym_run.collect.interrupt import Interrupts
+from gym_run.collect.limits import fit_concurrency
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.progress import PLAIN_INTERVAL_S, Live, Progress
 from gym_run.collect.resume import FAILED, Ledger, iter_final, scan
 from gym_run.collect.rollouts import Item, planned_total
+from gym_run.collect.stops import RunWatch
 from gym_run.collect.writer import Existing, RolloutWriter, write_json_atomic
 from gym_run.endpoint.cache import open_cache
 from gym_run.endpoint.callstats import CallStats
@@ -30,6 +32,7 @@ from gym_run.endpoint.pricing import CostMeter, PriceTable, price_record, server
 from gym_run.errors import (
     EXIT_BELOW_THRESHOLD,
     EXIT_BUDGET,
+    EXIT_ENDPOINT_DOWN,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -54,6 +57,7 @@ class JobResult:
     interrupted: bool = False
     run: dict[str, Any] = field(default_factory=dict)
     budget: Budget = field(default_factory=Budget)
+    endpoint_down: str | None = None  # the circuit breaker stopped the run: why, in one line
 
     @property
     def counts(self) -> dict[str, int]:
@@ -65,12 +69,14 @@ class JobResult:
         return self.metrics["_gym"].get("aggregate") or {}
 
     def exit_code(self, gates_hold: bool = True) -> int:
-        """What gym-run exits with: 130 interrupted, 5 budget, 6 below a gate, 3 some failed or
-        missing, 0."""
+        """What gym-run exits with: 130 interrupted, 5 budget, 7 the endpoint is unusable (the
+        circuit breaker), 6 below a gate, 3 some failed or missing, 0."""
         if self.interrupted:
             return EXIT_INTERRUPTED
         if self.budget.stopped:
             return EXIT_BUDGET
+        if self.endpoint_down:
+            return EXIT_ENDPOINT_DOWN
         if not gates_hold:
             return EXIT_BELOW_THRESHOLD
         return EXIT_SOME_FAILED if self.counts["failed"] or self.counts["missing"] else EXIT_OK
@@ -167,6 +173,7 @@ class Job:
         self.backpressure: Callable[[], Awaitable[None]] | None = None
         self.aggregate: dict[str, Any] | None = None
         self.repeats = self.job["num_repeats"]
+        self.concurrency = fit_concurrency(self.job["concurrency"], notice)
         self.total = planned_total(self.job["input"]["rows"], self.job["limit"], self.repeats)
         self.ledger = Ledger(plan["content_hash"], self.repeats, self.total)
         # gym_run.scale: a shard owns some rows and writes its own files (ids and the ledger stay
@@ -180,15 +187,19 @@ class Job:
         self.collector: Running | None = None
         self.servers: Servers | None = None
         self.clients: list[CallStats] = []
+        self.watch = RunWatch(
+            budget, self.meter, stop=self._stop_admitting, notice=notice, in_flight=self._in_flight
+        )
         self.first_error: str | None = None
         self.started = time.monotonic()
-        self.run = {
+        self.run: dict[str, Any] = {
             "resumed": False,
             "from_before": 0,
             "new": 0,
             "superseded": 0,
             "torn_bytes_removed": 0,
             "interrupted": False,
+            "endpoint_down": None,
         }
 
     @property
@@ -254,25 +265,20 @@ class Job:
         in_flight = self.collector.in_flight if self.collector is not None else 0
         return Live(in_flight=in_flight, retries=calls.retries, rate_limited=calls.rate_limited)
 
-    def check_budget(self, writing: int = 0) -> None:
-        """Spend reached the budget: admit no new rows; the ones in flight finish. `writing`: in-flight
-        rollouts that are done (the one whose record is being accepted)."""
-        reason = self.budget.check()
-        if reason is None:
-            return
-        in_flight = max(0, self.collector.in_flight - writing) if self.collector is not None else 0
+    def _in_flight(self) -> int:
+        return self.collector.in_flight if self.collector is not None else 0
+
+    def _stop_admitting(self) -> None:
         if self.collector is not None:
             self.collector.stop()
-        self.notice(
-            f"gym-run: budget reached ({reason}): no new rollouts"
-            + (f"; {in_flight} in flight will finish" if in_flight else "")
-        )
 
     async def accept(self, record: dict[str, Any]) -> None:
-        """The collector's sink: priced, charged to the budget, then written."""
+        """The collector's sink: priced (spend was charged call by call, or here when the calls
+        were made in other processes), then written."""
         price_record(self.meter, record)
-        self.budget.charge(record)
-        self.check_budget(writing=1)
+        if self.remote is not None:
+            self.budget.charge(record)
+            self.watch.check_budget()
         if record["_gym"]["status"] != "ok" and self.servers is not None:
             self.servers.check_processes()  # a dead server fails rollouts fast: stop admitting now
         if self.backpressure is not None:
@@ -292,7 +298,7 @@ class Job:
         handed to `body`, and closed whatever happens."""
         cache = open_cache(self.cache_spec["path"], self.notice) if self.cache_spec else None
         try:
-            async with make_session(self.job["concurrency"] + 8) as session:
+            async with make_session(self.concurrency + 8) as session:
                 servers = await start_servers(
                     self.plan,
                     specs,
@@ -305,6 +311,7 @@ class Job:
                 self.servers = servers
                 try:
                     self.clients = client_stats(servers)
+                    self.watch.attach(servers)  # spend as it happens; the circuit breaker
                     await body(servers)
                 finally:
                     await servers.close()
@@ -341,7 +348,7 @@ class Job:
             self.metrics.priced_usd,
             self.metrics.billed_tokens,
         )
-        self.check_budget()
+        self.watch.check_budget()
         interrupts = Interrupts(first=self.stop, again=self.quit)
         if handle_signals:
             interrupts.install()
@@ -384,6 +391,7 @@ class Job:
 
     def result(self) -> JobResult:
         calls = CallStats.total(self.clients)
+        self.run["endpoint_down"] = self.watch.down
         for server, cost in self.metrics.cost_by_server.items():
             if cost is None:  # also for records from before a resume: one warning per model
                 self.meter.note_unpriced(server)
@@ -413,6 +421,7 @@ class Job:
             bool(self.run["interrupted"]),
             self.run,
             self.budget,
+            self.watch.down,
         )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Protocol
 
 from gym_compile import jsonsafe
@@ -15,6 +15,7 @@ from gym_compile.jsonsafe import BadJSON
 from gym_run.collect.record import failed_record, ok_record
 from gym_run.endpoint.cache import cache_scope
 from gym_run.endpoint.callstats import CURRENT_ROLLOUT, RolloutTrace
+from gym_run.endpoint.watch import RunStopped
 from gym_run.errors import PlanError, RolloutTimeout
 from gym_run.servers.builtin.agent import merge_params
 
@@ -152,14 +153,21 @@ class Collector:
             self.stop()
 
     async def _one(self, item: Item) -> None:
-        record = await run_one(
-            self.agent,
-            item,
-            plan_hash=self.plan_hash,
-            params_override=self.params_override,
-            rollout_timeout_s=self.rollout_timeout_s,
-        )
-        await self.sink(record)
+        trace = RolloutTrace()
+        try:
+            record = await run_one(
+                self.agent,
+                item,
+                plan_hash=self.plan_hash,
+                params_override=self.params_override,
+                rollout_timeout_s=self.rollout_timeout_s,
+                trace=trace,
+            )
+            await self.sink(record)
+        except RunStopped:
+            return  # abandoned (the run stopped): no record, a resume runs it again
+        finally:
+            trace.release()  # its large answers' memory, now that the writer has the record
 
 
 async def run_one(
@@ -169,27 +177,20 @@ async def run_one(
     plan_hash: str,
     params_override: dict[str, Any],
     rollout_timeout_s: float | None = None,
+    trace: RolloutTrace | None = None,
 ) -> dict[str, Any]:
-    """One rollout; whatever it raises becomes a failure record and the collection goes on."""
+    """One rollout; whatever it raises becomes a failure record and the collection goes on, except
+    RunStopped (the budget or the circuit breaker stopped the run), which is raised: no record."""
     task, rollout, row = item
-    trace = RolloutTrace()
+    trace = trace if trace is not None else RolloutTrace()
     CURRENT_ROLLOUT.set(trace)  # this task's own context: the client counts retries into it
-    started = time.monotonic()
     try:
         with cache_scope(sample=rollout) as tally:  # repeats of a row are distinct samples
-            if rollout_timeout_s:
-                result = await asyncio.wait_for(agent.run(row, params_override), rollout_timeout_s)
-            else:
-                result = await agent.run(row, params_override)
+            run = agent.run(row, params_override)
+            result = await (_deadline(run, rollout_timeout_s, trace) if rollout_timeout_s else run)
+    except RunStopped:
+        raise
     except Exception as exc:
-        if (
-            isinstance(exc, asyncio.TimeoutError)
-            and rollout_timeout_s
-            and time.monotonic() - started >= rollout_timeout_s
-        ):
-            exc = RolloutTimeout(
-                f"the rollout took longer than rollout_timeout_s={rollout_timeout_s:g}"
-            )
         return failed_record(
             merge_params(row, params_override),
             exc,
@@ -208,3 +209,33 @@ async def run_one(
         cache=tally,
         agent=agent.name,
     )
+
+
+async def _deadline(
+    run: Coroutine[Any, Any, dict[str, Any]], timeout_s: float, trace: RolloutTrace
+) -> dict[str, Any]:
+    """`run` within `timeout_s` of its own time: waits on the endpoint's back-pressure (the
+    adaptive cap, 429s) and for answer memory (trace.paused_s) push the deadline back, so a rate
+    limit slows a rollout down instead of failing it."""
+    started = time.monotonic()
+    task = asyncio.ensure_future(run)
+    try:
+        while True:
+            remaining = started + timeout_s + trace.paused_s - time.monotonic()
+            if remaining <= 0:
+                waited = trace.paused_s
+                raise RolloutTimeout(
+                    f"the rollout took longer than rollout_timeout_s={timeout_s:g}"
+                    + (
+                        f" (not counting {waited:.1f} s of waiting on rate limits)"
+                        if waited >= 0.1
+                        else ""
+                    )
+                )
+            done, _ = await asyncio.wait({task}, timeout=remaining)
+            if done:
+                return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

@@ -21,6 +21,7 @@ from gym_run.collect.job import (
 from gym_run.collect.progress import PLAIN_INTERVAL_S
 from gym_run.collect.rollouts import Collector, iter_items, iter_rows
 from gym_run.collect.writer import Existing
+from gym_run.defaults import server_defaults
 from gym_run.errors import GymRunError, PlanError
 from gym_run.secrets import server_specs
 from gym_run.servers.registry import Servers
@@ -122,7 +123,10 @@ class _RunJob(Job):
             repeats,
             skip,
         )
-        agent_config = self.plan["servers"].get(job["agent"], {}).get("config", {})
+        agent_config = {  # a hand-built plan may leave keys out: the schema's defaults
+            **server_defaults("responses_api_agents", "simple_agent"),
+            **self.plan["servers"].get(job["agent"], {}).get("config", {}),
+        }
         if self.engine is not None:  # the engine's workers build the servers
             timeout = agent_config.get("rollout_timeout_s")
             await self.run_elsewhere(self.engine, specs, items, timeout, handle_signals)
@@ -133,7 +137,7 @@ class _RunJob(Job):
                 servers.agent(job["agent"]),
                 plan_hash=self.plan["content_hash"],
                 params_override=job["responses_create_params"],
-                concurrency=job["concurrency"],
+                concurrency=self.concurrency,
                 sink=self.accept,
                 rollout_timeout_s=agent_config.get("rollout_timeout_s"),
             )

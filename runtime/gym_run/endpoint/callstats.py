@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -41,9 +42,22 @@ class CallStats:
 
 @dataclass
 class RolloutTrace:
-    """What one rollout's model calls went through."""
+    """What one rollout's model calls went through.
+
+    `paused_s`: time spent waiting for the endpoint's back-pressure (the adaptive cap, waits after
+    a 429) or for memory for a large answer; the rollout's deadline does not count it.
+    `holds`: reservations of large-answer memory (endpoint/memory.py), given back by `release()`
+    once the rollout's record is handed to the writer.
+    """
 
     retries: int = 0
+    paused_s: float = 0.0
+    holds: list[tuple[Any, int]] = field(default_factory=list)
+
+    def release(self) -> None:
+        holds, self.holds = self.holds, []
+        for memory, size in holds:
+            memory.release(size)
 
 
 CURRENT_ROLLOUT: contextvars.ContextVar[RolloutTrace | None] = contextvars.ContextVar(
@@ -55,3 +69,10 @@ def note_retry() -> None:
     trace = CURRENT_ROLLOUT.get()
     if trace is not None:
         trace.retries += 1
+
+
+def note_pause(seconds: float) -> None:
+    """Time the current rollout spent on back-pressure; its deadline does not count it."""
+    trace = CURRENT_ROLLOUT.get()
+    if trace is not None and seconds > 0:
+        trace.paused_s += seconds

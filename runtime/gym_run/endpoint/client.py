@@ -1,8 +1,9 @@
 """Responses API request body in, Response JSON out: the one seam between the runtime and a model.
 
-Every HTTP attempt goes through `_attempt`; `_call` wraps it in the retry policy (runtime/gym_run/endpoint/retry.py)
-and the endpoint's pacing gate (runtime/gym_run/endpoint/ratelimit.py). Tests swap the endpoint (a stand-in or a
-recording server), never this code path.
+Every HTTP attempt goes through `_attempt`; `_call` wraps it in the retry policy (endpoint/retry.py),
+the endpoint's pacing gate (endpoint/ratelimit.py), the circuit breaker and the run's hooks
+(endpoint/watch.py); a large answer first reserves memory (endpoint/memory.py). Tests swap the
+endpoint (a stand-in or a recording server), never this code path. Defaults: the schema's.
 """
 
 from __future__ import annotations
@@ -20,17 +21,25 @@ import aiohttp
 from gym_compile import jsonsafe
 from gym_compile.jsonsafe import BadJSON
 from gym_compile.secretscan import credential_header, mask_text
-from gym_run.endpoint.callstats import CallStats, note_retry
+from gym_run.defaults import model_defaults, with_defaults
+from gym_run.endpoint.callstats import CallStats, note_pause, note_retry
+from gym_run.endpoint.memory import LARGE_ANSWER_BYTES, ByteBudget, Hold
 from gym_run.endpoint.ratelimit import Gate
-from gym_run.endpoint.retry import Failure, RetryPolicy
+from gym_run.endpoint.retry import Failure, RetryPolicy, Tally
+from gym_run.endpoint.sse import final_response, is_event_stream
+from gym_run.endpoint.watch import Breaker, Watch
 from gym_run.errors import ModelCallError
 from gym_run.secrets import REDACT, Redactor
 
 _MAX_ERROR_TEXT = 500
 PROBE_TIMEOUT_S = 30.0
+_DEFAULTS = model_defaults()
 #: An answer (decompressed) larger than this is refused unread: a Response is kilobytes, so more
 #: is a misbehaving endpoint, and reading it would risk the whole run's memory.
-MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+MAX_RESPONSE_BYTES: int = _DEFAULTS["max_response_bytes"]
+_TIMEOUTS = _DEFAULTS["timeouts"]
+#: aiohttp >= 3.10 tells a connect timeout (the endpoint cannot be reached) from a slow answer
+_CONNECT_TIMEOUT = getattr(aiohttp, "ConnectionTimeoutError", ())
 _READ_CHUNK = 64 * 1024
 
 
@@ -42,20 +51,16 @@ class ModelClient(Protocol):
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds; None disables a limit (the official SDK's defaults: 5 s connect, 600 s read)."""
+    """Seconds; None disables a limit. Defaults: the schema's (timeouts.connect/read/total)."""
 
-    connect: float | None = 5
-    read: float | None = 600
-    total: float | None = None
+    connect: float | None = _TIMEOUTS["connect"]
+    read: float | None = _TIMEOUTS["read"]
+    total: float | None = _TIMEOUTS["total"]
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None) -> Timeouts:
-        config = config or {}
-        return cls(
-            connect=config.get("connect", cls.connect),
-            read=config.get("read", cls.read),
-            total=config.get("total", cls.total),
-        )
+        config = with_defaults(config, "timeouts")
+        return cls(connect=config["connect"], read=config["read"], total=config["total"])
 
     def client_timeout(self) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(
@@ -100,9 +105,15 @@ class OpenAIClient:
         retry: RetryPolicy | None = None,
         throttle: Mapping[str, Any] | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_buffered_response_bytes: int | None = _DEFAULTS["max_buffered_response_bytes"],
+        circuit_breaker: Mapping[str, Any] | None = None,
+        name: str = "",
+        stream: bool = False,
         key_is_secret: bool = True,
     ) -> None:
         self._session = session
+        self.name = name or model  # the model server's name in the plan, for messages
+        self.stream = stream  # ask for server-sent events; the final Response is read from them
         self.base_url = base_url.rstrip("/")
         self._where = mask_text(self.base_url)  # as messages show it: no user:password@
         self.model = model
@@ -128,12 +139,26 @@ class OpenAIClient:
         self.retry = retry or RetryPolicy()
         self.gate = Gate.from_config(max_concurrent_requests, throttle)
         self.stats = CallStats()
+        self.breaker = Breaker(
+            with_defaults(circuit_breaker, "circuit_breaker")["consecutive_failures"]
+        )
+        self.memory = (
+            ByteBudget(max_buffered_response_bytes) if max_buffered_response_bytes else None
+        )
+        #: set by a collection run: the budget sees spend as it happens, the breaker can stop it
+        self.watch: Watch | None = None
         self._rng = random.Random()
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """The request's `model` is always replaced by the configured one (NeMo Gym does the same)."""
-        payload = {**self._extra_body, **body, "model": self.model}
+        payload = self._payload(body)
         return await self._call("/responses", payload, self.retry, self.timeouts)
+
+    def _payload(self, body: dict[str, Any]) -> dict[str, Any]:
+        payload = {**self._extra_body, **body, "model": self.model}
+        if self.stream:
+            payload["stream"] = True
+        return payload
 
     async def probe(self) -> ProbeResult:
         """One tiny request, no retry, short timeouts: does the key, the model and the URL work?"""
@@ -145,7 +170,7 @@ class OpenAIClient:
         return ProbeResult(time.monotonic() - started, None)
 
     async def create_once(self, body: dict[str, Any]) -> dict[str, Any]:
-        payload = {**self._extra_body, **body, "model": self.model}
+        payload = self._payload(body)
         return await self._call(
             "/responses", payload, RetryPolicy.none(), self.timeouts.capped(PROBE_TIMEOUT_S)
         )
@@ -158,35 +183,70 @@ class OpenAIClient:
         data = json.dumps(payload, ensure_ascii=False).encode()
         estimate = len(data) // 4 + int(payload.get("max_output_tokens") or 0)
         timeout = timeouts.client_timeout()
-        started = time.monotonic()
-        attempts = 0
+        self._check()
+        tally = Tally(started=time.monotonic())
         while True:
-            attempts += 1
+            tally.attempts += 1
             try:
                 answer = await self._attempt(url, data, estimate, timeout)
             except _AttemptFailed as exc:
                 failure = exc.failure
-                if failure.kind in (
-                    "too_large",
-                    "unsendable",
-                ):  # the same request would fail the same way
+                if failure.rate_limited:
+                    tally.rate_limited += 1
+                else:
+                    tally.failures += 1
+                if failure.kind in ("too_large", "unsendable"):  # would fail the same way again
                     wait, why = None, ""
                 else:
-                    wait, why = policy.decide(
-                        failure, attempts, time.monotonic() - started, self._rng
-                    )
+                    wait, why = policy.decide(failure, tally, self._rng)
                 if wait is None:
-                    self._finish(attempts, failed=True)
+                    self._finish(tally.attempts, failed=True)
+                    self._failed(failure)
                     message = f"{failure.message}; {why}" if why else failure.message
                     raise ModelCallError(
-                        failure.status, message, failure.request_id, failure.error_type, attempts
+                        failure.status,
+                        message,
+                        failure.request_id,
+                        failure.error_type,
+                        tally.attempts,
                     ) from None
                 self.stats.retries += 1
                 note_retry()
+                if failure.rate_limited:  # back-pressure: not held against the rollout's deadline
+                    tally.rate_limited_s += wait
+                    note_pause(wait)
                 await asyncio.sleep(wait)
+                self._check()
                 continue
-            self._finish(attempts, failed=False)
+            self._finish(tally.attempts, failed=False)
+            self.breaker.success()
+            if self.watch is not None:
+                self.watch.spent(self.name, answer.get("usage"))
             return answer
+
+    def _check(self) -> None:
+        """No model call starts (or retries) once the run has stopped admitting them."""
+        if self.watch is not None:
+            self.watch.check()
+
+    def _failed(self, failure: Failure) -> None:
+        """A call failed for good: the breaker may stop the run; once stopped, the rollout that
+        asked is abandoned (RunStopped), not recorded as one more identical failure."""
+        if self.breaker.failure(failure) and self.watch is not None:
+            self.watch.endpoint_down(self.name, self._down_reason(failure))
+        self._check()
+
+    def _down_reason(self, failure: Failure) -> str:
+        count = self.breaker.count
+        if failure.kind == "connection":
+            return f"{count} model calls in a row could not reach the endpoint: {failure.message}"
+        kind = (
+            f" {failure.code or failure.error_type}" if failure.code or failure.error_type else ""
+        )
+        return (
+            f"{self._where} answered HTTP {failure.status}{kind} to {count} model calls in a "
+            f"row: {_cut(failure.message, 200).rstrip('.')}"
+        )
 
     def _finish(self, attempts: int, *, failed: bool) -> None:
         self.stats.calls += 1
@@ -197,82 +257,116 @@ class OpenAIClient:
         self, url: str, data: bytes, estimate: int, timeout: aiohttp.ClientTimeout
     ) -> dict[str, Any]:
         """The one place an HTTP request is sent; every way it can fail becomes a `Failure`."""
+        waiting = time.monotonic()
         async with self.gate.slot(estimate) as outcome:
+            note_pause(time.monotonic() - waiting)  # the adaptive cap's wait is back-pressure
             self.stats.requests += 1
+            hold = Hold(self.memory)
             try:
-                async with self._session.post(
-                    url, data=data, headers=self._headers, timeout=timeout
-                ) as resp:
-                    status, headers = resp.status, resp.headers
-                    reason = resp.reason
-                    text = await self._read(resp)
-            except asyncio.TimeoutError:
-                raise _AttemptFailed(
-                    Failure("timeout", f"timed out waiting for {self._where}")
-                ) from None
-            except ValueError as exc:  # aiohttp refuses to build it: a line break in a header, user:pass@ in the URL
-                reason = _cut(self._redact(str(exc)), 200)
-                raise _AttemptFailed(
-                    Failure(
-                        "unsendable",
-                        f"cannot send a request to {self._where}: {reason} (check api_key "
-                        "and default_headers for line breaks, and base_url for user:password@)",
-                    )
-                ) from None
-            except aiohttp.ClientResponseError as exc:  # an answer aiohttp cannot parse as HTTP
-                reason = _cut(self._redact(exc.message or type(exc).__name__), 200)
-                raise _AttemptFailed(
-                    Failure("connection", f"{self._where} answered with broken HTTP: {reason}")
-                ) from None
-            except aiohttp.ClientError as exc:
-                reason = _cut(self._redact(str(exc) or type(exc).__name__), 200)
-                raise _AttemptFailed(
-                    Failure("connection", f"cannot reach {self._where}: {reason}")
-                ) from None
-            request_id = headers.get("x-request-id")
-            if not 200 <= status < 300:
-                outcome.rate_limited = status == 429
-                self.stats.rate_limited += status == 429
-                message, error_type = _error_from_body(self._redact(text), reason)
-                raise _AttemptFailed(
-                    Failure(
-                        "status", self._redact(message), status, headers, request_id, error_type
-                    )
-                )
-            parsed = _json_object(text)
-            if parsed is None:
-                snippet = self._redact(text)[:200]  # masked before it is cut: no half a key
-                raise _AttemptFailed(
-                    Failure(
-                        "malformed",
-                        f"{self._where} answered {status} with a body that is not a JSON object: "
-                        f"{snippet!r}",
-                        status,
-                        headers,
-                        request_id,
-                    )
-                )
-            parsed = self._mask_answer(text, parsed)
-            outcome.ok = True
-            usage = parsed.get("usage")
-            if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
-                outcome.tokens = usage["total_tokens"]
-            return parsed
+                return await self._exchange(url, data, timeout, outcome, hold)
+            finally:
+                hold.done()
 
-    async def _read(self, resp: aiohttp.ClientResponse) -> str:
-        """The body as text, refused past max_response_bytes (announced or actually sent)."""
+    async def _exchange(
+        self, url: str, data: bytes, timeout: aiohttp.ClientTimeout, outcome: Any, hold: Hold
+    ) -> dict[str, Any]:
+        try:
+            async with self._session.post(
+                url, data=data, headers=self._headers, timeout=timeout
+            ) as resp:
+                status, headers = resp.status, resp.headers
+                reason = resp.reason
+                text = await self._read(resp, hold)
+        except _CONNECT_TIMEOUT:
+            raise _AttemptFailed(
+                Failure("connection", f"cannot reach {self._where}: connection timed out")
+            ) from None
+        except asyncio.TimeoutError:
+            raise _AttemptFailed(
+                Failure("timeout", f"timed out waiting for {self._where}")
+            ) from None
+        except (
+            ValueError
+        ) as exc:  # aiohttp refuses to build it: a line break in a header, user:pass@ in the URL
+            reason = _cut(self._redact(str(exc)), 200)
+            raise _AttemptFailed(
+                Failure(
+                    "unsendable",
+                    f"cannot send a request to {self._where}: {reason} (check api_key "
+                    "and default_headers for line breaks, and base_url for user:password@)",
+                )
+            ) from None
+        except aiohttp.ClientResponseError as exc:  # an answer aiohttp cannot parse as HTTP
+            reason = _cut(self._redact(exc.message or type(exc).__name__), 200)
+            raise _AttemptFailed(
+                Failure("connection", f"{self._where} answered with broken HTTP: {reason}")
+            ) from None
+        except aiohttp.ClientError as exc:
+            reason = _cut(self._redact(str(exc) or type(exc).__name__), 200)
+            raise _AttemptFailed(
+                Failure("connection", f"cannot reach {self._where}: {reason}")
+            ) from None
+        request_id = headers.get("x-request-id")
+        if not 200 <= status < 300:
+            message, error_type, code = _error_from_body(self._redact(text), reason)
+            failure = Failure(
+                "status", self._redact(message), status, headers, request_id, error_type, code
+            )
+            outcome.rate_limited = failure.rate_limited  # the adaptive cap backs off
+            self.stats.rate_limited += failure.rate_limited
+            raise _AttemptFailed(failure)
+        sse = is_event_stream(headers.get("Content-Type"))
+        streamed = final_response(text) if sse else None
+        if streamed is not None and streamed.response is None:  # retried, like a non-Response
+            raise _AttemptFailed(
+                Failure(
+                    "malformed",
+                    f"{self._where} answered {status} with an event stream that "
+                    f"{'failed: ' if streamed.kind == 'failed' else 'ended early: '}"
+                    f"{_cut(self._redact(streamed.message), 200)}",
+                    status,
+                    headers,
+                    request_id,
+                    streamed.error_type,
+                )
+            )
+        parsed = streamed.response if streamed is not None else _json_object(text)
+        if parsed is None:
+            snippet = self._redact(text)[:200]  # masked before it is cut: no half a key
+            raise _AttemptFailed(
+                Failure(
+                    "malformed",
+                    f"{self._where} answered {status} with a body that is not a JSON object: "
+                    f"{snippet!r}",
+                    status,
+                    headers,
+                    request_id,
+                )
+            )
+        parsed = self._mask_answer(text, parsed)
+        outcome.ok = True
+        usage = parsed.get("usage")
+        if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
+            outcome.tokens = usage["total_tokens"]
+        return parsed
+
+    async def _read(self, resp: aiohttp.ClientResponse, hold: Hold) -> str:
+        """The body as text, refused past max_response_bytes (announced or actually sent); a large
+        one first reserves its size (its announced size, else the worst case) from the memory
+        budget. The raw bytes are dropped before the caller parses the text."""
         limit = self.max_response_bytes
         announced = resp.content_length
         if announced is not None and announced > limit:
             raise self._too_large(resp, f"announces {announced} bytes")
-        chunks: list[bytes] = []
-        size = 0
+        if announced is not None:
+            await hold.need(announced)
+        raw = bytearray()
         while chunk := await resp.content.read(_READ_CHUNK):
-            size += len(chunk)
-            if size > limit:
+            raw += chunk
+            if len(raw) > limit:
                 raise self._too_large(resp, f"sent more than {limit} bytes")
-            chunks.append(chunk)
-        raw = b"".join(chunks)
+            if announced is None and len(raw) > LARGE_ANSWER_BYTES:
+                await hold.need(limit)
         try:
             return raw.decode(resp.charset or "utf-8", errors="replace")
         except LookupError:  # a charset Python does not know
@@ -313,21 +407,24 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def _error_from_body(text: str, reason: str | None) -> tuple[str, str | None]:
-    """The official error shape {"error": {"message", "type", ...}}; anything else as raw text."""
+def _error_from_body(text: str, reason: str | None) -> tuple[str, str | None, str | None]:
+    """(message, type, code) of the official error shape {"error": {"message", "type", "code"}};
+    anything else as raw text."""
     body = _json_object(text)
     if body is not None:
         err = body.get("error")
         if isinstance(err, dict) and err.get("message"):
-            return _cut(str(err["message"])), (
-                _cut(str(err["type"]), 100) if err.get("type") else None
+            return (
+                _cut(str(err["message"])),
+                _cut(str(err["type"]), 100) if err.get("type") else None,
+                _cut(str(err["code"]), 100) if err.get("code") else None,
             )
         if isinstance(err, str) and err:
-            return _cut(err), None
+            return _cut(err), None, None
         if isinstance(body.get("message"), str):
-            return _cut(body["message"]), None
+            return _cut(body["message"]), None, None
     snippet = _cut(text.strip())
-    return snippet or (reason or "no error message"), None
+    return snippet or (reason or "no error message"), None, None
 
 
 def _cut(text: str, limit: int = _MAX_ERROR_TEXT) -> str:

@@ -14,6 +14,8 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from gym_run.defaults import with_defaults
+
 # With no max_concurrent_requests, the adaptive cap starts here: in practice the job's concurrency binds first.
 ADAPTIVE_CEILING = 1024
 
@@ -125,7 +127,8 @@ class Gate:
 
     @classmethod
     def from_config(cls, max_concurrent: int | None, throttle: Mapping[str, Any] | None) -> Gate:
-        throttle = throttle or {}
+        """The plan's `throttle` block; keys left out keep the schema's defaults (adaptive on)."""
+        throttle = with_defaults(throttle, "throttle")
         return cls(
             max_concurrent=max_concurrent,
             requests_per_minute=throttle.get("requests_per_minute"),

@@ -1,14 +1,16 @@
-"""A rollouts.jsonl file in, the report's aggregates over its final set and its first rows out.
+"""A rollouts.jsonl file in, the report's aggregates over its final set and a bounded choice of rows out.
 
-The final set is the one resume and export use (runtime/gym_run/collect/resume.py: an id's first ok record, else
-its last failed one), in input order. Aggregates cover every rollout; only the first `max_rows`
-are kept whole for the table, and latencies are kept as a bounded, seeded reservoir sample, so a
-report of ten million rollouts needs about as much memory as one of two thousand.
+The final set is the one resume and export use (runtime/gym_run/collect/resume.py: an id's first ok
+record, else its last failed one), in input order. Aggregates cover every rollout; the charts are
+drawn from bounded summaries (runtime/gym_run/report/sketch.py); the table keeps at most `max_rows`
+records: the first ones in input order, and room for failed or not-passed rollouts sampled from the
+rest (runtime/gym_run/report/table.py), so a filter on failures finds them from across the run.
+A report of ten million rollouts needs about as much memory as one of two thousand.
 """
 
 from __future__ import annotations
 
-import random
+import heapq
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,9 +19,16 @@ from typing import Any
 from gym_run.collect.resume import FinalSet
 from gym_run.endpoint.pricing import CostMeter, PriceTable, add_usage, merge_usage_by_server
 from gym_run.endpoint.usage import USAGE_KEYS, record_billed
-from gym_run.metrics.aggregate import Aggregator
+from gym_run.messages import message_text
+from gym_run.metrics.aggregate import Aggregator, is_ok, record_index
+from gym_run.report.sketch import BinnedSeries, BoundedCounter, Reservoir, percentile
+from gym_run.report.table import Row, TableRows
 
-RESERVOIR = 100_000
+__all__ = ["ReportData", "Row", "collect_report", "percentile", "usage_by_model"]
+
+TOKEN_SERIES = ("input", "cached input", "output")
+HARDEST_TASKS = 10
+MAX_REWARD_VALUES = 1000  # distinct rewards counted exactly; past it, the histogram's sample
 
 
 def _models(record: dict[str, Any]) -> dict[str, str]:
@@ -45,35 +54,57 @@ def usage_by_model(record: dict[str, Any], *, billed: bool = False) -> dict[str,
     return merge_usage_by_server(*({models.get(s, s): u} for s, u in by_server.items()))
 
 
+def _reward(record: dict[str, Any]) -> float | None:
+    reward = record.get("reward")
+    return (
+        float(reward) if isinstance(reward, (int, float)) and not isinstance(reward, bool) else None
+    )
+
+
+def passed(record: dict[str, Any], threshold: float) -> bool:
+    """The aggregate's rule: an ok rollout whose reward reaches the pass threshold."""
+    reward = _reward(record)
+    return is_ok(record) and reward is not None and reward >= threshold
+
+
 @dataclass
 class ReportData:
     """Everything the HTML and text reports show, built in one pass over the file."""
 
     path: str
     max_rows: int = 2000
+    pass_threshold: float = 1.0
     rollouts: int = 0
     ok: int = 0
     failed: int = 0
     bad_lines: int = 0
     rewards: Counter[float] = field(default_factory=Counter)
     reward_sum: float = 0.0
+    reward_count: int = 0
+    reward_min: float | None = None
+    reward_max: float | None = None
     usage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(USAGE_KEYS, 0))
     usage_models: dict[str, dict[str, int]] = field(default_factory=dict)
     model_calls: int = 0
     tool_calls: int = 0
-    latencies: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
+    latency: Reservoir = field(default_factory=lambda: Reservoir(seed=0))
+    tokens: Reservoir = field(default_factory=lambda: Reservoir(seed=1))
+    costs: Reservoir = field(default_factory=lambda: Reservoir(seed=2))
+    reward_sample: Reservoir = field(default_factory=lambda: Reservoir(seed=3))
+    token_series: BinnedSeries = field(default_factory=lambda: BinnedSeries(0, TOKEN_SERIES))
+    errors: BoundedCounter = field(default_factory=BoundedCounter)
     verdicts: Counter[str] = field(default_factory=Counter)
     cache_hits: int = 0
     priced_cost: float = 0.0
     unpriced: int = 0
     unpriced_models: set[str] = field(default_factory=set)
     cost_models: dict[str, float | None] = field(default_factory=dict)
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    row_costs: list[float | None] = field(default_factory=list)
+    shown: TableRows = field(default_factory=lambda: TableRows(0))
+    hardest: list[tuple[float, int, dict[str, Any]]] = field(default_factory=list)  # a heap
     warnings: list[str] = field(default_factory=list)
     aggregate: dict[str, Any] = field(default_factory=dict)  # gym_run.metrics' block
-    _latency_seen: int = 0
+    _prompt: str = ""
+    _prompt_task: int = -1
 
     @property
     def cost_usd(self) -> float | None:
@@ -82,7 +113,29 @@ class ReportData:
 
     @property
     def reward_mean(self) -> float | None:
-        return self.reward_sum / sum(self.rewards.values()) if self.rewards else None
+        """Over ok rollouts with a reward; the outcome (failures as 0) is in `aggregate`."""
+        return self.reward_sum / self.reward_count if self.reward_count else None
+
+    @property
+    def latencies(self) -> list[float]:
+        return self.latency.values
+
+    @property
+    def table(self) -> list[Row]:
+        """The rows the table shows (runtime/gym_run/report/table.py chooses them)."""
+        return self.shown.rows
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return [row.record for row in self.table]
+
+    @property
+    def row_costs(self) -> list[float | None]:
+        return [row.cost for row in self.table]
+
+    def hardest_tasks(self) -> list[dict[str, Any]]:
+        """The tasks with the lowest mean reward (failures as 0), lowest first."""
+        return [task for _, _, task in sorted(self.hardest, key=lambda t: (-t[0], -t[1]))]
 
 
 def collect_report(
@@ -96,27 +149,27 @@ def collect_report(
     """`prices` re-prices every rollout from its usage; without it, the cost gym-run recorded is
     shown. The aggregate block (gym_run.metrics) is computed in the same pass; `on_record` sees
     every final record too (e.g. a JUnit writer)."""
-    data = ReportData(path=path, max_rows=max_rows)
+    data = ReportData(path=path, max_rows=max_rows, pass_threshold=pass_threshold)
+    data.shown = TableRows(max_rows)
     meter = CostMeter(prices or PriceTable.load(), {})
-    sampler = random.Random(0)
 
     def skipped(_lineno: int, _why: str) -> None:
         data.bad_lines += 1
 
     final = FinalSet(path, skipped)
+    data.token_series = BinnedSeries(final.tasks * max(1, final.num_repeats), TOKEN_SERIES)
     aggregator = Aggregator(
-        pass_threshold=pass_threshold, num_repeats=final.num_repeats, ordered=True
+        pass_threshold=pass_threshold,
+        num_repeats=final.num_repeats,
+        ordered=True,
+        on_task=lambda task: _note_task(data, task),
     )
-    for record in final:
-        aggregator.add(record)
+    for position, record in enumerate(final):
+        aggregator.add(record)  # closes the previous task first: data._prompt is still its own
         if on_record is not None:
             on_record(record)
-        _add(
-            data,
-            record,
-            meter if prices is not None or "cost_usd" not in (record.get("_gym") or {}) else None,
-            sampler,
-        )
+        recorded = "cost_usd" in (record.get("_gym") or {})
+        _add(data, position, record, meter if prices is not None or not recorded else None)
     data.aggregate = aggregator.document()
     data.warnings = [*meter.warnings]
     if data.bad_lines:
@@ -127,29 +180,65 @@ def collect_report(
     return data
 
 
-def _add(
-    data: ReportData, record: dict[str, Any], meter: CostMeter | None, sampler: random.Random
-) -> None:
+def _note_task(data: ReportData, task: dict[str, Any]) -> None:
+    """Keeps the HARDEST_TASKS tasks with the lowest mean reward (a bounded max-heap on -mean)."""
+    entry = {
+        "task": task["task"],
+        "rollouts": task["rollouts"],
+        "passed": task["passed"],
+        "failed": task["failed"],
+        "reward_mean": task["reward_mean"],
+        "rewards": task["rewards"][:16],
+        "prompt": data._prompt,
+    }
+    item = (-task["reward_mean"], -task["task"], entry)
+    if len(data.hardest) < HARDEST_TASKS:
+        heapq.heappush(data.hardest, item)
+    elif item[:2] > data.hardest[0][:2]:
+        heapq.heapreplace(data.hardest, item)
+
+
+def _prompt_of(record: dict[str, Any]) -> str:
+    """The last user text of a row's input: what a task is called in the report."""
+    raw = (record.get("responses_create_params") or {}).get("input")
+    if isinstance(raw, str):
+        return raw[:200]
+    for item in reversed(raw if isinstance(raw, list) else []):
+        if isinstance(item, dict) and item.get("role") == "user":
+            return message_text(item)[:200]
+    return ""
+
+
+def _add(data: ReportData, position: int, record: dict[str, Any], meter: CostMeter | None) -> None:
     """`meter` None: the record's own cost (priced by gym-run with the plan's prices)."""
     data.rollouts += 1
     gym = record.get("_gym") or {}
     cost: float | None = None
+    task = record_index(record)[0]
+    if task != data._prompt_task:
+        data._prompt, data._prompt_task = _prompt_of(record), task
     if gym.get("status") != "ok":
         data.failed += 1
         error = gym.get("error") or {}
-        data.errors[f"{error.get('class', 'Error')}: {str(error.get('message', ''))[:300]}"] += 1
+        data.errors.note(f"{error.get('class', 'Error')}: {str(error.get('message', ''))[:300]}")
     else:
         data.ok += 1
-        reward = record.get("reward")
-        if isinstance(reward, (int, float)) and not isinstance(reward, bool):
-            data.rewards[round(float(reward), 3)] += 1
-            data.reward_sum += reward
+        _add_reward(data, _reward(record))
         for model, usage in usage_by_model(record).items():
             add_usage(data.usage_models.setdefault(model, {}), usage)
-        add_usage(data.usage, gym.get("usage"))
+        usage = gym.get("usage") or {}
+        add_usage(data.usage, usage)
+        inp, cached = usage.get("input_tokens") or 0, usage.get("cached_input_tokens") or 0
+        cached = min(cached, inp)
+        values = {"input": inp - cached, "cached input": cached}
+        values["output"] = usage.get("output_tokens") or 0
+        data.token_series.add(position, values)
+        data.tokens.add(float(usage.get("total_tokens") or 0))
         data.model_calls += gym.get("model_calls") or 0
         data.tool_calls += gym.get("tool_calls") or 0
         cost = _cost(data, record, meter)
+        if cost is not None:
+            data.costs.add(cost)
         if "judge_verdict" in record:
             data.verdicts[
                 record["judge_verdict"]
@@ -157,10 +246,23 @@ def _add(
             ] += 1
         if gym.get("cache_hit"):
             data.cache_hits += 1
-        _sample_latency(data, gym.get("latency_s"), sampler)
-    if len(data.rows) < data.max_rows:
-        data.rows.append(record)
-        data.row_costs.append(cost)
+        if isinstance(gym.get("latency_s"), (int, float)):
+            data.latency.add(float(gym["latency_s"]))
+    ok = gym.get("status") == "ok"
+    data.shown.add(Row(position, record, cost, passed(record, data.pass_threshold), not ok))
+
+
+def _add_reward(data: ReportData, reward: float | None) -> None:
+    if reward is None:
+        return
+    data.reward_sum += reward
+    data.reward_count += 1
+    data.reward_min = reward if data.reward_min is None else min(data.reward_min, reward)
+    data.reward_max = reward if data.reward_max is None else max(data.reward_max, reward)
+    data.reward_sample.add(reward)
+    key = round(reward, 3)
+    if key in data.rewards or len(data.rewards) < MAX_REWARD_VALUES:
+        data.rewards[key] += 1
 
 
 def _cost(data: ReportData, record: dict[str, Any], meter: CostMeter | None) -> float | None:
@@ -190,23 +292,3 @@ def _cost(data: ReportData, record: dict[str, Any], meter: CostMeter | None) -> 
     if cost is None:
         data.unpriced += 1
     return cost
-
-
-def _sample_latency(data: ReportData, latency: Any, sampler: random.Random) -> None:
-    """Reservoir sampling (Algorithm R): a uniform sample of every latency, bounded in size."""
-    if not isinstance(latency, (int, float)):
-        return
-    data._latency_seen += 1
-    if len(data.latencies) < RESERVOIR:
-        data.latencies.append(float(latency))
-    else:
-        slot = sampler.randrange(data._latency_seen)
-        if slot < RESERVOIR:
-            data.latencies[slot] = float(latency)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]

@@ -1,14 +1,14 @@
 """A rollouts.jsonl file in, a report people look at out: self-contained HTML, or text for a terminal.
 
-The HTML has no external URLs (inline CSS, inline SVG, no JavaScript), is autoescaped (rollouts
-hold model output, which is untrusted text), and lists each conversation in a <details> block.
+The HTML has no external URLs (inline CSS, inline SVG, one small inline script), is autoescaped
+(rollouts hold model output, which is untrusted text), and lists each conversation in a <details>
+block. Filtering by outcome works without JavaScript (radio buttons and CSS); the script adds
+search, sorting and a state kept in the URL fragment (#q=paris&show=failed&sort=-latency).
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,230 +19,52 @@ from gym_compile.assets import templates_dir
 from gym_compile.atomic import atomic_file
 from gym_run.collect.summary import outcome_lines
 from gym_run.endpoint.pricing import PriceTable
-from gym_run.messages import message_text
 from gym_run.report.aggregate_view import aggregate_view
-from gym_run.report.data import ReportData, collect_report, percentile, usage_by_model
-from gym_run.report.svgchart import PALETTE, bar_chart, fmt, histogram, stacked_bar_chart
+from gym_run.report.charts import charts
+from gym_run.report.data import ReportData, collect_report, percentile
+from gym_run.report.rowview import Budget, clip, cost_text, row_view, short
+from gym_run.report.svgchart import fmt
 
-MAX_TEXT = 4000
-
-
-def clip(text: str, limit: int = MAX_TEXT) -> str:
-    return (
-        text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit:,} more characters)"
-    )
+ERRORS_HTML = 20
+ERRORS_TEXT = 5
+MAX_METRICS = 300
 
 
-def cost_text(cost: float | None, data: ReportData) -> str:
-    if cost is not None:
-        return f"${cost:,.4f}" if cost < 100 else f"${cost:,.2f}"
-    models = sorted(data.unpriced_models) or ["a model"]
-    return f"n/a ({', '.join(models)} {'has' if len(models) == 1 else 'have'} no price)"
-
-
-def _item(item: Any) -> dict[str, str]:
-    """One input/output item as {kind, label, text} for the conversation view."""
-    if not isinstance(item, dict):
-        return {
-            "kind": "other",
-            "label": "item",
-            "text": clip(json.dumps(item, ensure_ascii=False)),
-        }
-    kind = item.get("type", "message")
-    if kind == "message" or (
-        kind not in ("function_call", "function_call_output", "reasoning") and "role" in item
-    ):
-        role = str(item.get("role", "message"))
-        return {"kind": role, "label": role, "text": clip(message_text(item))}
-    if kind == "function_call":
-        return {
-            "kind": "tool-call",
-            "label": f"tool call: {item.get('name', '?')}",
-            "text": clip(str(item.get("arguments", ""))),
-        }
-    if kind == "function_call_output":
-        output = item.get("output")
-        return {
-            "kind": "tool-output",
-            "label": "tool output",
-            "text": clip(
-                output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
-            ),
-        }
-    if kind == "reasoning":
-        summary = " ".join(
-            s.get("text", "") for s in item.get("summary") or [] if isinstance(s, dict)
-        )
-        return {"kind": "reasoning", "label": "reasoning", "text": clip(summary or "(no summary)")}
-    return {"kind": "other", "label": str(kind), "text": clip(json.dumps(item, ensure_ascii=False))}
-
-
-def row_view(
-    index: int, record: dict[str, Any], cost: float | None, data: ReportData
-) -> dict[str, Any]:
-    gym = record.get("_gym") or {}
-    params = record.get("responses_create_params") or {}
-    raw_input = params.get("input")
-    items = (
-        [{"role": "user", "content": raw_input}] if isinstance(raw_input, str) else raw_input or []
-    )
-    conversation = [_item(i) for i in items]
-    if isinstance(params.get("instructions"), str):
-        conversation.insert(
-            0, {"kind": "system", "label": "instructions", "text": clip(params["instructions"])}
-        )
-    output = (record.get("response") or {}).get("output") or []
-    answers = [
-        message_text(o) for o in output if isinstance(o, dict) and o.get("role") == "assistant"
-    ]
-    tokens = sum(u.get("total_tokens", 0) for u in usage_by_model(record).values())
-    error = gym.get("error") or {}
-    reward = record.get("reward")
-    judged = [_judged(e) for e in record.get("judge_evaluations") or [] if isinstance(e, dict)]
+def _headline(data: ReportData) -> dict[str, str]:
+    """Mean reward with failed rollouts counted as 0 (what a gate judges), the ok-only mean beside."""
+    outcome = (data.aggregate or {}).get("outcome") or {}
+    mean = outcome.get("reward_mean")
+    ok_mean = data.reward_mean
+    rate = outcome.get("pass_rate")
     return {
-        "index": index,
-        "id": gym.get("id", ""),
-        "task": record.get("_ng_task_index"),
-        "rollout": record.get("_ng_rollout_index"),
-        "status": gym.get("status", "?"),
-        "reward": fmt(reward) if isinstance(reward, (int, float)) else "",
-        "tokens": f"{tokens:,}",
-        "cost": ""
-        if gym.get("status") != "ok"
-        else (cost_text(cost, data) if cost is not None else "n/a"),
-        "latency": f"{gym['latency_s']:.3f}"
-        if isinstance(gym.get("latency_s"), (int, float))
-        else "",
-        "tool_calls": gym.get("tool_calls", ""),
-        "verdict": record.get("judge_verdict")
-        or ("unparseable" if record.get("judge_unparseable") else ""),
-        "cache_hit": bool(gym.get("cache_hit")),
-        "expected": _short(record.get("expected_answer")),
-        "conversation": conversation + [_item(o) for o in output] + judged,
-        "final_answer": clip(answers[-1]) if answers else "",
-        "grade": ""
-        if not isinstance(reward, (int, float))
-        else "good"
-        if reward >= 1
-        else "bad"
-        if reward <= 0
-        else "partial",
-        "error": f"{error.get('class', 'Error')}: {error.get('message', '')}" if error else "",
-    }
-
-
-def _judged(evaluation: dict[str, Any]) -> dict[str, str]:
-    """The judge's reply and the label read from it (or that none could be)."""
-    output = (evaluation.get("response") or {}).get("output") or []
-    said = "\n".join(
-        message_text(o) for o in output if isinstance(o, dict) and o.get("type") == "message"
-    )
-    label = evaluation.get("verdict_label")
-    return {
-        "kind": "judge",
-        "label": f"judge: {label}" if label else "judge: no verdict label found",
-        "text": clip(said or "(no text)"),
-    }
-
-
-def _short(value: Any) -> str:
-    if value is None:
-        return ""
-    return clip(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False), 300)
-
-
-def _reward_chart(rewards: Counter[float]) -> str:
-    title, x_label = "Reward distribution", "reward"
-    if len(rewards) <= 12:
-        bars = [(fmt(v), float(n)) for v, n in sorted(rewards.items())]
-        return bar_chart(bars, title=title, x_label=x_label, y_label="rollouts", color=PALETTE[2])
-    lo, hi, bins = min(rewards), max(rewards), 12
-    width = (hi - lo) / bins
-    counts = [0.0] * bins
-    for value, n in rewards.items():
-        counts[min(int((value - lo) / width), bins - 1)] += n
-    labels = [fmt(lo + width * (i + 0.5)) for i in range(bins)]
-    return stacked_bar_chart(
-        labels,
-        [("", counts, PALETTE[2])],
-        title=title,
-        x_label=x_label,
-        y_label="rollouts",
-        label_every=2,
-        counts=True,
-    )
-
-
-def charts(data: ReportData) -> dict[str, str | None]:
-    shown = [usage_by_model(r) for r in data.rows]
-    totals = [
-        {
-            k: sum(u.get(k, 0) for u in m.values())
-            for k in ("input_tokens", "cached_input_tokens", "output_tokens")
-        }
-        for m in shown
-    ]
-    labels = [str(i) for i in range(len(shown))]
-    series = [
-        (
-            "input",
-            [t["input_tokens"] - min(t["cached_input_tokens"], t["input_tokens"]) for t in totals],
-            PALETTE[0],
+        "reward_mean": "n/a" if mean is None else f"{mean:.3f}",
+        "reward_note": (
+            f"{data.failed:,} failed counted as 0; ok only: "
+            + ("n/a" if ok_mean is None else f"{ok_mean:.3f}")
+            if data.failed
+            else "no failed rollouts"
         ),
-        (
-            "cached input",
-            [min(t["cached_input_tokens"], t["input_tokens"]) for t in totals],
-            PALETTE[4],
-        ),
-        ("output", [t["output_tokens"] for t in totals], PALETTE[1]),
-    ]
-    costs = data.row_costs
-    cost_svg = None
-    if any(c is not None for c in costs):
-        cost_svg = stacked_bar_chart(
-            labels,
-            [("", [c or 0.0 for c in costs], PALETTE[3])],
-            title="Cost per rollout (USD)",
-            x_label="rollout (input order)",
-            y_label="USD",
-        )
-    return {
-        "reward": _reward_chart(data.rewards),
-        "tokens": stacked_bar_chart(
-            labels,
-            series,
-            title="Tokens per rollout",
-            x_label="rollout (input order)",
-            y_label="tokens",
-        ),
-        "cost": cost_svg,
-        "latency": _latency_chart(data.latencies),
+        "pass_rate": "n/a" if rate is None else f"{100 * rate:.1f}%",
+        "pass_note": f"reward >= {data.pass_threshold:g}, failed = not passed",
     }
-
-
-def _latency_chart(latencies: list[float]) -> str:
-    """Milliseconds when every rollout took under a second (the stand-in), else seconds."""
-    fast = bool(latencies) and max(latencies) < 1
-    values = [v * 1000 for v in latencies] if fast else latencies
-    return histogram(
-        values,
-        title="Latency distribution",
-        x_label=f"{'milliseconds' if fast else 'seconds'} per rollout",
-        color=PALETTE[0],
-    )
 
 
 def summary(data: ReportData) -> dict[str, Any]:
-    mean = data.reward_mean
+    latencies = data.latency.values
+    repeats = (data.aggregate or {}).get("repeats") or {}
+    top_k = str(repeats.get("num_repeats", ""))
+    pass_k = (repeats.get("pass@k") or {}).get(top_k)
     return {
         "rollouts": f"{data.rollouts:,}",
         "ok": f"{data.ok:,}",
         "failed": f"{data.failed:,}",
-        "reward_mean": "n/a" if mean is None else f"{mean:.3f}",
+        **_headline(data),
+        "pass_at_k": None if pass_k is None else (f"pass@{top_k}", f"{pass_k:.3f}"),
         "tokens": f"{data.usage['total_tokens']:,}",
         "cost": cost_text(data.cost_usd, data),
-        "latency_p50": _seconds(percentile(data.latencies, 0.5)),
-        "latency_p95": _seconds(percentile(data.latencies, 0.95)),
+        "priced": data.cost_usd is not None,
+        "latency_p50": _seconds(percentile(latencies, 0.5)),
+        "latency_p95": _seconds(percentile(latencies, 0.95)),
         "model_calls": f"{data.model_calls:,}",
         "tool_calls": f"{data.tool_calls:,}",
         "verdicts": dict(sorted(data.verdicts.items())),
@@ -278,32 +100,67 @@ def render_html(
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    budget = Budget()
+    rows = [row_view(row, data, budget) for row in data.table]
+    errors = data.errors.most_common()
+    shown_errors = errors[:ERRORS_HTML]
     html = env.get_template("report.html.j2").render(
         title=title or f"Rollouts report: {os.path.basename(rollouts_path)}",
         source=os.path.abspath(rollouts_path),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         s=summary(data),
         agg=aggregate_view(data.aggregate),
+        hardest=_hardest(data),
+        task_counts=[
+            f"{(data.aggregate.get('tasks') or {}).get(k, 0):,}" for k in ("count", "none_passed")
+        ],
         charts=charts(data),
         warnings=_warnings(data),
-        has_expected=any("expected_answer" in r for r in data.rows),
-        has_verdict=any("judge_verdict" in r for r in data.rows),
+        has_expected=any(r["check"]["has_expected"] for r in rows),
+        has_verdict=any(r["check"]["verdict"] for r in rows),
         models=[
             {"model": m, **u, "cost": _model_cost(m, data)}
             for m, u in sorted(data.usage_models.items())
         ],
-        errors=data.errors.most_common(10),
+        errors=shown_errors,
+        errors_more=_more(errors, len(shown_errors)),
         metrics=_flat(metrics or {}),
-        rows=[
-            row_view(i, r, c, data)
-            for i, (r, c) in enumerate(zip(data.rows, data.row_costs, strict=True))
-        ],
-        shown=len(data.rows),
+        rows=rows,
+        shown=len(rows),
         total=data.rollouts,
+        head=len(data.shown.head),
+        later_not_passed=data.shown.not_passed_after_head,
+        cut_rows=budget.cut_rows,
+        threshold=f"{data.pass_threshold:g}",
     )
     with atomic_file(out_path) as fh:
         fh.write(html)
     return data
+
+
+def _hardest(data: ReportData) -> list[dict[str, Any]]:
+    """The lowest-scoring tasks, when some task did not pass every rollout."""
+    tasks = data.hardest_tasks()
+    if "repeats" not in data.aggregate or not any(t["passed"] < t["rollouts"] for t in tasks):
+        return []  # one rollout per task: the rollouts table's "not passed" filter says it all
+    return [
+        {
+            **t,
+            "reward_mean": fmt(t["reward_mean"]),
+            "rewards": " ".join(fmt(r) for r in t["rewards"]),
+            "prompt": clip(t["prompt"], 160),
+        }
+        for t in tasks
+    ]
+
+
+def _more(errors: list[tuple[str, int]], shown: int) -> str:
+    """ "3 more error groups (41 rollouts)" when not every group is listed."""
+    rest = errors[shown:]
+    if not rest:
+        return ""
+    groups = "group" if len(rest) == 1 else "groups"
+    return f"{len(rest):,} more error {groups} ({sum(n for _, n in rest):,} rollouts)"
 
 
 def _warnings(data: ReportData) -> list[str]:
@@ -317,12 +174,18 @@ def _model_cost(model: str, data: ReportData) -> str:
 
 
 def _flat(doc: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """metrics.json as key/value lines in JSON's spelling (null, false), without the aggregate
+    block the page shows above, at most MAX_METRICS of them."""
     out: list[tuple[str, str]] = []
     for key, value in doc.items():
-        if isinstance(value, dict):
+        if key == "aggregate" and prefix in ("", "_gym."):
+            continue
+        if isinstance(value, dict) and value:
             out += _flat(value, f"{prefix}{key}.")
         else:
-            out.append((f"{prefix}{key}", fmt(value) if isinstance(value, float) else str(value)))
+            out.append((f"{prefix}{key}", short(value, 300)))
+        if len(out) >= MAX_METRICS:
+            return out[:MAX_METRICS]
     return out
 
 
@@ -338,12 +201,13 @@ def render_text(
     s = summary(data)
     u = data.usage
     lines = [f"rollouts: {s['rollouts']} ({s['ok']} ok, {s['failed']} failed) in {rollouts_path}"]
-    if data.rewards:
+    if data.rewards and data.reward_min is not None and data.reward_max is not None:
         spread = ", ".join(f"{fmt(v)} x{n:,}" for v, n in sorted(data.rewards.items())[:6])
         more = "" if len(data.rewards) <= 6 else f", ... ({len(data.rewards)} distinct values)"
+        mean = "n/a" if data.reward_mean is None else f"{data.reward_mean:.3f}"
         lines.append(
-            f"reward: mean {s['reward_mean']} (min {fmt(min(data.rewards))}, "
-            f"max {fmt(max(data.rewards))}); {spread}{more}"
+            f"reward (ok rollouts): mean {mean} (min {fmt(data.reward_min)}, "
+            f"max {fmt(data.reward_max)}); {spread}{more}"
         )
     if data.aggregate:
         outcome = outcome_lines(data.aggregate)
@@ -362,7 +226,10 @@ def render_text(
     run = (metrics or {}).get("_gym") or {}
     if run.get("wall_time_s") is not None:
         lines.append(f"wall time: {run['wall_time_s']} s ({run.get('rollouts_per_s')} rollouts/s)")
-    for message, n in data.errors.most_common(3):
+    errors = data.errors.most_common()
+    for message, n in errors[:ERRORS_TEXT]:
         lines.append(f"error x{n:,}: {clip(message, 200)}")
+    if more := _more(errors, ERRORS_TEXT):
+        lines.append(f"... {more}; the HTML report lists up to {ERRORS_HTML}")
     lines += [f"warning: {w}" for w in _warnings(data)]
     return "\n".join(lines)

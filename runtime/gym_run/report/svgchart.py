@@ -153,6 +153,33 @@ def stacked_bar_chart(
     return "".join(out)
 
 
+def binned(
+    values: Sequence[float], *, count: int = 12, tail: float | None = 0.99, scale: float = 1.0
+) -> tuple[list[str], list[float]]:
+    """(labels, counts) of equal-width bins from the minimum to the `tail` quantile; what lies
+    above it goes to one last "> x" bin, so a few slow outliers do not squeeze every other value
+    into the first bar. `scale` turns a sample's counts into estimates of the whole."""
+    if not values:
+        return [], []
+    ordered = sorted(values)
+    lo, hi = ordered[0], ordered[-1]
+    if hi == lo:
+        return [fmt(lo)], [len(values) * scale]
+    cut = hi
+    if tail is not None:
+        q = ordered[min(len(ordered) - 1, round(tail * (len(ordered) - 1)))]
+        if q > lo and hi - lo > 1.5 * (q - lo):  # a long tail: the body gets the bins
+            cut = q
+    width = (cut - lo) / count
+    counts = [0.0] * (count + (cut < hi))
+    for v in ordered:
+        counts[count if v > cut else min(int((v - lo) / width), count - 1)] += scale
+    labels = [fmt(lo + width * (i + 0.5)) for i in range(count)]
+    if cut < hi:
+        labels.append(f"> {fmt(cut)}")
+    return labels, [round(c) if scale != 1.0 else c for c in counts]
+
+
 def histogram(
     values: Sequence[float],
     *,
@@ -161,30 +188,17 @@ def histogram(
     x_label: str,
     y_label: str = "rollouts",
     color: str = PALETTE[0],
+    tail: float | None = 0.99,
+    scale: float = 1.0,
 ) -> str:
-    """Equal-width bins from min to max (one bin when all values are equal)."""
-    if not values:
-        return bar_chart([], title=title, x_label=x_label, y_label=y_label, color=color)
-    lo, hi = min(values), max(values)
-    if hi == lo:
-        return bar_chart(
-            [(fmt(lo), float(len(values)))],
-            title=title,
-            x_label=x_label,
-            y_label=y_label,
-            color=color,
-        )
-    width = (hi - lo) / bins
-    counts = [0.0] * bins
-    for v in values:
-        counts[min(int((v - lo) / width), bins - 1)] += 1
-    labels = [fmt(lo + width * (i + 0.5)) for i in range(bins)]
+    """Equal-width bins (one bin when all values are equal), a long tail folded into a last bin."""
+    labels, counts = binned(values, count=bins, tail=tail, scale=scale)
     return stacked_bar_chart(
         labels,
         [("", counts, color)],
         title=title,
         x_label=x_label,
         y_label=y_label,
-        label_every=2 if bins > 8 else 1,
+        label_every=2 if len(labels) > 8 else 1,
         counts=True,
     )

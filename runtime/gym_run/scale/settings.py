@@ -12,7 +12,7 @@ from typing import Any
 
 from gym_run.errors import GymRunError
 
-INSTALL_HINT = "pip install 'gym-compile[ray]'"
+INSTALL_HINT = "pip install 'ray>=2.10' (or, in a gym-compile checkout, pip install -e '.[ray]')"
 LOCAL = "local"  # --ray with no address: start Ray in this machine, bound to 127.0.0.1
 
 

@@ -241,6 +241,6 @@ def remote_model(
         base_url=url.rstrip("/") + "/v1",
         api_key="gym-run",
         model=model,
-        **call_options(config),
+        **call_options(name, config),
     )
     return ModelServer(name, cached(name, client, cache))

@@ -26,6 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gym_run.servers.listen import Connections, fitted_cap, listen
 from gym_run.servers.nemo_config import Address, config_yaml, url_of
 
 Middleware = Callable[..., Awaitable[web.StreamResponse]]  # an aiohttp middleware (netguard.guard)
@@ -100,13 +101,7 @@ class HeadServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listens (port 0: a free one); answers the URL. OSError if the address is taken."""
-        runner = web.AppRunner(self.app(), access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        runner = await listen(self.app(), host, port, Connections(fitted_cap(1)))
         self._runner = runner
         self.address = (host, runner.addresses[0][1])
         return self.url

@@ -1,11 +1,19 @@
 """Who may talk to the servers gym-run starts: loopback by default, a bearer token otherwise,
-and bounded request bodies; errors in the official OpenAI shape.
+never a browser page from another origin, and bounded request bodies; errors in the official
+OpenAI shape. (Connections themselves are capped and timed out in servers/listen.py.)
+
+In the order a request meets them: the bearer token (when one is set: nothing else is looked at,
+no body is read, before it); the browser checks (a page on any site can make the user's browser
+POST to 127.0.0.1 with `Content-Type: text/plain` and no preflight, or reach it through a DNS
+name rebound to 127.0.0.1: such requests would spend the user's key); then the body is read whole,
+within BODY_TIMEOUT_S, a large one only once it fits in the process's REQUEST_MEMORY.
 
 Shared by `gym-run serve` (runtime/gym_run/servers/serve.py) and the stand-in (runtime/gym_run/standin/server.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hmac
 import ipaddress
@@ -17,6 +25,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from gym_run.endpoint.memory import ByteBudget
 from gym_run.errors import EXIT_USAGE, GymRunError
 from gym_run.http import error_response
 
@@ -24,6 +33,17 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: Largest request body any served route reads (an input row with a long conversation fits).
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
+#: A request body must arrive within this long once its headers have (a byte a second does not).
+BODY_TIMEOUT_S = 30.0
+#: Bodies over LARGE_REQUEST_BYTES being read or handled at once, all served servers together.
+REQUEST_MEMORY = ByteBudget(64 * 1024 * 1024)
+LARGE_REQUEST_BYTES = 1024 * 1024
+#: How long a large request waits for REQUEST_MEMORY before it is answered 503.
+MEMORY_WAIT_S = 30.0
+#: Bodies a page can send without a CORS preflight (no Content-Type at all is one too)
+_NO_PREFLIGHT = frozenset(
+    {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
+)
 TOKEN_ENV = "GYM_SERVE_TOKEN"
 
 
@@ -77,9 +97,11 @@ def serve_token(environ: Mapping[str, str] | None = None) -> tuple[str, bool]:
     return (given, False) if given else (secrets.token_urlsafe(32), True)
 
 
-def guard(token: str | None) -> Middleware:
-    """Middleware: the bearer token (constant-time compare) when one is set, and aiohttp's own
-    errors (404, 405, 413) in the official error shape instead of text pages."""
+def guard(token: str | None, memory: ByteBudget | None = None) -> Middleware:
+    """Middleware: the bearer token (constant-time compare) when one is set, then the browser
+    checks, then the body read within its deadline and memory; aiohttp's own errors (404, 405,
+    413) in the official error shape instead of text pages."""
+    budget = memory if memory is not None else REQUEST_MEMORY
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -88,22 +110,93 @@ def guard(token: str | None) -> Middleware:
             if scheme.lower() != "bearer" or not hmac.compare_digest(
                 given.strip().encode(), token.encode()
             ):
-                denied = error_response(
+                denied = _closing(
                     401,
                     "this server needs 'Authorization: Bearer <token>' (the token "
                     "gym-run serve printed, or GYM_SERVE_TOKEN)",
-                    "invalid_request_error",
                 )
                 denied.headers["WWW-Authenticate"] = "Bearer"
                 return denied
+        refused = browser_refusal(request)
+        if refused is not None:
+            return refused
         try:
-            return await handler(request)
+            return await _with_body(request, handler, budget)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
             return error_response(exc.status, _http_message(exc, request))
 
     return middleware
+
+
+def browser_refusal(request: web.Request) -> web.Response | None:
+    """A 403/421/415 for what only a browser page from elsewhere would send; None otherwise.
+
+    Programs (the OpenAI SDK, NeMo Gym, curl) send no Origin nor Sec-Fetch-Site and say their
+    JSON is JSON; browsers always send Origin on a cross-origin POST."""
+    site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if site and site not in ("same-origin", "none"):
+        return _closing(403, f"cross-origin requests are refused (Sec-Fetch-Site: {site})")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        return _closing(403, f"cross-origin requests are refused (Origin: {origin[:100]})")
+    local = request.transport.get_extra_info("sockname") if request.transport else None
+    name = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+    if local and is_loopback(str(local[0])) and not is_loopback(name):
+        return _closing(
+            421,
+            f"this server answers requests for localhost only, not for {name[:100]!r} "
+            "(a DNS name pointing at 127.0.0.1 is how a web page would reach it)",
+        )
+    given = request.headers.get("Content-Type")
+    if request.method in ("POST", "PUT", "PATCH") and (
+        given is None or request.content_type in _NO_PREFLIGHT
+    ):
+        return _closing(
+            415,
+            "send the body with 'Content-Type: application/json' (got "
+            + (repr(given[:100]) if given is not None else "none")
+            + "; a type a web page can send without asking is refused)",
+        )
+    return None
+
+
+async def _with_body(
+    request: web.Request, handler: Handler, budget: ByteBudget
+) -> web.StreamResponse:
+    """The body read before the route runs: whole within BODY_TIMEOUT_S, and a large one only
+    once it fits in `budget` (held until the answer is sent, since the route works on it)."""
+    if not request.body_exists:
+        return await handler(request)
+    size = request.content_length if request.content_length is not None else MAX_REQUEST_BYTES
+    granted = 0
+    if size > LARGE_REQUEST_BYTES:
+        try:
+            granted = await asyncio.wait_for(budget.reserve(size), MEMORY_WAIT_S)
+        except asyncio.TimeoutError:
+            busy = _closing(503, "busy with other large requests; try again shortly")
+            busy.headers["Retry-After"] = "5"
+            return busy
+    try:
+        try:
+            await asyncio.wait_for(request.read(), BODY_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            return _closing(408, f"the request body did not arrive within {BODY_TIMEOUT_S:g} s")
+        response = await handler(request)
+        if granted:  # aiohttp keeps a connection's last request (and its body) until the next
+            response.force_close()
+        return response
+    finally:
+        if granted:
+            budget.release(granted)
+
+
+def _closing(status: int, message: str) -> web.Response:
+    """A refusal that also closes the connection: whatever body follows is never read."""
+    response = error_response(status, message)
+    response.force_close()
+    return response
 
 
 def _http_message(exc: web.HTTPException, request: web.Request) -> str:

@@ -14,6 +14,7 @@ from typing import Any, Literal, cast
 
 import aiohttp
 
+from gym_run.defaults import server_defaults
 from gym_run.endpoint.cache import ResponseCache
 from gym_run.errors import PlanError, ServerStartError
 from gym_run.servers.attribution import Attribution
@@ -119,7 +120,10 @@ async def _answer_match(name: str, config: dict[str, Any], ctx: BuildContext) ->
 async def _simple_agent(name: str, config: dict[str, Any], ctx: BuildContext) -> SimpleAgent:
     model = ctx.ref(name, config["model_server"], ModelServer)
     resources = ctx.ref(name, config["resources_server"], ResourcesServer)
-    return SimpleAgent(name, model, resources, config.get("max_steps"))
+    max_steps = config.get(
+        "max_steps", server_defaults("responses_api_agents", "simple_agent")["max_steps"]
+    )
+    return SimpleAgent(name, model, resources, max_steps)
 
 
 FACTORIES: dict[tuple[str, str], Factory] = {

@@ -22,6 +22,7 @@ from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.builtin.resources import ResourcesServer
 from gym_run.servers.head import HeadServer, instance_entry
 from gym_run.servers.launch import _process_spec, url_address
+from gym_run.servers.listen import Connections, fitted_cap, listen
 from gym_run.servers.nemo_config import Address, config_yaml, nemo_global_config, url_of
 from gym_run.servers.nemo_process import (
     DEFAULT_STARTUP_TIMEOUT_S,
@@ -56,6 +57,12 @@ class ServedServer:
     type: str
     implementation: str
     url: str
+
+    @property
+    def base_url(self) -> str:
+        """What a client is given: a model server's OpenAI base URL ends in /v1 (the SDK appends
+        /responses); the others are NeMo Gym servers addressed at their root."""
+        return f"{self.url}/v1" if self.type == "responses_api_models" else self.url
 
 
 class Served:
@@ -107,17 +114,16 @@ def _app_for(
     raise TypeError(f"no HTTP app for {type(server).__name__}")
 
 
-async def _listen(app: web.Application, where: str, port: int, what: str) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
+async def _listen(
+    app: web.Application, where: str, port: int, what: str, cap: int
+) -> web.AppRunner:
+    """Listening with servers/listen.py's bounds: a connection cap, header and body timeouts."""
     try:
-        await web.TCPSite(runner, where, port).start()
+        return await listen(app, where, port, Connections(cap))
     except OSError as exc:
-        await runner.cleanup()
         raise ServerStartError(
             f"{what} cannot listen on {where}:{port}: {exc.strerror or exc}"
         ) from None
-    return runner
 
 
 async def start_serving(
@@ -190,11 +196,12 @@ async def start_serving(
             cache_stand_in=bool(cache_spec and cache_spec["stand_in"]),
             addresses=addresses,
         )
+        cap = fitted_cap(1 + sum(kind == "builtin" for kind in kinds.values()))
         for name, spec in specs.items():
             if kinds[name] == "builtin":
                 where, port = hosts[name], spec["config"].get("port") or 0
                 app = _app_for(name, servers[name], plan, settings, token)
-                runners.append(await _listen(app, where, port, f"server {name!r}"))
+                runners.append(await _listen(app, where, port, f"server {name!r}", cap))
                 addresses[name] = (where, runners[-1].addresses[0][1])
             table.append(
                 ServedServer(name, spec["type"], spec["implementation"], url_of(addresses[name]))
@@ -255,8 +262,9 @@ async def _start_nemo(
 
 
 def format_table(table: list[ServedServer]) -> str:
+    """One row per server with the URL to give a client (base_url for model servers)."""
     rows = [("NAME", "TYPE", "IMPLEMENTATION", "URL")] + [
-        (s.name, s.type, s.implementation, s.url) for s in table
+        (s.name, s.type, s.implementation, s.base_url) for s in table
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join(

@@ -1,14 +1,17 @@
 """A tool's JSON Schema in, arguments that validate against it out: the stand-in's "model" for tool calls.
 
 Split from runtime/gym_run/standin/server.py: generating values for the schema subset tools use (refs, allOf,
-anyOf/oneOf, enums, bounds, formats) is its own small problem; the user's text supplies the first
+anyOf/oneOf, enums, bounds, formats, patterns) is its own small problem; the user's text supplies the first
 free string ("what's it like in sf?" -> city "sf") so demo transcripts read naturally.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
+
+from gym_run.standin.pattern import sample
 
 _FORMATS = {
     "date-time": "2025-01-01T00:00:00Z",
@@ -20,6 +23,17 @@ _FORMATS = {
     "uuid": "00000000-0000-4000-8000-000000000000",
     "ipv4": "127.0.0.1",
 }
+
+
+MAX_SIZE = 1000  # items, extra properties and padding characters: a schema cannot make us build 1e9
+MAX_NODES = 20_000  # values in one answer (nested arrays would multiply MAX_SIZE)
+
+
+def _bound(value: Any) -> int:
+    """A size a schema asks for, as an int no larger than MAX_SIZE (nonsense counts as 0)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return 0
+    return max(0, min(int(value), MAX_SIZE))
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -37,9 +51,11 @@ class ArgGen:
 
     def __init__(self, root: dict[str, Any], hint: str, strict: bool) -> None:
         self.root, self.hint, self.strict = root, hint, strict
+        self.nodes = 0
 
     def value(self, schema: Any, name: str = "value", variant: int = 0, depth: int = 0) -> Any:
-        if not isinstance(schema, dict) or depth > 32:
+        self.nodes += 1
+        if not isinstance(schema, dict) or depth > 32 or self.nodes > MAX_NODES:
             return name
         if isinstance(ref := schema.get("$ref"), str) and ref.startswith("#/"):
             target: Any = self.root
@@ -91,11 +107,12 @@ class ArgGen:
         wanted = list(props) if self.strict else [p for p in props if p in required]
         wanted += [r for r in required if r not in wanted]
         extra = [p for p in props if p not in wanted]
-        while len(wanted) < schema.get("minProperties", 0) and extra:
+        least = _bound(schema.get("minProperties", 0))
+        while len(wanted) < least and extra:
             wanted.append(extra.pop(0))
         out = {key: self.value(props.get(key, {}), key, 0, depth + 1) for key in wanted}
         if schema.get("additionalProperties") is not False:
-            for i in range(len(out), schema.get("minProperties", 0)):
+            for i in range(len(out), least):
                 extra_schema = schema.get("additionalProperties", {})
                 out[f"key{i}"] = self.value(extra_schema, f"key{i}", i, depth + 1)
         return out
@@ -104,8 +121,12 @@ class ArgGen:
         raw_prefix = schema.get("prefixItems")
         prefix: list[Any] = raw_prefix if isinstance(raw_prefix, list) else []
         items = schema.get("items", {})
-        count = len(prefix) if items is False else max(schema.get("minItems", 0), 1, len(prefix))
-        count = min(count, schema.get("maxItems", count))
+        count = (
+            len(prefix)
+            if items is False
+            else max(_bound(schema.get("minItems", 0)), 1, len(prefix))
+        )
+        count = min(count, _bound(schema.get("maxItems", count)), MAX_SIZE)
         schemas = [prefix[i] if i < len(prefix) else items for i in range(count)]
         return [self.value(item, name, i, depth + 1) for i, item in enumerate(schemas)]
 
@@ -147,6 +168,17 @@ class ArgGen:
             text, self.hint = self.hint, ""
         if variant:
             text = f"{text}{variant}"
-        if len(text) < (min_len := schema.get("minLength", 0)):
+        if len(text) < (min_len := _bound(schema.get("minLength", 0))):
             text += "x" * (min_len - len(text))
-        return text[: schema.get("maxLength", len(text))]
+        text = text[: _bound(schema.get("maxLength", len(text)))]
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str) and not _matches(pattern, text):
+            text = sample(pattern) or text
+        return text
+
+
+def _matches(pattern: str, text: str) -> bool:
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
+        return True  # a pattern Python cannot read: nothing better to offer

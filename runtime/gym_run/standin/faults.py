@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import math
 import random
@@ -21,36 +22,48 @@ from typing import Any
 
 from aiohttp import web
 
+from gym_run.defaults import model_defaults
 from gym_run.http import error_response
 
 _log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_PAD_BYTES = 256 * 1024 * 1024
 
 #: Exclusive faults, in the order their fractions are stacked on one uniform draw.
 EXCLUSIVE_KINDS = ("rate_limit", "server_error", "drop", "malformed")
 
 
+_DEFAULTS = model_defaults("stand_in_model")["faults"]
+
+
 @dataclass(frozen=True)
 class Faults:
-    """Fractions in [0, 1] of requests that get each fault.
+    """Fractions in [0, 1] of requests that get each fault; defaults from the stand-in's schema.
 
     rate_limit, server_error, drop and malformed are exclusive (one draw, stacked fractions, so
     each kind hits exactly its fraction on average; their sum must be <= 1). slow is drawn
-    independently and only delays a request that is then answered normally.
+    independently and only delays a request that is then answered normally. The answer faults
+    (empty_output, drip, always_call, pad_bytes) change what a normal answer looks like; they
+    draw from their own stream so adding one leaves the others' sequence unchanged.
     """
 
-    rate_limit: float = 0.0
-    server_error: float = 0.0
-    drop: float = 0.0
-    slow: float = 0.0
-    malformed: float = 0.0
-    slow_ms: float = 1000.0
-    retry_after_ms: float | None = 20.0
-    seed: int = 0
+    rate_limit: float = _DEFAULTS["rate_limit"]
+    server_error: float = _DEFAULTS["server_error"]
+    drop: float = _DEFAULTS["drop"]
+    slow: float = _DEFAULTS["slow"]
+    malformed: float = _DEFAULTS["malformed"]
+    slow_ms: float = _DEFAULTS["slow_ms"]
+    retry_after_ms: float | None = _DEFAULTS["retry_after_ms"]
+    empty_output: float = _DEFAULTS["empty_output"]
+    always_call: bool = _DEFAULTS["always_call"]
+    drip: float = _DEFAULTS["drip"]
+    drip_bytes_per_s: float = _DEFAULTS["drip_bytes_per_s"]
+    pad_bytes: int = _DEFAULTS["pad_bytes"]
+    seed: int = _DEFAULTS["seed"]
 
     def __post_init__(self) -> None:
         """Reject impossible settings at start-up rather than mid-benchmark."""
-        for name in (*EXCLUSIVE_KINDS, "slow"):
+        for name in (*EXCLUSIVE_KINDS, "slow", "empty_output", "drip"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"Faults.{name} must be a fraction in [0, 1], got {value!r}")
@@ -62,6 +75,12 @@ class Faults:
             raise ValueError(f"Faults.slow_ms must be >= 0, got {self.slow_ms!r}")
         if self.retry_after_ms is not None and self.retry_after_ms < 0:
             raise ValueError(f"Faults.retry_after_ms must be >= 0, got {self.retry_after_ms!r}")
+        if self.drip_bytes_per_s <= 0:
+            raise ValueError(f"Faults.drip_bytes_per_s must be > 0, got {self.drip_bytes_per_s!r}")
+        if not 0 <= self.pad_bytes <= MAX_PAD_BYTES:
+            raise ValueError(
+                f"Faults.pad_bytes must be in [0, {MAX_PAD_BYTES}], got {self.pad_bytes!r}"
+            )
 
     @property
     def any(self) -> bool:
@@ -76,7 +95,39 @@ class FaultInjector:
         self.faults = faults
         self.stats = stats
         self._rng = random.Random(faults.seed)
+        self._answers = random.Random(faults.seed + 1)  # the answer faults' own stream
         self._server_errors = 0
+        self._pad = "x" * faults.pad_bytes
+
+    def shape(self, answer: dict[str, Any]) -> bool:
+        """Applies the answer faults to a normal answer in place; True when it must be dripped."""
+        f = self.faults
+        if f.empty_output > 0 and self._answers.random() < f.empty_output:
+            self.stats["empty_output"] += 1
+            answer["output"] = []
+        if self._pad:
+            for item in answer["output"]:
+                for part in item.get("content") or []:
+                    if part.get("type") == "output_text":
+                        part["text"] += " " + self._pad
+        drip = f.drip > 0 and self._answers.random() < f.drip
+        self.stats["drip"] += drip
+        return drip
+
+    async def drip(self, request: web.Request, answer: dict[str, Any]) -> web.StreamResponse:
+        """Headers at once, then the body at drip_bytes_per_s: defeats a per-read timeout."""
+        body = json.dumps(answer).encode()
+        response = web.StreamResponse(
+            headers={"Content-Type": "application/json", "x-request-id": "req_" + uuid.uuid4().hex}
+        )
+        response.content_length = len(body)
+        await response.prepare(request)
+        pause = 1.0 / self.faults.drip_bytes_per_s
+        for i in range(len(body)):
+            await response.write(body[i : i + 1])
+            await asyncio.sleep(pause)
+        await response.write_eof()
+        return response
 
     def draw(self) -> tuple[str | None, bool]:
         """(exclusive fault kind or None, slow?). Always two draws, so the stream stays aligned."""
@@ -199,7 +250,8 @@ async def errors_and_ids(request: web.Request, handler: Handler) -> web.StreamRe
         request.app["stats"]["internal_error"] += 1
         message = f"The stand-in failed on this request ({type(exc).__name__})."
         response = error_response(500, message, "server_error")
-    response.headers["x-request-id"] = "req_" + uuid.uuid4().hex
+    if not response.prepared:  # a stream has sent its headers, its own request id among them
+        response.headers["x-request-id"] = "req_" + uuid.uuid4().hex
     return response
 
 
@@ -240,8 +292,6 @@ def bad_request(body: Any) -> tuple[str, str | None] | None:
             "Invalid type for 'input': expected one of a string or an array of input items.",
             "input",
         )
-    if body.get("stream"):
-        return "The stand-in does not stream: send `stream: false` or omit it.", "stream"
     if "model" in body and not isinstance(body["model"], str):
         return "Invalid type for 'model': expected a string.", "model"
     tools = body.get("tools")

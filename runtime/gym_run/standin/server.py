@@ -25,6 +25,7 @@ from aiohttp import web
 from gym_compile.canonical import canonical_json
 from gym_run.http import error_response
 from gym_run.servers.netguard import refuse_remote
+from gym_run.standin import stream, structured
 from gym_run.standin.args import ArgGen
 from gym_run.standin.faults import (
     MAX_BODY_BYTES,
@@ -34,8 +35,19 @@ from gym_run.standin.faults import (
     errors_and_ids,
     unauthorized,
 )
+from gym_run.standin.judging import _judge_answer
+from gym_run.standin.store import DEFAULT_CAPACITY, ResponseStore, not_found, shown
+from gym_run.standin.wire import check_features, fresh_ids
 
-__all__ = ["Faults", "StandIn", "build_app", "respond", "run_standalone", "start_standin"]
+__all__ = [
+    "Faults",
+    "StandIn",
+    "_judge_answer",
+    "build_app",
+    "respond",
+    "run_standalone",
+    "start_standin",
+]
 
 _FILLER = {"tn", "tonight", "today", "tomorrow", "now", "right", "please", "rn"}
 _PREFERRED_KEYS = ("description", "answer", "result", "summary", "text", "message", "output")
@@ -118,41 +130,6 @@ def _tool_output_text(output: Any) -> str:
     return text
 
 
-_JUDGE_EXPECTED = re.compile(r"<expected_answer>\n(.*?)\n</expected_answer>", re.DOTALL)
-_JUDGE_GENERATED = re.compile(r"<generated_answer>\n(.*)\n</generated_answer>", re.DOTALL)
-_JUDGE_EQUAL = re.compile(
-    r"^(.+?) if the generated answer is equivalent to the expected answer$", re.MULTILINE
-)
-_JUDGE_NOT_EQUAL = re.compile(r"^(.+?) if it is not$", re.MULTILINE)
-_ARTICLES = {"a", "an", "the"}
-
-
-def _judge_words(text: str) -> list[str]:
-    """Lower-case words and numbers (1,000 -> 1000; 3.50 stays 3.50), articles dropped."""
-    words = re.findall(r"\d+(?:\.\d+)?|[^\W_]+", text.lower().replace(",", ""))
-    return [w for w in words if w not in _ARTICLES]
-
-
-def _judge_answer(text: str) -> str | None:
-    """The verdict for a prompt laid out like templates/judge_equivalence.j2, else None.
-
-    Equal when the expected answer's words appear, in order and adjacent, among the generated
-    answer's words ("Paris" in "The capital is Paris."), after lower-casing and dropping
-    punctuation and articles. Deterministic, so judged demo runs and tests are reproducible.
-    """
-    expected, generated = _JUDGE_EXPECTED.search(text), _JUDGE_GENERATED.search(text)
-    if expected is None or generated is None:
-        return None
-    tail = text[generated.end() :]
-    equal, not_equal = _JUDGE_EQUAL.findall(tail), _JUDGE_NOT_EQUAL.findall(tail)
-    if not equal or not not_equal:
-        return None
-    want, got = _judge_words(expected.group(1)), _judge_words(generated.group(1))
-    n = len(want)
-    same = any(got[i : i + n] == want for i in range(len(got) - n + 1)) if n else not got
-    return equal[-1].strip() if same else not_equal[-1].strip()
-
-
 def _tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
@@ -168,8 +145,12 @@ def _input_text(body: dict[str, Any], items: list[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
-def respond(body: dict[str, Any]) -> dict[str, Any]:
-    """A request body -> a Response object. Pure and deterministic: ids hash the request."""
+def respond(body: dict[str, Any], *, always_call: bool = False) -> dict[str, Any]:
+    """A request body -> a Response object. Pure and deterministic: ids hash the request (the
+    server gives each answer fresh ids: runtime/gym_run/standin/server.py `fresh_ids`).
+
+    always_call: answer a function call even after tool outputs (a model that never stops).
+    """
     try:
         digest = hashlib.sha256(canonical_json(body)).hexdigest()
     except UnicodeEncodeError:  # lone surrogates: still canonical, just ASCII-escaped
@@ -183,7 +164,7 @@ def respond(body: dict[str, Any]) -> dict[str, Any]:
     user_text = _last_user_text(items)
     tools = _function_tools(body)
     choice = body.get("tool_choice")
-    answered = any(item.get("type") == "function_call_output" for item in items)
+    answered = not always_call and any(item.get("type") == "function_call_output" for item in items)
     output: dict[str, Any]
     if tools and not answered and choice != "none":
         forced = (
@@ -211,6 +192,7 @@ def respond(body: dict[str, Any]) -> dict[str, Any]:
         text = _judge_answer(user_text)
         if text is None:
             text = " ".join(o for o in outputs if o) or f"You said: {user_text}".rstrip()
+        text = structured.structured_text(structured.text_format(body), text) or text
         part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
         output = {
             "type": "message",
@@ -250,6 +232,8 @@ def respond(body: dict[str, Any]) -> dict[str, Any]:
         "metadata": given("metadata", {}),
         "temperature": given("temperature", 1.0),
         "top_p": given("top_p", 1.0),
+        "text": structured.echoed(body),
+        "previous_response_id": body.get("previous_response_id"),
         "usage": usage,
     }
 
@@ -269,17 +253,23 @@ def build_app(
     faults: Faults | None = None,
     api_key: str | None = None,
     known_models: list[str] | None = None,
+    store_size: int = DEFAULT_CAPACITY,
 ) -> web.Application:
-    """The stand-in as an aiohttp app; app["stats"] counts outcomes so tests can assert on them."""
+    """The stand-in as an aiohttp app; app["stats"] counts outcomes so tests can assert on them.
+
+    Answers keep the last `store_size` responses for previous_response_id and retrieval."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_and_ids])
     stats: Counter[str] = Counter()
+    store = ResponseStore(store_size)
     with warnings.catch_warnings():  # the public contract is app["stats"], a plain string key
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
         app["stats"] = stats
+        app["store"] = store
     injector = FaultInjector(faults or Faults(), stats)
     created = int(time.time())
 
     async def responses(request: web.Request) -> web.StreamResponse:
+        stats["requests"] += 1
         if (faulty := await injector.apply(request)) is not None:
             return faulty
         if (denied := unauthorized(request, api_key)) is not None:
@@ -290,7 +280,7 @@ def build_app(
             stats["bad_request"] += 1
             message = "We could not parse the JSON body of your request: it must be a JSON object."
             return error_response(400, message, param="body")
-        if (problem := bad_request(body)) is not None:
+        if (problem := bad_request(body) or check_features(body)) is not None:
             stats["bad_request"] += 1
             return error_response(400, problem[0], param=problem[1])
         asked = body.get("model")
@@ -298,13 +288,44 @@ def build_app(
             stats["model_not_found"] += 1
             message = f"The model `{asked}` does not exist or you do not have access to it."
             return error_response(404, message, param="model", code="model_not_found")
-        answer = respond(body)
+        conversation = _items(body)
+        if (previous_id := body.get("previous_response_id")) is not None:
+            previous = store.get(previous_id)
+            if previous is None:
+                stats["previous_not_found"] += 1
+                message, param, code = not_found(previous_id)
+                return error_response(404, message, param=param, code=code)
+            conversation = store.conversation(previous) + conversation
+        answer = fresh_ids(
+            respond({**body, "input": conversation}, always_call=injector.faults.always_call)
+        )
         if not asked:
             answer["model"] = model
+        if body.get("store") is not False:
+            store.put(answer, conversation)
         if latency_ms > 0:
             await asyncio.sleep(latency_ms / 1000)
         stats["ok"] += 1
+        drip = injector.shape(answer)  # the answer faults: empty, padded, dripped
+        if body.get("stream") is True:
+            stats["streamed"] += 1
+            return await stream.send(request, answer)
+        if drip:
+            return await injector.drip(request, answer)
         return web.json_response(answer)
+
+    async def stored(request: web.Request) -> web.StreamResponse:
+        """GET (retrieve) and DELETE /v1/responses/{id}."""
+        if (denied := unauthorized(request, api_key)) is not None:
+            return denied
+        response_id = request.match_info["response_id"]
+        if request.method == "DELETE" and store.delete(response_id):
+            return web.json_response({"id": response_id, "object": "response", "deleted": True})
+        found = store.get(response_id) if request.method == "GET" else None
+        if found is None:
+            message = f"No response found with id '{shown(response_id)}'."
+            return error_response(404, message, param="response_id")
+        return web.json_response(found.response)
 
     async def models(request: web.Request) -> web.StreamResponse:
         if (denied := unauthorized(request, api_key)) is not None:
@@ -318,6 +339,8 @@ def build_app(
 
     for prefix in ("/v1", ""):
         app.router.add_post(f"{prefix}/responses", responses)
+        app.router.add_get(f"{prefix}/responses/{{response_id}}", stored)
+        app.router.add_delete(f"{prefix}/responses/{{response_id}}", stored)
         app.router.add_get(f"{prefix}/models", models)
     return app
 
@@ -379,6 +402,8 @@ def run_standalone(host: str, port: int, **build_app_kwargs: Any) -> None:
             await stop.wait()
         finally:
             await standin.close()
+            # what a benchmark needs to count, from the endpoint's side of the wire
+            print(f"stand-in served: {json.dumps(dict(standin.app['stats']))}", flush=True)
 
     try:
         asyncio.run(serve())

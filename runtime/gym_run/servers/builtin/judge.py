@@ -80,6 +80,7 @@ class EquivalenceLLMJudge(ResourcesServer):
             "judge_evaluations": [],
             "judge_verdict": None,
             "judge_unparseable": False,
+            "extracted_answer": None,  # what the judge was shown: the report explains a verdict with it
             "_judge_usage": {},
         }
         if not answer:  # nothing to judge: no judge call is paid for
@@ -102,6 +103,7 @@ class EquivalenceLLMJudge(ResourcesServer):
         return {
             **result,
             "reward": reward,
+            "extracted_answer": extracted,
             "judge_evaluations": evaluations,
             "judge_unparseable": verdict is None,
             "judge_verdict": None

@@ -7,6 +7,7 @@ from typing import Any
 
 import aiohttp
 
+from gym_run.defaults import model_defaults
 from gym_run.endpoint.cache import CachingClient, ResponseCache
 from gym_run.endpoint.client import ModelClient, OpenAIClient, Timeouts
 from gym_run.endpoint.retry import RetryPolicy
@@ -38,13 +39,23 @@ class ModelServer:
             await on_close()
 
 
-def call_options(config: dict[str, Any]) -> dict[str, Any]:
-    """How every model server calls its endpoint: timeouts, retries, concurrency and pacing."""
+def call_options(name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """How every model server calls its endpoint: timeouts, retries, concurrency, pacing, the
+    circuit breaker, the answer-size limits (keys a config leaves out: the schema's defaults) and
+    whether answers come as a stream of events."""
+    defaults = model_defaults()
     return {
+        "name": name,
         "timeouts": Timeouts.from_config(config.get("timeouts")),
         "retry": RetryPolicy.from_config(config.get("retry")),
         "max_concurrent_requests": config.get("max_concurrent_requests"),
         "throttle": config.get("throttle"),
+        "circuit_breaker": config.get("circuit_breaker"),
+        **{
+            key: config.get(key, defaults[key])
+            for key in ("max_response_bytes", "max_buffered_response_bytes")
+        },
+        "stream": bool(config.get("stream", False)),
     }
 
 
@@ -86,7 +97,7 @@ def openai_model(
         model=config["model"],
         default_headers=config.get("default_headers"),
         extra_body=config.get("extra_body"),
-        **call_options(config),
+        **call_options(name, config),
     )
     # extra_body changes the answer, so it is key material; headers (credentials) never are
     headers = [str(v) for v in (config.get("default_headers") or {}).values() if len(str(v)) >= 12]
@@ -133,7 +144,7 @@ async def stand_in_model(
         api_key=STAND_IN_API_KEY,
         model=model,
         key_is_secret=False,  # a public constant: masking it would turn stand-in-1 into ***-1
-        **call_options(config),
+        **call_options(name, config),
     )
     return ModelServer(
         name, cached(name, client, cache, key_url=f"stand-in://{model}"), on_close=standin.close

@@ -1,0 +1,51 @@
+"""A server implementation's JSON Schema in, its default settings out: the one place defaults live.
+
+gym-compile writes every default into the plan, so a plan run by gym-run states each value it uses.
+Code that builds a client without a plan (`gym-run check`, the stand-in's CLI, tests) reads the
+same defaults here instead of restating them, so a schema change is the only change needed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from gym_compile.assets import load_schema
+
+
+@cache
+def _defaults(server_type: str, implementation: str) -> dict[str, Any]:
+    schema = load_schema(f"servers/{server_type}/{implementation}.schema.json")
+    return _fill(schema, {})
+
+
+def _fill(schema: Mapping[str, Any], instance: dict[str, Any]) -> dict[str, Any]:
+    for key, sub in (schema.get("properties") or {}).items():
+        if key not in instance:
+            if "default" in sub:
+                instance[key] = copy.deepcopy(sub["default"])
+            elif sub.get("type") == "object" and "properties" in sub:
+                instance[key] = {}
+        if isinstance(instance.get(key), dict) and "properties" in sub:
+            _fill(sub, instance[key])
+    return instance
+
+
+def server_defaults(server_type: str, implementation: str) -> dict[str, Any]:
+    """Every default of one implementation's config (a fresh copy: callers may change it)."""
+    return copy.deepcopy(_defaults(server_type, implementation))
+
+
+def model_defaults(implementation: str = "openai_model") -> dict[str, Any]:
+    return server_defaults("responses_api_models", implementation)
+
+
+def with_defaults(
+    section: Mapping[str, Any] | None, name: str, implementation: str = "openai_model"
+) -> dict[str, Any]:
+    """A model config's `name` block (retry, timeouts, throttle, ...) with the keys left out filled
+    from the schema; a plan from gym-compile has them all, a hand-built config may not."""
+    base = model_defaults(implementation).get(name) or {}
+    return {**base, **dict(section or {})}
