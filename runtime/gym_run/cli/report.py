@@ -19,7 +19,7 @@ from gym_run.cli.compare import run_compare
 from gym_run.cli.errors import user_errors
 from gym_run.cli.evalopts import check_gates, eval_options
 from gym_run.endpoint.pricing import PriceTable
-from gym_run.errors import EXIT_BELOW_THRESHOLD, GymRunError
+from gym_run.errors import EXIT_BELOW_THRESHOLD
 from gym_run.metrics.gate import Gate
 from gym_run.report.data import collect_report
 from gym_run.report.inputs import no_records, resolve
@@ -142,8 +142,6 @@ def report_command(
             render_html(rollouts, out, metrics_doc, prices=table, max_rows=max_rows, data=data)
     except OSError as exc:
         raise click.ClickException(f"{exc.filename or rollouts}: {exc.strerror or exc}") from None
-    except GymRunError as exc:
-        raise click.ClickException(exc.message) from None
     finally:
         if writer is not None:
             writer.abort()
