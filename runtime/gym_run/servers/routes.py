@@ -105,8 +105,12 @@ def model_app(model: ModelServer, token: str | None = None) -> web.Application:
     async def responses(body: dict[str, Any], _request: web.Request) -> web.Response:
         return web.json_response(await model.responses(body))
 
+    async def chat_completions(body: dict[str, Any], _request: web.Request) -> web.Response:
+        return web.json_response(await model.chat_completions(body))
+
     app = _app(token)
     app.router.add_post("/v1/responses", _endpoint(responses))
+    app.router.add_post("/v1/chat/completions", _endpoint(chat_completions))
     return app
 
 
