@@ -176,6 +176,17 @@ async def test_gym_run_serves_chat_completions_on_its_model_servers() -> None:
             assert status == 200 and answer["object"] == "chat.completion", answer
             assert answer["choices"][0]["message"]["content"] == "You said: hi"
             assert answer["model"] == "judge-1"
+            # NeMo Gym >= 0.7 agents put the rollout in the path; the prefix is stripped
+            for prefix in ("/ng-rollout/r-7", "/ng-rollout/r-7/training-token-capture"):
+                for route in ("/v1/responses", "/v1/chat/completions"):
+                    body = (
+                        {"input": "hi"}
+                        if route == "/v1/responses"
+                        else {"messages": [{"role": "user", "content": "hi"}]}
+                    )
+                    url = f"http://127.0.0.1:{server.port}{prefix}{route}"
+                    status, answer = await post(url, body)
+                    assert status == 200 and "usage" in answer, (url, answer)
         finally:
             await server.close()
             await model.close()

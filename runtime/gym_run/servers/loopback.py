@@ -21,7 +21,7 @@ from gym_run.secrets import REDACT
 from gym_run.servers.attribution import Attribution
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.builtin.resources import ResourcesServer
-from gym_run.servers.nemo_config import Address
+from gym_run.servers.nemo_config import MODEL_ROUTES, Address, model_paths
 from gym_run.servers.netguard import MAX_REQUEST_BYTES, error_response
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -55,8 +55,9 @@ def model_route(model: ModelServer, attribution: Attribution) -> web.Application
         return handler
 
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-    app.router.add_post("/v1/responses", route(model.responses))
-    app.router.add_post("/v1/chat/completions", route(model.chat_completions))
+    for path, call in zip(MODEL_ROUTES, (model.responses, model.chat_completions), strict=True):
+        for form in model_paths(path):
+            app.router.add_post(form, route(call))
     return app
 
 
