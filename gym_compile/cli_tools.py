@@ -25,9 +25,9 @@ from gym_compile.inspect import editor_schema
 from gym_compile.inspect.diff import diff_plans
 from gym_compile.inspect.explain import explain_key, parse_key
 from gym_compile.inspect.show import load_plan, render_plan
-from gym_compile.loader import display_path
 from gym_compile.nemo.lookup import derive_all
 from gym_compile.nemo.roots import find_roots_explained
+from gym_compile.sourcemap import display_path
 
 
 @click.command("explain", context_settings={"ignore_unknown_options": True})

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from gym_compile import schema_catalog as catalog
 from gym_compile.diagnostics import Diagnostic, has_errors, json_path
 from gym_compile.interpolate import Resolved
-from gym_compile.loader import display_path
+from gym_compile.sourcemap import display_path
 
 
 class Validated(Protocol):

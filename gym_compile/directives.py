@@ -25,10 +25,10 @@ from gym_compile.diagnostics import (
     did_you_mean,
     json_path,
 )
-from gym_compile.loader import SourceMap
 from gym_compile.moved_locations import MovedLocations
 from gym_compile.provenance import COPY, INHERIT, Applied
 from gym_compile.provenance import dotted as _dotted
+from gym_compile.sourcemap import SourceMap
 
 Path_ = tuple[Any, ...]
 DELETE = "_delete_key"

@@ -17,8 +17,9 @@ from gym_compile.diagnostics import Diagnostic, Location, Related, did_you_mean,
 from gym_compile.interp_grammar import RESOLVERS, Call, Ref, parse
 from gym_compile.interp_grammar import GrammarError as _Syntax
 from gym_compile.interp_grammar import roots as _roots
-from gym_compile.loader import display_path, load_value, locate
+from gym_compile.loader import load_value
 from gym_compile.merge import Merged
+from gym_compile.sourcemap import display_path, locate
 
 Path_ = tuple[Any, ...]
 MISSING = "???"
