@@ -11,6 +11,7 @@ from typing import Any
 from gym_compile.diagnostics import Location, printable
 
 Path_ = tuple[Any, ...]
+ABSENT: Any = object()  # what value_at gives for a path that leads nowhere (None is a value)
 
 
 @dataclass
@@ -77,3 +78,15 @@ def locate(text: str, loc: Location | None, needle: str) -> Location | None:
     if "\n" in needle:
         return Location(loc.file, line, col)
     return Location(loc.file, line, col, span=len(needle))
+
+
+def value_at(tree: Any, path: Path_) -> Any:
+    """The value at a path tuple in plain data (int parts index lists), else ABSENT."""
+    for part in path:
+        if isinstance(tree, dict) and part in tree:
+            tree = tree[part]
+        elif isinstance(tree, list) and isinstance(part, int) and part < len(tree):
+            tree = tree[part]
+        else:
+            return ABSENT
+    return tree
