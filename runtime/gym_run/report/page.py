@@ -7,24 +7,16 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
-
-from gym_compile.assets import templates_dir
+from gym_compile.assets import template_env
 from gym_compile.atomic import atomic_file
 
 
 def write_page(template: str, out_path: str, **context: Any) -> None:
     """templates/<template> rendered with `context` (and `generated`) into out_path."""
-    env = SandboxedEnvironment(
-        loader=FileSystemLoader(str(templates_dir())),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    html = env.get_template(template).render(
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), **context
+    html = (
+        template_env(html=True)
+        .get_template(template)
+        .render(generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), **context)
     )
     with atomic_file(out_path) as fh:
         fh.write(html)
