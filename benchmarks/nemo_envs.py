@@ -34,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "runtime"), str(HERE)]
 
+from gym_run.servers.nemo_process import free_port  # noqa: E402
 from nemo_envs_classify import Verdict, classify  # noqa: E402
 from nemo_envs_find import Environment, compile_environment, find_environments  # noqa: E402
 from nemo_envs_run import become_subreaper, child, isolation, run_isolated  # noqa: E402
@@ -113,7 +114,8 @@ def _one(
     if env.input_path is None:
         verdict = Verdict("no_input", "no example row in the tree")
     else:
-        compiled = compile_environment(tree, env, work, python, args.startup_timeout)
+        port = free_port()  # free here; inside the namespace every port is
+        compiled = compile_environment(tree, env, work, python, args.startup_timeout, port)
         if compiled.plan is None:
             verdict = Verdict("compile_refused", ",".join(compiled.codes), compiled.first)
         elif args.compile_only:

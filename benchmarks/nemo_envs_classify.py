@@ -27,24 +27,25 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "docker.errors",
             "DockerException",
             "docker.sock",
+            "Sandbox provider reference",
             "apptainer",
             "singularity",
             "sandbox_fusion",
-            "SANDBOX",
             "podman",
         ),
     ),
+    ("needs a GPU", ("fulfill resource request {'GPU'",)),
+    ("needs its own virtualenv (NeMo Gym's per-server setup)", ("source .venv/bin/activate",)),
     (
         "needs network",
         (
             "Network is unreachable",
             "Temporary failure in name resolution",
             "Name or service not known",
-            "nodename nor servname",
+            "Could not resolve host",
             "OfflineModeIsEnabled",
             "LocalEntryNotFoundError",
             "offline mode is enabled",
-            "HF_HUB_OFFLINE",
             "Cannot connect to host",
             "Max retries exceeded",
         ),
@@ -57,19 +58,24 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "AuthenticationError",
             "OPENAI_API_KEY",
             "ANTHROPIC_API_KEY",
-            "TAVILY_API_KEY",
             "invalid_api_key",
         ),
     ),
-    ("config value `???`", ("MissingMandatoryValue", "Missing mandatory value", "'???'")),
-    ("program not installed", ("command not found", "executable not found", "shutil.which")),
-    ("file not there", ("FileNotFoundError", "No such file or directory")),
+    ("stand-in's answer refused by the verifier", ("JudgeOutputError", "failed schema validation")),
+    (
+        "config value the user must give",
+        ("MissingMandatoryValue", "Missing mandatory value", "is not configured"),
+    ),
+    ("program not installed", ("command not found", "not found on PATH", "executable not found")),
+    ("data not there (download or prepare it)", ("FileNotFoundError", "No such file or directory")),
 )
 
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str  # ran | no_input | compile_refused | start_failed | rollout_failed | timeout | error
+    outcome: (
+        str  # ran | no_input | compile_refused | start_failed | rollout_failed | timeout | error
+    )
     reason: str = ""  # the class within the outcome
     detail: str = ""  # one line: what says so
 
@@ -85,15 +91,22 @@ def classify(outcome: dict[str, Any], logs: Path) -> Verdict:
         reason, detail = classify_logs(logs, named.group(1) if named else None)
         if reason == "other" and "did not answer" in message:
             reason = "never answered"
+        elif reason == "other" and "exited with code 0" in message:
+            reason = "exits at once (not a standalone server)"
         return Verdict("start_failed", reason, detail or _one_line(message))
     if phase == "rollout":
-        reason, detail = classify_logs(logs, None)
+        reason, detail = classify_text(message)
+        if reason == "other":
+            reason, detail = classify_logs(logs, None)
         kind = str(outcome.get("error_class") or "?")
         if reason in ("other", ""):
             return Verdict("rollout_failed", kind, _one_line(message))
         return Verdict("rollout_failed", f"{kind}: {reason}", detail)
     if phase == "timeout":
-        return Verdict("timeout", "no record in time", _one_line(message))
+        reason, detail = classify_logs(logs, None)
+        if reason in ("other", ""):
+            return Verdict("timeout", "no record in time", _one_line(message))
+        return Verdict("timeout", reason, detail)
     return Verdict("error", message.split(":", 1)[0][:60], _one_line(message))
 
 

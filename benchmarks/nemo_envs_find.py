@@ -11,8 +11,9 @@ their name, their merged config and their resources server's merged config.
 Each one is compiled as a user would run it without keys: the config, a stand-in model under every
 model server name the config defines or refers to (a defined one has its implementation deleted
 with NeMo Gym's `_delete_key`, so no model call can leave the machine), an env.yaml with the usual
-policy_*/judge_* variables (their URLs on a loopback port nothing listens on), the first row of the
-agent's example data as the input, and `nemo_gym: {processes: all}` (NeMo Gym's code for every
+policy_*/judge_* variables (their URLs name a stand-in endpoint the run serves on a loopback port:
+some servers call `${policy_base_url}` themselves, as they would a user's vLLM), the first row of
+the agent's example data as the input, and `nemo_gym: {processes: all}` (NeMo Gym's code for every
 server except our model servers).
 """
 
@@ -35,15 +36,16 @@ AGENTS = "responses_api_agents"
 POLICY = "policy_model"
 POLICY_MODEL = "stand-in-1"  # as examples/simple_weather/stand_in_model.yaml names it
 STAND_IN = "stand_in_model"
-# What a NeMo Gym user keeps in env.yaml; the URLs go to a loopback port nothing listens on.
+# What a NeMo Gym user keeps in env.yaml; the URLs name the run's stand-in endpoint (ENDPOINT_PORT).
 ENV_YAML = """\
-policy_base_url: http://127.0.0.1:9/v1
+policy_base_url: http://127.0.0.1:{port}/v1
 policy_api_key: not-a-key
 policy_model_name: stand-in-1
-judge_base_url: http://127.0.0.1:9/v1
+judge_base_url: http://127.0.0.1:{port}/v1
 judge_api_key: not-a-key
-judge_model_name: judge-1
+judge_model_name: stand-in-1
 """
+ENDPOINT_PORT = "endpoint.port"  # the file in the work folder that says which port
 
 
 @dataclass
@@ -90,7 +92,9 @@ def _agents(tree: Path, path: Path, data: dict[str, Any]) -> list[tuple[Environm
                 continue
             rs_name = ref["name"]
             rs = data.get(rs_name)
-            rs_impls = list((rs or {}).get("resources_servers") or {}) if isinstance(rs, dict) else []
+            rs_impls = (
+                list((rs or {}).get("resources_servers") or {}) if isinstance(rs, dict) else []
+            )
             env = Environment(
                 file=str(path.relative_to(tree)),
                 agent=name,
@@ -172,11 +176,13 @@ class Compiled:
 
 
 def compile_environment(
-    tree: Path, env: Environment, work: Path, python: str, startup_timeout_s: float
+    tree: Path, env: Environment, work: Path, python: str, startup_timeout_s: float, port: int
 ) -> Compiled:
-    """The environment's plan (input: its first row), or gym-compile's error codes."""
+    """The environment's plan (input: its first row), or gym-compile's error codes. `port`: where
+    the run serves the stand-in endpoint env.yaml's URLs name."""
     work.mkdir(parents=True, exist_ok=True)
-    (work / "env.yaml").write_text(ENV_YAML, encoding="utf-8")
+    (work / "env.yaml").write_text(ENV_YAML.format(port=port), encoding="utf-8")
+    (work / ENDPOINT_PORT).write_text(str(port), encoding="utf-8")
     (work / "models.yaml").write_text(yaml.safe_dump(models_overlay(env)), encoding="utf-8")
     assert env.input_path is not None
     (work / "input.jsonl").write_text(first_row(tree / env.input_path) or "", encoding="utf-8")

@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nemo_envs_find import ENDPOINT_PORT
+
 OFFLINE = {
     "HF_HUB_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
@@ -82,7 +84,11 @@ def run_isolated(
     finally:
         log.close()
     if outcome is None:
-        outcome = {"phase": "error", "message": f"the child exited {proc.returncode} saying nothing"}
+        outcome = {
+            "phase": "error",
+            "message": f"the child exited {proc.returncode} saying nothing",
+        }
+    (work / "outcome.json").write_text(json.dumps(outcome, indent=1), encoding="utf-8")
     return outcome, leftovers()
 
 
@@ -161,19 +167,26 @@ def _last_json(text: str) -> dict[str, Any] | None:
 
 
 def child(work: Path, timeout_s: float) -> dict[str, Any]:
-    """Runs the plan in `work` (in this process) and says what happened, never raising."""
+    """Runs the plan in `work` (in this process) and says what happened, never raising. The
+    stand-in endpoint env.yaml names serves beside it (a server may call that URL itself)."""
     from gym_run.collect.runner import run_job
     from gym_run.errors import ServerStartError
+    from gym_run.standin.server import start_standin
 
     plan = json.loads((work / "plan.json").read_text(encoding="utf-8"))
+    port = int((work / ENDPOINT_PORT).read_text(encoding="utf-8"))
     notices: list[str] = []
     start = time.monotonic()
 
     async def go() -> Any:
-        return await asyncio.wait_for(
-            run_job(plan, show_progress=False, notice=notices.append, existing="overwrite"),
-            timeout_s,
-        )
+        endpoint = await start_standin(port=port)
+        try:
+            return await asyncio.wait_for(
+                run_job(plan, show_progress=False, notice=notices.append, existing="overwrite"),
+                timeout_s,
+            )
+        finally:
+            await endpoint.close()
 
     try:
         result = asyncio.run(go())
