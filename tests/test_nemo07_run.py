@@ -1,8 +1,9 @@
 """NeMo Gym 0.7.0, the newest release, under gym-run (nemo-gym==0.7.0 from PyPI in a cached Python
 3.13 virtualenv, tests/nemo_venv.py): its example_single_tool_call with the environment server 0.7
 added (`environment_servers/legacy_agent`, whose config class forbids extra keys), rewards from its
-verifier, every record accepted by its pydantic models; and its simpleqa judging through
-`/v1/chat/completions` on gym-run's model server."""
+verifier, every record accepted by its pydantic models; its simpleqa judging through
+`/v1/chat/completions` on gym-run's model server; and its genrm_compare, whose verifier compares the
+rollouts of one prompt and so needs each row's `_ng_rollout_index`."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tests.test_nemo_run import CHECK, STAND_IN
 
 SINGLE = "resources_servers/example_single_tool_call"
 SIMPLEQA = "resources_servers/simpleqa"
+GENRM = "resources_servers/genrm_compare"
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +89,32 @@ async def test_simpleqa_of_0_7_judges_through_chat_completions(nemo07, tmp_path)
     assert result.counts["ok"] == len(records) > 0, result.first_error
     assert all(r["judge_output"].startswith("You said: ") for r in records)
     assert result.metrics["_gym"]["calls"]["calls"] == 2 * len(records)
+
+
+async def test_genrm_compare_of_0_7_gets_the_rollout_indices_it_compares_by(nemo07, tmp_path):
+    """NeMo Gym's collector sends each row with `_ng_task_index`/`_ng_rollout_index`;
+    genrm_compare's verify answers 422 without them, and waits for all of a prompt's rollouts
+    (here 2) before its judge compares them."""
+    root = nemo07[1]
+    models = tmp_path / "models.yaml"
+    models.write_text(
+        "genrm_model:\n  responses_api_models:\n    _delete_key: genrm_model\n"
+        "    stand_in_model: {model: genrm-1}\n"
+        "policy_model_reasoning_off:\n  responses_api_models:\n"
+        "    stand_in_model: {model: stand-in-1}\n"
+    )
+    first = (root / GENRM / "data" / "example.jsonl").read_text().splitlines()[0]
+    (tmp_path / "one.jsonl").write_text(first + "\n")
+    plan = compile_07(
+        nemo07,
+        tmp_path,
+        [root / GENRM / "configs" / "genrm_compare.yaml", STAND_IN, models],
+        "+agent_name=genrm_simple_agent",
+        f"+input_jsonl_fpath={tmp_path / 'one.jsonl'}",
+        "+num_repeats=2",
+        "genrm_compare_resources_server.resources_servers.genrm_compare.num_rollouts_per_prompt=2",
+    )
+    result = await run_job(plan, show_progress=False)
+    assert result.counts["ok"] == 2, result.first_error
+    assert all(isinstance(r["reward"], float) for r in read_jsonl(result.rollouts_path))
+    assert result.metrics["_gym"]["calls"]["calls"] > 2  # the policy twice, then the judge

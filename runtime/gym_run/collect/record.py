@@ -13,6 +13,10 @@ from typing import Any
 from gym_run.endpoint.cache import CacheTally
 from gym_run.errors import ModelCallError
 
+#: NeMo Gym's row keys for which row (task) and which repeat of it (rollout) a rollout is.
+TASK_INDEX = "_ng_task_index"
+ROLLOUT_INDEX = "_ng_rollout_index"
+
 
 def rollout_id(plan_hash: str, task: int, rollout: int) -> str:
     """Stable across re-runs of the same plan: `<12 hex of the plan hash>:<task>:<rollout>`."""
@@ -68,9 +72,10 @@ def failed_record(
 
 def _indexed(fields: dict[str, Any], task: int, rollout: int, agent: str | None) -> dict[str, Any]:
     """NeMo Gym's record keys after the row's: the indices, then `agent_ref` (kept if the row has one)."""
-    record = {k: v for k, v in fields.items() if k != "_gym"}
-    record["_ng_task_index"] = task
-    record["_ng_rollout_index"] = rollout
+    # the agent may echo the indices it was sent: they still come right after the row's keys
+    record = {k: v for k, v in fields.items() if k not in ("_gym", TASK_INDEX, ROLLOUT_INDEX)}
+    record[TASK_INDEX] = task
+    record[ROLLOUT_INDEX] = rollout
     if agent is not None and "agent_ref" not in record:
         record["agent_ref"] = {"name": agent}
     return record

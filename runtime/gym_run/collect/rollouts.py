@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from gym_compile import jsonsafe
 from gym_compile.files import JSONL_BYTES, LINE_BYTES, iter_lines, open_input
 from gym_compile.jsonsafe import BadJSON
-from gym_run.collect.record import failed_record, ok_record
+from gym_run.collect.record import ROLLOUT_INDEX, TASK_INDEX, failed_record, ok_record
 from gym_run.endpoint.cache import cache_scope
 from gym_run.endpoint.callstats import CURRENT_ROLLOUT, RolloutTrace
 from gym_run.endpoint.watch import RunStopped
@@ -184,9 +184,12 @@ async def run_one(
     task, rollout, row = item
     trace = trace if trace is not None else RolloutTrace()
     CURRENT_ROLLOUT.set(trace)  # this task's own context: the client counts retries into it
+    # As NeMo Gym's collector sends a row: with its indices, which agents pass on to
+    # seed_session and verify (a verifier that compares a prompt's rollouts needs them).
+    sent = {**row, TASK_INDEX: task, ROLLOUT_INDEX: rollout}
     try:
         with cache_scope(sample=rollout) as tally:  # repeats of a row are distinct samples
-            run = agent.run(row, params_override)
+            run = agent.run(sent, params_override)
             result = await (_deadline(run, rollout_timeout_s, trace) if rollout_timeout_s else run)
     except RunStopped:
         raise

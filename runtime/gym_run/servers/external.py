@@ -68,13 +68,25 @@ async def post_json(
         async with session.post(url, json=body, cookies=cookies, timeout=_TIMEOUT) as resp:
             if resp.content_length is not None and resp.content_length > MAX_BODY_BYTES:
                 raise RemoteCallError(f"{url} answered with {resp.content_length} bytes", 502)
-            raw = await resp.content.read(MAX_BODY_BYTES + 1)
+            raw = await _read_body(resp)
             if len(raw) > MAX_BODY_BYTES:
                 raise RemoteCallError(f"{url} answered with more than {MAX_BODY_BYTES} bytes", 502)
             set_cookies = {k: m.value for k, m in resp.cookies.items()}
             return resp.status, raw.decode("utf-8", "replace"), set_cookies
     except aiohttp.ClientError as exc:
         raise RemoteCallError(f"cannot reach {url}: {exc or type(exc).__name__}") from None
+
+
+async def _read_body(resp: aiohttp.ClientResponse) -> bytes:
+    """The whole body, up to one byte past the limit. `content.read(n)` alone returns whatever has
+    arrived (a large answer sent in pieces came back cut, and so was not JSON)."""
+    raw = bytearray()
+    while len(raw) <= MAX_BODY_BYTES:
+        chunk = await resp.content.read(MAX_BODY_BYTES + 1 - len(raw))
+        if not chunk:
+            break
+        raw += chunk
+    return bytes(raw)
 
 
 def _object(url: str, status: int, text: str) -> dict[str, Any]:
