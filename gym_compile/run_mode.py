@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from gym_compile import schema_catalog as catalog
 from gym_compile.diagnostics import Diagnostic, did_you_mean, json_path
 from gym_compile.link import resolve_path
+from gym_compile.nemo.blocks import named_blocks, secret_leaf
 from gym_compile.nemo.roots import find_roots_explained, find_server_source
 from gym_compile.secretscan import looks_secret, secret_key_name
 from gym_compile.validate import Server, Validated
@@ -100,7 +101,38 @@ def decide_runs(v: Validated, extra_roots: Sequence[Path] = ()) -> dict[str, dic
         elif not (key in BUILT_IN and forced is ALL):  # "all": where NeMo Gym has its own
             _no_source(v, server, roots)
     _python(v, settings)
+    _secret_blocks(v, runs)
     return runs
+
+
+def _named_by_processes(v: Validated, runs: dict[str, dict[str, Any]]) -> set[str]:
+    """Top-level blocks named by a server that runs NeMo Gym's code (nemo/blocks.py)."""
+    nemo = [s.config for n, s in v.servers.items() if runs.get(n, {}).get("run") == "nemo"]
+    return named_blocks(nemo)
+
+
+def _secret_blocks(v: Validated, runs: dict[str, dict[str, Any]]) -> None:
+    """GYM083: a block a NeMo Gym server names holds a secret, which gym-run does not pass on."""
+    for key in sorted(_named_by_processes(v, runs)):
+        value = v.globals.get(key)
+        leaf = secret_leaf(value) if isinstance(value, dict) else None
+        if leaf is None:
+            continue
+        path = (key, *leaf.split("."))
+        v.diagnostics.append(
+            Diagnostic(
+                "GYM083",
+                f"'{key}' holds a secret ({leaf}): gym-run passes no secret in NeMo Gym's "
+                f"global config, so the servers that name '{key}' will not find it",
+                v.location(path) or v.location((key,)),
+                json_path((key,)),
+                severity="warning",
+                hints=(
+                    "run the server that needs it yourself and give its instance "
+                    "url: http://host:port",
+                ),
+            )
+        )
 
 
 class _All:
@@ -240,6 +272,11 @@ def plan_settings(v: Validated) -> dict[str, Any] | None:
         and not secret_key_name(key)
         and not looks_secret(value)
     }
+    # the blocks NeMo Gym's servers name (a sandbox provider), as its global config holds them
+    for key in sorted(_named_by_processes(v, v.runs)):
+        value = v.globals.get(key)
+        if key not in known and isinstance(value, dict) and secret_leaf(value) is None:
+            shared[key] = value
     return {
         "python": settings.get("python"),
         "startup_timeout_s": settings.get("startup_timeout_s"),

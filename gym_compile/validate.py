@@ -21,6 +21,7 @@ from gym_compile.diagnostics import (
 )
 from gym_compile.instances import beside_type, server_type_of
 from gym_compile.interpolate import Resolved
+from gym_compile.nemo.blocks import named_blocks
 from gym_compile.nemo.roots import Root, find_roots_explained
 from gym_compile.schema_errors import check, kind
 from gym_compile.server_schema import runtime_differs, schema_of
@@ -76,10 +77,13 @@ def validate(
     roots = find_roots_explained([d.path for d in resolved.merged.configs], nemo_gym_roots)
     out = Validated(resolved, {}, {}, [], roots=roots)
     settings = catalog.validator("globals.schema.json").schema["properties"]
+    named = named_blocks(resolved.data.values())  # sandbox providers: blocks, never servers
     for name, value in resolved.data.items():
         server_type = (
             None if name in settings else server_type_of(value)
         )  # prices: {models: {m: {...}}} is a setting
+        if name in named and server_type not in catalog.SERVER_TYPES:
+            server_type = None  # `sandbox: {docker: {...}}` has a server's shape, not its type
         if server_type is None:
             out.globals[name] = value
         else:
@@ -87,17 +91,18 @@ def validate(
             if name not in out.servers:
                 out.broken.add(name)
     check(out, catalog.validator("globals.schema.json"), out.globals, (), {})
-    _unused_globals(out)
+    _unused_globals(out, named)
     return out
 
 
-def _unused_globals(out: Validated) -> None:
-    """A top-level key that is neither a setting nor used by any ${...} is most likely a typo."""
+def _unused_globals(out: Validated, named: set[str]) -> None:
+    """A top-level key that is neither a setting nor used by any ${...} (nor named by a server, as
+    a sandbox provider is) is most likely a typo."""
     merged = out.resolved.merged
     known = catalog.validator("globals.schema.json").schema["properties"]
     env_file = merged.env.file if merged.env else None
     for key in out.globals:
-        if key in known or (key,) in out.resolved.referenced:
+        if key in known or (key,) in out.resolved.referenced or key in named:
             continue
         loc = merged.source.key_at((key,))
         if loc is None or loc.file == env_file:

@@ -449,6 +449,17 @@ _CODES = [
         "nemo_gym: {python: .venv-nemo/bin/python, processes: [my_resources_server]}",
     ),
     Code(
+        "GYM083",
+        "nemo-block-secret",
+        "A block NeMo Gym's servers read holds a secret",
+        "A server that runs NeMo Gym's code names a top-level block of the config (a sandbox "
+        "provider, by `sandbox_provider:`) that it reads from NeMo Gym's global config. gym-run "
+        "passes such blocks on, but never a secret: this one holds one, so it is left out and the "
+        "server will not find it.",
+        "my_sandbox_server:\n  resources_servers:\n    my_server:\n      url: http://127.0.0.1:8000   # run it yourself",
+        "warning",
+    ),
+    Code(
         "GYM090",
         "schema-not-derived",
         "No schema could be derived from the server's source",
