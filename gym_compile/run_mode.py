@@ -264,7 +264,7 @@ def plan_settings(v: Validated) -> dict[str, Any] | None:
     if not settings and not any(r.get("run") == "nemo" for r in v.runs.values()):
         return None
     known = catalog.validator("globals.schema.json").schema["properties"]
-    shared = {
+    shared: dict[str, Any] = {
         key: value
         for key, value in sorted(v.globals.items())
         if key not in known
