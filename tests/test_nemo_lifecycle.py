@@ -136,8 +136,20 @@ async def test_a_server_dying_mid_run_stops_the_run_with_one_line(tmp_path):
     assert any("exited with code 3" in n for n in notices)  # said when it happened
 
 
-def test_no_server_outlives_kill_9_of_gym_run(tmp_path):
-    plan = fake_plan(tmp_path, rows=400, latency_ms=200, child=True)
+async def test_what_a_server_started_in_a_group_of_its_own_goes_down_with_it(tmp_path):
+    """Ray's workers (NeMo Gym's longmt_eval, code_gen) leave the server's process group but
+    not its session: they outlived the run before (idle, until Ray noticed)."""
+    plan = fake_plan(tmp_path, rows=2, child="own_group")
+    result = await run_job(plan, show_progress=False)
+    assert result.counts["ok"] == 2, result.first_error
+    started = pids(tmp_path)
+    assert len(started) == 2
+    assert wait_gone(started, 1) == []
+
+
+@pytest.mark.parametrize("child", [True, "own_group"])
+def test_no_server_outlives_kill_9_of_gym_run(tmp_path, child):
+    plan = fake_plan(tmp_path, rows=400, latency_ms=200, child=child)
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan), encoding="utf-8")
     proc = subprocess.Popen(

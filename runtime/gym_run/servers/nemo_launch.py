@@ -7,9 +7,10 @@ things to what `python app.py` would do:
 - **A watchdog.** `GYM_RUN_WATCHDOG_FD` is the read end of a pipe whose write end only gym-run
   holds. When gym-run goes away (a normal exit, a crash, or `kill -9`) the kernel closes that end,
   the read here returns EOF, and the whole process group (the server and anything it started) gets
-  SIGTERM, then SIGKILL. Chosen over `prctl(PR_SET_PDEATHSIG)`: that fires when the *thread* that
-  forked the child exits (not the process), reaches only the direct child (not uvicorn workers or
-  other grandchildren), and is Linux-only; a pipe has none of these problems.
+  SIGTERM, then SIGKILL, as does whatever of its session left the group (Ray's workers do). Chosen
+  over `prctl(PR_SET_PDEATHSIG)`: that fires when the *thread* that forked the child exits (not
+  the process), reaches only the direct child (not uvicorn workers or other grandchildren), and is
+  Linux-only; a pipe has none of these problems.
 - **No Ray unless asked.** NeMo Gym 0.4 starts a Ray cluster in every server (`initialize_ray` in
   `run_webserver`), although simple environments never use it; that costs seconds and memory per
   server. With `GYM_RUN_LAZY_RAY=1` (and no `ray_head_node_address` in the config) the call is
@@ -35,11 +36,37 @@ def _watch(fd: int) -> None:
     except OSError:
         pass
     for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in _session_members():  # what left the group (Ray's workers) first
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
         try:
             os.killpg(0, sig)
         except OSError:
             return
         time.sleep(TERM_GRACE_S)
+
+
+def _session_members() -> list[int]:
+    """The other live processes of this session (this launcher leads it), from /proc (Linux)."""
+    me, sid = os.getpid(), str(os.getsid(0))
+    found: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().decode("ascii", "replace").rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if len(fields) > 3 and fields[0] != "Z" and fields[3] == sid:
+            found.append(int(entry))
+    return found
 
 
 def _skip_ray() -> None:

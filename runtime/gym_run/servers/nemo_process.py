@@ -269,6 +269,8 @@ class NemoProcesses:
     def _kill_all(self, sig: signal.Signals) -> None:
         for run in self.running.values():
             _killpg(run.proc, sig)
+            for pid in session_members(run.proc.pid):
+                _kill(pid, sig)
 
 
 def _killpg(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
@@ -277,6 +279,36 @@ def _killpg(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _kill(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def session_members(sid: int) -> list[int]:
+    """The live processes of session `sid`. What a server starts in a process group of its own
+    (Ray's workers put themselves in one) leaves its group but stays in its session, which the
+    server leads. Read from /proc (Linux); elsewhere none are found and the groups alone go."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read().decode("ascii", "replace")
+        except OSError:
+            continue  # gone meanwhile
+        fields = stat.rsplit(")", 1)[-1].split()  # state ppid pgrp session ...
+        if len(fields) > 3 and fields[0] != "Z" and fields[3] == str(sid):
+            found.append(int(entry))
+    return found
 
 
 def tail(path: Path, lines: int = _TAIL_LINES) -> list[str]:

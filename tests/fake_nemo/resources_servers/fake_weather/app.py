@@ -4,7 +4,8 @@ Not NeMo Gym's code: a small aiohttp app that reads NeMo Gym's environment (NEMO
 NEMO_GYM_CONFIG_PATH) to find its own address, so the process tests run without NeMo Gym
 installed. Its `mode` decides how it misbehaves: ok, crash (at start), hang (never listens),
 die_after (exits after N tool calls); `pid_file` says where it writes its pid; a stray child
-process (`child: true`) shows that the whole process group goes down with it.
+process (`child: true`) shows that the whole process group goes down with it, and one in a process
+group of its own (`child: own_group`, as Ray's workers are) that the whole session does.
 """
 
 import os
@@ -24,7 +25,11 @@ if IMPL_CONFIG.get("pid_file"):
     with open(IMPL_CONFIG["pid_file"], "a") as fh:
         fh.write(f"{os.getpid()}\n")
 if IMPL_CONFIG.get("child"):
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    own_group = IMPL_CONFIG["child"] == "own_group"
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(3600)"],
+        preexec_fn=os.setpgrp if own_group else None,  # noqa: PLW1509 - a test's stray child
+    )
     with open(IMPL_CONFIG["pid_file"], "a") as fh:
         fh.write(f"{child.pid}\n")
 print(f"fake_weather {NAME} starting in mode {MODE}", flush=True)
