@@ -1,9 +1,10 @@
 """Why an environment did not run: the outcome of its child and its servers' logs -> one class.
 
-The classes, first match wins on the log of the server gym-run named (then the other logs):
-missing Python module (which), needs docker / a sandbox, needs the network, needs an API key,
-a config value the user must give (`???`), a program that is not installed, a file that is not
-there (data NeMo Gym downloads or prepares), else `other` with the last exception line.
+The classes (RULES; first match wins, on the failure's message, then the log of the server gym-run
+named, then the other logs): missing Python module (which), needs docker / a sandbox, a GPU, the
+server's own virtualenv, the network, an API key; the stand-in's answer refused by the verifier; a
+config value the user must give; a program that is not installed; data that is not there (NeMo
+Gym downloads or prepares it); else `other` with the last exception line.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_TAIL_BYTES = 40_000
+_TAIL_BYTES = 1_000_000  # the whole log, unless it is long
 _MODULE = re.compile(r"No module named '([\w.]+)'")
 _IMPORT = re.compile(r"ImportError: (?:cannot import name '(\w+)'|(.+))")
 _SERVER = re.compile(r"server '([^']+)'")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _EXC = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit|Interrupt)|AssertionError)\b:?(.*)$")
 
 # (class, patterns): the first class with a pattern found in the log is the reason
@@ -34,7 +36,7 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "podman",
         ),
     ),
-    ("needs a GPU", ("fulfill resource request {'GPU'",)),
+    ("needs a GPU", ("'GPU': ",)),  # Ray: "No available node types can fulfill {..., 'GPU': 0.25}"
     ("needs its own virtualenv (NeMo Gym's per-server setup)", ("source .venv/bin/activate",)),
     (
         "needs network",
@@ -168,7 +170,7 @@ def _tail(path: Path) -> str:
 
 
 def _one_line(text: str, limit: int = 240) -> str:
-    line = " ".join(text.split())
+    line = " ".join(_ANSI.sub("", text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

@@ -13,7 +13,8 @@ model server name the config defines or refers to (a defined one has its impleme
 with NeMo Gym's `_delete_key`, so no model call can leave the machine), an env.yaml with the usual
 policy_*/judge_* variables (their URLs name a stand-in endpoint the run serves on a loopback port:
 some servers call `${policy_base_url}` themselves, as they would a user's vLLM), the first row of
-the agent's example data as the input, and `nemo_gym: {processes: all}` (NeMo Gym's code for every
+the agent's example data as the input (repeated as often as a verifier that compares a prompt's
+rollouts waits for), and `nemo_gym: {processes: all}` (NeMo Gym's code for every
 server except our model servers).
 """
 
@@ -59,6 +60,7 @@ class Environment:
     resources_impl: str | None
     models: dict[str, list[str]] = field(default_factory=dict)  # name -> implementations written
     input_path: str | None = None  # relative to the tree: where its first row comes from
+    repeats: int = 1  # a verifier that compares a prompt's rollouts waits for this many
 
     @property
     def key(self) -> str:
@@ -104,9 +106,21 @@ def _agents(tree: Path, path: Path, data: dict[str, Any]) -> list[tuple[Environm
                 models=models,
             )
             env.input_path = _input(tree, config, env.resources_impl)
+            env.repeats = _cohort(rs)
             identity = json.dumps([name, impl, config, rs], sort_keys=True, default=str)
             out.append((env, identity))
     return out
+
+
+def _cohort(resources: Any) -> int:
+    """`num_rollouts_per_prompt` of a resources server that compares a prompt's rollouts
+    (genrm_compare: its config says to collect with as many repeats), else 1."""
+    impls = resources.get("resources_servers") if isinstance(resources, dict) else None
+    for config in (impls or {}).values():
+        n = config.get("num_rollouts_per_prompt") if isinstance(config, dict) else None
+        if isinstance(n, int) and n > 1:
+            return n
+    return 1
 
 
 def _model_servers(data: dict[str, Any]) -> dict[str, list[str]]:
@@ -194,6 +208,8 @@ def compile_environment(
             f"+input_jsonl_fpath={work / 'input.jsonl'}",
             f"+output_jsonl_fpath={work / 'out' / 'rollouts.jsonl'}",
             f"+nemo_gym={nemo}",
+            f"+num_repeats={env.repeats}",
+            f"+num_samples_in_parallel={env.repeats}",
         ],
         Options(env=work / "env.yaml", env_required=True, nemo_gym_roots=(tree,)),
     )
