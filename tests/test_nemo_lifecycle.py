@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -105,6 +106,26 @@ async def test_a_server_that_crashes_at_start_is_one_line_with_its_log(tmp_path)
     assert "RuntimeError: boom: the fake server refuses to start" in message
     assert "rollouts.logs/example_simple_weather.log" in message
     assert wait_gone(pids(tmp_path), 5) == []
+
+
+async def test_a_server_missing_a_module_its_requirements_list_says_where_to_install_it(tmp_path):
+    """NeMo Gym's ng_run installs each server's requirements.txt into a virtualenv of its own;
+    gym-run runs all in one Python: the most common reason a NeMo Gym server does not start."""
+    folder = tmp_path / "fake_weather"
+    shutil.copytree(FAKE, folder)
+    (folder / "requirements.txt").write_text("gym-run-test-no-such-module==1.0\n")
+    plan = fake_plan(tmp_path, mode="missing_module")
+    plan["servers"]["example_simple_weather"]["source"]["dir"] = str(folder)
+    with pytest.raises(ServerStartError) as caught:
+        await run_job(seal(plan), show_progress=False)
+    message = caught.value.message
+    assert "No module named 'gym_run_test_no_such_module'" in message
+    assert f"install {folder / 'requirements.txt'} into a virtualenv" in message
+    assert f"install the packages it lists into {sys.executable}" in message
+    (folder / "requirements.txt").unlink()  # no requirements.txt: no such hint
+    with pytest.raises(ServerStartError) as caught:
+        await run_job(seal(plan), show_progress=False, existing="overwrite")
+    assert "requirements.txt" not in caught.value.message
 
 
 async def test_a_server_that_never_answers_times_out_and_is_stopped(tmp_path):

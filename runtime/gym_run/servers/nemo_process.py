@@ -34,6 +34,7 @@ STOP_GRACE_S = 3.0
 _POLL_S = 0.05
 _TAIL_LINES = 3
 _TAIL_CHARS = 600
+_MISSING_MODULE = "No module named"  # Python's ModuleNotFoundError, as a server's log shows it
 
 
 class ServerDied(ServerStartError):
@@ -212,6 +213,20 @@ class NemoProcesses:
         return (
             f"server {name!r} ({spec.server_type}/{spec.implementation}) {how} {when}; "
             + self._tail_text(name)
+            + self._requirements_hint(name)
+        )
+
+    def _requirements_hint(self, name: str) -> str:
+        """A module missing in a server with a requirements.txt: NeMo Gym's ng_run installs that
+        file into a virtualenv of the server's own, gym-run runs every server in one Python."""
+        requirements = self.running[name].spec.dir / "requirements.txt"
+        if not requirements.is_file():
+            return ""
+        if not any(_MISSING_MODULE in line for line in tail(self.log_path(name), 30)):
+            return ""
+        return (
+            f"; NeMo Gym would install {requirements} into a virtualenv of this server's own: "
+            f"install the packages it lists into {self.python}"
         )
 
     def _tail_text(self, name: str) -> str:

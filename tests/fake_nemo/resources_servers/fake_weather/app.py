@@ -2,7 +2,8 @@
 
 Not NeMo Gym's code: a small aiohttp app that reads NeMo Gym's environment (NEMO_GYM_CONFIG_DICT,
 NEMO_GYM_CONFIG_PATH) to find its own address, so the process tests run without NeMo Gym
-installed. Its `mode` decides how it misbehaves: ok, crash (at start), hang (never listens),
+installed. Its `mode` decides how it misbehaves: ok, crash (at start), missing_module (an import
+of a package it needs fails at start), hang (never listens),
 die_after (exits after N tool calls); `pid_file` says where it writes its pid; a stray child
 process (`child: true`) shows that the whole process group goes down with it, and one in a process
 group of its own (`child: own_group`, as Ray's workers are) that the whole session does.
@@ -35,6 +36,8 @@ if IMPL_CONFIG.get("child"):
 print(f"fake_weather {NAME} starting in mode {MODE}", flush=True)
 if MODE == "crash":
     raise RuntimeError("boom: the fake server refuses to start")
+if MODE == "missing_module":
+    import gym_run_test_no_such_module  # noqa: F401 - ModuleNotFoundError, as a missing requirement
 if MODE == "hang":
     time.sleep(3600)
 
