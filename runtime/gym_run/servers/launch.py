@@ -30,6 +30,7 @@ from gym_run.servers.nemo_process import (
     free_port,
     nemo_python,
 )
+from gym_run.servers.netguard import guard
 from gym_run.servers.registry import Servers, build_servers, server_kind
 
 
@@ -88,7 +89,7 @@ async def start_servers(
         await loopback.serve(
             {n: servers[n] for n, kind in kinds.items() if kind == "builtin"}, attribution, host
         )
-        head = HeadServer()
+        head = HeadServer(middlewares=(guard(None),))  # as serve's: no page reads the table
         servers.stoppers.append(head.close)
         await head.start(host, 0)
         table = {

@@ -21,7 +21,7 @@ from gym_run.secrets import REDACT
 from gym_run.servers.builtin.agent import SimpleAgent
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.builtin.resources import ResourcesServer
-from gym_run.servers.netguard import MAX_REQUEST_BYTES, guard
+from gym_run.servers.netguard import MAX_REQUEST_BYTES, guarded_app
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 INDEX_KEYS = ("_ng_task_index", "_ng_rollout_index")
@@ -75,10 +75,6 @@ def _endpoint(
     return handler
 
 
-def _app(token: str | None) -> web.Application:
-    return web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[guard(token)])
-
-
 async def _aggregate(body: dict[str, Any], _request: web.Request) -> web.Response:
     """NeMo Gym's `AggregateMetricsRequest` in (`verify_responses`), `AggregateMetrics` out
     (gym_run.metrics.nemo), plus `agent_metrics._gym`: our totals (ok/failed, tokens per model
@@ -105,7 +101,7 @@ def model_app(model: ModelServer, token: str | None = None) -> web.Application:
     async def responses(body: dict[str, Any], _request: web.Request) -> web.Response:
         return web.json_response(await model.responses(body))
 
-    app = _app(token)
+    app = guarded_app(token)
     app.router.add_post("/v1/responses", _endpoint(responses))
     return app
 
@@ -121,7 +117,7 @@ def resources_app(resources: ResourcesServer, token: str | None = None) -> web.A
         status, text = await resources.call_tool(request.match_info["tool"], body)
         return web.Response(status=status, text=text, content_type="application/json")
 
-    app = _app(token)
+    app = guarded_app(token)
     app.router.add_post("/seed_session", _endpoint(seed_session))
     app.router.add_post("/verify", _endpoint(verify))
     app.router.add_post("/aggregate_metrics", _endpoint(_aggregate))
@@ -160,7 +156,7 @@ def agent_app(
         response, _stats = await agent.responses(body)
         return web.json_response(response)
 
-    app = _app(token)
+    app = guarded_app(token)
     app.router.add_post("/run", _endpoint(run))
     app.router.add_post("/v1/responses", _endpoint(responses))
     app.router.add_post("/aggregate_metrics", _endpoint(_aggregate))
