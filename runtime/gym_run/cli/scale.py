@@ -176,6 +176,8 @@ def merge_command(plan: str, shards: int | None, output: str | None, overwrite: 
         report = merge_shards(loaded, shards=shards, dest=output, overwrite=overwrite)
     except ShardError as exc:
         raise click.UsageError(str(exc)) from None
+    for notice in report.notices:
+        click.echo(notice, err=True)
     absent = f"; no file for shard {', '.join(map(str, report.absent))}" if report.absent else ""
     missing = f", {report.missing} missing" if report.missing else ""
     click.echo(

@@ -102,6 +102,7 @@ class Ledger:
 @dataclass
 class ScanReport:
     size: int = 0  # bytes of whole lines; the file is truncated to this on resume
+    lines: int = 0  # whole lines (a torn last line is line `lines + 1`)
     torn_bytes: int = 0  # a last line without its newline (a write cut short by a kill)
     records: int = 0
     not_final: int = 0
@@ -133,6 +134,7 @@ def scan(
             if data is not None and not data.endswith(b"\n"):
                 report.torn_bytes = len(data)
                 break
+            report.lines = lineno
             if data is None or data.strip():
                 try:
                     record = (_gym_tail(data) if ids_only and data else None) or _record(

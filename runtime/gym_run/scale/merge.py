@@ -4,18 +4,23 @@ export: first ok record, else last failed), in input order, plus a metrics docum
 The merged file sits where one run would have written (the plan's rollouts path), so export,
 report and `--resume` (to finish what the shards left missing) work on it as on any run's output.
 Each shard is indexed with resume's Ledger (a memory-mapped slot per rollout), so no shard is
-held in memory, and a record in a shard that does not own its row is refused.
+held in memory, and a record in a shard that does not own its row is refused. Shard files are read
+as any input (gym_compile/files.py: regular files only, bounded sizes and lines; jsonsafe: bounded
+nesting): a hostile one is one located error, a torn last line (a shard killed mid-write) a notice.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from gym_compile import jsonsafe
 from gym_compile.atomic import atomic_file
+from gym_compile.files import CONFIG_BYTES, JSONL_BYTES, RECORD_BYTES, iter_lines, open_input
+from gym_compile.files import read_bytes as read_limited
+from gym_compile.jsonsafe import BadJSON
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.resume import EMPTY, Ledger, scan
 from gym_run.collect.rollouts import planned_total
@@ -36,6 +41,7 @@ class MergeReport:
     failed: int = 0
     missing: int = 0
     written: int = 0
+    notices: list[str] = field(default_factory=list)  # one line each, e.g. a torn last line
 
 
 class _ShardLedger(Ledger):
@@ -98,8 +104,13 @@ def merge_shards(
                 raise OutputExistsError(
                     f"the merge would overwrite shard file {path}; pass another -o"
                 )
-            scan(path, ledger, Metrics())
-            files.append(open(path, "rb"))  # noqa: SIM115 - closed below
+            scanned = scan(path, ledger, Metrics())
+            if scanned.torn_bytes:
+                report.notices.append(
+                    f"{path}:{scanned.lines + 1}: a torn last line ({scanned.torn_bytes} bytes, a "
+                    "write cut short) left out: its rollout counts as missing"
+                )
+            files.append(_open_shard(path))
         metrics = Metrics()
         with atomic_file(dest, "wb") as out:
             for i in range(total):
@@ -109,8 +120,8 @@ def merge_shards(
                     report.missing += 1
                     continue
                 src.seek(ledger.offset(i))
-                line = src.readline()
-                metrics.add(json.loads(line))
+                line = src.readline(RECORD_BYTES + 1)
+                metrics.add(_reread(line, shard_paths(output, k + 1, n)[0]))
                 out.write(line)
                 report.written += 1
     finally:
@@ -121,15 +132,36 @@ def merge_shards(
             ledger.close()
     report.ok, report.failed = metrics.ok, metrics.failed
     document = _document(plan, metrics, total, output, n, started)
-    with open(dest, "rb") as merged:  # the aggregate block, as a run's metrics have it
+    with open_input(dest, JSONL_BYTES, "a rollouts file") as merged:  # the aggregate block
         document["_gym"]["aggregate"] = summarize_final_set(
-            (json.loads(line) for line in merged),
+            (jsonsafe.loads(line.data or b"") for line in iter_lines(merged, RECORD_BYTES)),
             num_repeats=repeats,
             planned=total,
             outputs=Outputs(tasks_path=tasks_path_for(dest)),
         )
     write_json_atomic(metrics_path, document)
     return report
+
+
+def _open_shard(path: str) -> BinaryIO:
+    try:
+        return open_input(path, JSONL_BYTES, "a rollouts file")
+    except OSError as exc:
+        raise GymRunError(f"cannot read rollouts {path}: {exc.strerror or exc}") from None
+
+
+def _reread(line: bytes, path: str) -> dict[str, Any]:
+    """The record scan indexed, read again at its offset; anything else means the file changed."""
+    try:
+        record = jsonsafe.loads(line) if line.endswith(b"\n") else None
+    except BadJSON:
+        record = None
+    if not isinstance(record, dict):
+        raise GymRunError(
+            f"{path} changed while it was merged (is that shard still running?); merge again "
+            "once it has finished"
+        )
+    return record
 
 
 def _metrics_beside(dest: str) -> str:
@@ -177,9 +209,20 @@ def _document(
 
 
 def _read_metrics(path: str) -> dict[str, Any] | None:
+    """A shard's metrics document; None when there is none (a shard killed before writing it)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            value = json.load(fh)
-    except (OSError, ValueError):
+        value = jsonsafe.loads(read_limited(path, CONFIG_BYTES, "a metrics document"))
+    except FileNotFoundError:
         return None
-    return value if isinstance(value, dict) else None
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    except BadJSON as exc:
+        why = f"not JSON ({exc.reason})"
+    else:
+        if isinstance(value, dict):
+            return value
+        why = "not a JSON object"
+    raise GymRunError(
+        f"{path}: {why}; it is not a metrics document gym-run wrote: delete it to merge without "
+        "that shard's call counts and wall time"
+    )
