@@ -135,6 +135,7 @@ async def start_serving(
     token: str | None = None,
     head_port: int = 0,
     log_dir: Path | None = None,
+    use_cache: bool = True,
 ) -> Served:
     """Starts NeMo Gym's head server on `head_port` (0: a free one) and every server of the plan on
     its host/port (port null/0: a free one); returns the table. The head answers NeMo Gym's config
@@ -142,7 +143,8 @@ async def start_serving(
 
     NeMo Gym's own servers of the plan (`run: nemo`) are started as processes (logs in `log_dir`)
     and told every address; `url:` servers are only named. Beyond loopback only with
-    allow_remote, and then only with a token every request must carry.
+    allow_remote, and then only with a token every request must carry. `use_cache=False` leaves
+    the plan's response cache alone (neither read nor written), as `gym-run PLAN --no-cache` does.
     """
     hosts = bind_hosts(plan, host)
     check_binding(hosts, allow_remote=allow_remote)
@@ -150,7 +152,7 @@ async def start_serving(
         raise RemoteBindRefused("listening beyond this machine needs a bearer token")
     specs = server_specs(plan, environ)
     settings = RunSettings(plan["content_hash"], finish=_pricing(plan))
-    cache_spec = (plan.get("job") or {}).get("response_cache")
+    cache_spec = (plan.get("job") or {}).get("response_cache") if use_cache else None
     head = HeadServer(middlewares=(guard(token),))
     session = make_session(100)
     runners: list[web.AppRunner] = []
@@ -282,6 +284,7 @@ async def serve_forever(
     head_port: int = DEFAULT_HEAD_PORT,
     log_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    use_cache: bool = True,
 ) -> None:
     """Until cancelled (Ctrl-C): asyncio.run cancels this task and the finally stops the servers.
 
@@ -305,6 +308,7 @@ async def serve_forever(
         token=token,
         head_port=head_port,
         log_dir=log_dir,
+        use_cache=use_cache,
     )
     try:
         head = ServedServer("head_server", "head_server", "nemo_gym", served.head_url)
