@@ -47,6 +47,7 @@ class Job:
     spend: JobSpend | None = None
     response_cache: dict[str, Any] | None = None
     ray: dict[str, Any] | None = None
+    pass_threshold: float | None = None  # None: not set (gym-run's default applies)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ def build_job(v: Validated) -> Job | None:
         costing.finish(v, repeats),
         _response_cache(v, output),
         _ray(v),
+        settings.fraction(g.get("pass_threshold")),
     )
 
 

@@ -54,7 +54,7 @@ def build_plan(linked: Linked) -> dict[str, Any]:
                 "sha256": file_sha256(str(merged.env.path)),
             }
         )
-    job = None
+    job: dict[str, Any] | None = None
     if linked.job is not None:
         j = linked.job
         sources.append({"role": "input", "path": str(j.input.path), "sha256": j.input.sha256})
@@ -73,6 +73,8 @@ def build_plan(linked: Linked) -> dict[str, Any]:
         }
         if j.ray is not None:  # only when set: plans without it keep their hash
             job["ray"] = j.ray
+        if j.pass_threshold is not None:  # likewise
+            job["pass_threshold"] = j.pass_threshold
     plan: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "compiler": {"name": "gym-compile", "version": __version__},

@@ -24,6 +24,13 @@ def number(value: Any) -> float | int | None:
     return None
 
 
+def fraction(value: Any) -> float | None:
+    """A number from 0 to 1 (not a bool) as a float, else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    return None
+
+
 def text(value: Any) -> str | None:
     """A non-empty string, else None."""
     return value if isinstance(value, str) and value else None

@@ -104,7 +104,8 @@ def _context(loaded: LoadedPlan) -> dict[str, Any]:
 
 
 def _spend(job: dict[str, Any]) -> list[tuple[str, str]]:
-    """The estimate, the budget, price overrides and the response cache, as (label, text) lines."""
+    """The estimate, the budget, price overrides, the pass threshold, the response cache and Ray,
+    as (label, text) lines."""
     from gym_compile.costing import estimate_line
 
     lines = []
@@ -122,6 +123,8 @@ def _spend(job: dict[str, Any]) -> list[tuple[str, str]]:
         lines.append(
             ("prices", ", ".join(sorted(job["prices"].get("models") or {})) + " (config overrides)")
         )
+    if job.get("pass_threshold") is not None:
+        lines.append(("passes", f"reward >= {job['pass_threshold']:g}"))
     if job.get("response_cache"):
         lines.append(("cache", job["response_cache"]["path"]))
     if job.get("ray"):

@@ -143,7 +143,7 @@ class Run:
         use_cache: bool = True,
         max_usd: float | None = None,
         max_tokens: int | None = None,
-        pass_threshold: float = 1.0,
+        pass_threshold: float | None = None,
         fail_under: Iterable[str | Gate] = (),
         junit_path: str | None = None,
         progress: bool = False,
@@ -262,7 +262,7 @@ async def reverify(
     use_cache: bool = True,
     max_usd: float | None = None,
     max_tokens: int | None = None,
-    pass_threshold: float = 1.0,
+    pass_threshold: float | None = None,
     fail_under: Iterable[str | Gate] = (),
     junit_path: str | None = None,
 ) -> RunResult:

@@ -33,6 +33,20 @@ def _fill(schema: Mapping[str, Any], instance: dict[str, Any]) -> dict[str, Any]
     return instance
 
 
+def global_default(key: str) -> Any:
+    """A global setting's default, as schemas/globals.schema.json states it."""
+    return copy.deepcopy(load_schema("globals.schema.json")["properties"][key]["default"])
+
+
+def pass_threshold(job: Mapping[str, Any] | None, override: float | None = None) -> float:
+    """What a rollout's reward must reach to pass: `override` (--pass-threshold) when given, else
+    the plan's `job.pass_threshold` (written only when the config sets it), else the default."""
+    if override is not None:
+        return float(override)
+    value = (job or {}).get("pass_threshold")
+    return float(value if value is not None else global_default("pass_threshold"))
+
+
 def server_defaults(server_type: str, implementation: str) -> dict[str, Any]:
     """Every default of one implementation's config (a fresh copy: callers may change it)."""
     return copy.deepcopy(_defaults(server_type, implementation))

@@ -109,7 +109,7 @@ def run_command(
     no_cache: bool,
     quiet: bool,
     progress_interval: float,
-    pass_threshold: float,
+    pass_threshold: float | None,
     gates: list[Gate],
     junit: str | None,
     scale: ScaleArgs,

@@ -59,7 +59,7 @@ def reverify_command(
     no_cache: bool,
     quiet: bool,
     progress_interval: float,
-    pass_threshold: float,
+    pass_threshold: float | None,
     gates: list[Gate],
     junit: str | None,
 ) -> None:

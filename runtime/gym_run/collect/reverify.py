@@ -29,6 +29,7 @@ from gym_run.collect.record import error_info, ok_record, rollout_id
 from gym_run.collect.resume import FinalSet
 from gym_run.collect.rollouts import Collector, Item, iter_rows
 from gym_run.collect.writer import Existing
+from gym_run.defaults import pass_threshold as threshold_for
 from gym_run.endpoint.cache import cache_scope
 from gym_run.endpoint.callstats import CURRENT_ROLLOUT, RolloutTrace
 from gym_run.endpoint.usage import merge_usage_by_server, total_usage
@@ -258,7 +259,7 @@ async def reverify_job(
     use_cache: bool = True,
     max_usd: float | None = None,
     max_tokens: int | None = None,
-    pass_threshold: float = 1.0,
+    pass_threshold: float | None = None,
     junit_path: str | None = None,
     grace_s: float = 30.0,
 ) -> tuple[JobResult, dict[str, int]]:
@@ -290,7 +291,8 @@ async def reverify_job(
         budget=Budget.from_plan(job, max_usd=max_usd, max_tokens=max_tokens),
     )
     state.cache_spec = job.get("response_cache") if use_cache else None
-    state.pass_threshold, state.junit_path = pass_threshold, junit_path
+    state.pass_threshold = threshold_for(job, pass_threshold)
+    state.junit_path = junit_path
     result = await execute(
         state,
         specs,

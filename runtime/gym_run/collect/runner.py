@@ -21,6 +21,7 @@ from gym_run.collect.job import (
 from gym_run.collect.progress import PLAIN_INTERVAL_S
 from gym_run.collect.rollouts import Collector, iter_items, iter_rows
 from gym_run.collect.writer import Existing
+from gym_run.defaults import pass_threshold as threshold_for
 from gym_run.defaults import server_defaults
 from gym_run.errors import GymRunError, PlanError
 from gym_run.secrets import server_specs
@@ -44,7 +45,7 @@ async def run_job(
     use_cache: bool = True,
     max_usd: float | None = None,
     max_tokens: int | None = None,
-    pass_threshold: float = 1.0,
+    pass_threshold: float | None = None,
     junit_path: str | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
     backpressure: Callable[[], Awaitable[None]] | None = None,
@@ -60,7 +61,7 @@ async def run_job(
     once it is on disk (in file order); `backpressure` is awaited before each record is written
     (a slow consumer of `on_record` slows the collection instead of piling records up). After
     the collection, one pass over the final set adds the aggregate block to the metrics (records
-    pass at reward >= `pass_threshold`) and writes `junit_path` when given. `engine` runs the
+    pass at reward >= `pass_threshold`, default the plan's) and writes `junit_path` when given. `engine` runs the
     rollouts elsewhere (Ray workers) while this process stays the one writer; `part` limits the run
     to a slice of the rows (a shard) written to its own files.
     """
@@ -85,7 +86,8 @@ async def run_job(
         budget=Budget.from_plan(job, max_usd=max_usd, max_tokens=max_tokens),
     )
     state.cache_spec = job.get("response_cache") if use_cache else None
-    state.pass_threshold, state.junit_path = pass_threshold, junit_path
+    state.pass_threshold = threshold_for(job, pass_threshold)
+    state.junit_path = junit_path
     state.on_record, state.backpressure = on_record, backpressure
     state.part, state.engine = part, engine
     return await execute(

@@ -25,6 +25,7 @@ from gym_run.collect.metrics import Metrics
 from gym_run.collect.resume import EMPTY, Ledger, scan
 from gym_run.collect.rollouts import planned_total
 from gym_run.collect.writer import write_json_atomic
+from gym_run.defaults import pass_threshold as threshold_for
 from gym_run.endpoint.callstats import CallStats
 from gym_run.errors import GymRunError, OutputExistsError
 from gym_run.metrics.finalset import Outputs, summarize_final_set, tasks_path_for
@@ -137,6 +138,7 @@ def merge_shards(
             (jsonsafe.loads(line.data or b"") for line in iter_lines(merged, RECORD_BYTES)),
             num_repeats=repeats,
             planned=total,
+            pass_threshold=threshold_for(job),
             outputs=Outputs(tasks_path=tasks_path_for(dest)),
         )
     write_json_atomic(metrics_path, document)
