@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from gym_run.collect.runner import run_job
 from gym_run.errors import ServerStartError
+from gym_run.servers import nemo_process
 
 from tests.runtime_helpers import read_jsonl, seal, stand_in_spec, weather_plan, weather_row
 from tests.test_run_cli import REPO, _env
@@ -134,6 +135,33 @@ async def test_a_server_dying_mid_run_stops_the_run_with_one_line(tmp_path):
     failed = [r for r in records if r["_gym"]["status"] == "failed"]
     assert failed and len(records) < 40  # in flight ones recorded, no new ones admitted
     assert any("exited with code 3" in n for n in notices)  # said when it happened
+
+
+@pytest.mark.parametrize("linger_s", [0.5, 2.0])
+async def test_a_server_unreachable_before_it_exits_stops_the_run_too(tmp_path, linger_s):
+    """A server shutting down refuses connections before its process exits: the rows that follow
+    fail at once, faster than the exit shows (a loaded machine widens that window). None of them
+    is admitted before gym-run knows whether the server is going away."""
+    plan = fake_plan(
+        tmp_path, rows=40, latency_ms=100, mode="die_after", after=3, linger_s=linger_s
+    )
+    with pytest.raises(ServerStartError) as caught:
+        await run_job(plan, show_progress=False, notice=lambda line: None)
+    assert "exited with code 3 during the run" in caught.value.message
+    assert len(read_jsonl(plan["job"]["output"]["path"])) < 12
+
+
+async def test_a_server_that_stays_unreachable_counts_as_gone(tmp_path, monkeypatch):
+    monkeypatch.setattr(nemo_process, "DYING_WAIT_S", 1.0)
+    plan = fake_plan(tmp_path, rows=40, latency_ms=100, mode="die_after", after=3, linger_s=60)
+    started = time.monotonic()
+    with pytest.raises(ServerStartError) as caught:
+        await run_job(plan, show_progress=False, notice=lambda line: None)
+    assert "stopped answering on http://127.0.0.1:" in caught.value.message
+    assert "during the run (its process" in caught.value.message
+    assert len(read_jsonl(plan["job"]["output"]["path"])) < 12
+    assert time.monotonic() - started < 45  # not the 60 s it would take to exit
+    assert wait_gone(pids(tmp_path), 8) == []  # stopped with the run
 
 
 def test_no_server_outlives_kill_9_of_gym_run(tmp_path):

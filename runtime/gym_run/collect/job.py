@@ -280,7 +280,7 @@ class Job:
             self.budget.charge(record)
             self.watch.check_budget()
         if record["_gym"]["status"] != "ok" and self.servers is not None:
-            self.servers.check_processes()  # a dead server fails rollouts fast: stop admitting now
+            await self.servers.settle_processes()  # a dead server fails rollouts fast: look now
         if self.backpressure is not None:
             await self.backpressure()
         await self.writer.write(record)

@@ -156,6 +156,13 @@ class Servers:
         if self.processes is not None:
             self.processes.check()
 
+    async def settle_processes(self) -> None:
+        """After a failed rollout: `check_processes`, and a NeMo Gym server that no longer
+        accepts connections is waited for until it has exited (nemo_process.NemoProcesses.settle),
+        so no row is admitted only to fail against a server on its way out."""
+        if self.processes is not None:
+            await self.processes.settle()
+
     def server_died(self, line: str) -> None:
         self.died.append(line)
         if self.on_death is not None:
