@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gym_run.collect.rollouts import Item
+from gym_run.collect.stops import RunWatch
 from gym_run.endpoint.callstats import CallStats
 
 Sink = Callable[[dict[str, Any]], Awaitable[None]]
@@ -20,7 +21,8 @@ class EngineJob:
 
     plan: dict[str, Any]
     specs: dict[str, Any]  # the plan's servers, secrets resolved
-    sink: Sink  # the runner's accept(): priced, charged to the budget, written
+    sink: Sink  # the runner's accept(): priced, written
+    watch: RunWatch  # the budget and circuit breaker: workers report each paid call and trip here
     cache_spec: dict[str, Any] | None  # the response cache (None: off for this run)
     rollout_timeout_s: float | None
 
