@@ -115,7 +115,9 @@ class RayBlock(TypedDict):
     concurrency_per_worker: int | None
 
 
-class ResponseCache(TypedDict):
+class CacheSpec(TypedDict):
+    """The job's response cache (gym_run/endpoint/cache.py opens it)."""
+
     path: str
     stand_in: bool
 
@@ -135,7 +137,7 @@ class Job(TypedDict):
     budget: NotRequired[BudgetLimits | None]
     prices: NotRequired[dict[str, Any] | None]  # the shape of schemas/prices.json
     ray: NotRequired[RayBlock]  # only when the config sets it
-    response_cache: NotRequired[ResponseCache | None]
+    response_cache: NotRequired[CacheSpec | None]
 
 
 class Plan(TypedDict):
@@ -194,6 +196,7 @@ class GymBlock(TypedDict):
     cost_by_server: NotRequired[dict[str, float | None]]
     model_by_server: NotRequired[dict[str, str]]
     error: NotRequired[ErrorInfo]
+    reverify: NotRequired[dict[str, Any]]  # gym-run reverify: where the record came from
 
 
 class AgentRef(TypedDict):

@@ -43,7 +43,7 @@ ONE_OBJECT: list[tuple[Any, str, Pointer]] = [
     (pt.Estimate, PLAN, (*_JOB, "properties", "estimate")),
     (pt.BudgetLimits, PLAN, (*_JOB, "properties", "budget")),
     (pt.RayBlock, PLAN, (*_JOB, "properties", "ray")),
-    (pt.ResponseCache, PLAN, (*_JOB, "properties", "response_cache")),
+    (pt.CacheSpec, PLAN, (*_JOB, "properties", "response_cache")),
     (pt.AgentRef, ROLLOUT, ("properties", "agent_ref")),
     (pt.ErrorInfo, ROLLOUT, (*_FAILED_GYM, "properties", "error")),
     (pt.CacheBlock, ROLLOUT, (*_OK_GYM, "properties", "cache")),
