@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from jsonschema.exceptions import best_match
@@ -107,7 +107,7 @@ def _read(path: str) -> PlanFile:
         raise PlanError(f"{path} is not a gym-compile plan (expected a JSON object)") from None
 
 
-def _check_format(plan: dict[str, Any], path: str) -> None:
+def _check_format(plan: Mapping[str, Any], path: str) -> None:
     """Checked before the schema so a newer plan gets an upgrade hint, not a schema error."""
     version = plan.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):

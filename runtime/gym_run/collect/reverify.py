@@ -80,7 +80,7 @@ def verifier_servers(plan: Plan) -> tuple[str, str | None, dict[str, ServerEntry
     return resources, policy, {n: s for n, s in plan["servers"].items() if n in wanted}
 
 
-def _input_of(record: dict[str, Any]) -> Any:
+def _input_of(record: Mapping[str, Any]) -> Any:
     return (record.get("responses_create_params") or {}).get("input")
 
 

@@ -26,9 +26,7 @@ class CheckLine:
         return f"{self.name}: {'OK' if self.ok else 'FAILED'}: {self.text}"
 
 
-async def check_plan(
-    plan: Plan, environ: Mapping[str, str] | None = None
-) -> list[CheckLine]:
+async def check_plan(plan: Plan, environ: Mapping[str, str] | None = None) -> list[CheckLine]:
     """Probes every responses_api_models server of the plan concurrently (one attempt each)."""
     models = {
         n: s for n, s in server_specs(plan, environ).items() if s["type"] == "responses_api_models"
@@ -60,9 +58,7 @@ async def _check(plan: Plan, name: str, server: Any) -> CheckLine:
     return describe(plan, name, client, await client.probe())
 
 
-def describe(
-    plan: Plan, name: str, client: OpenAIClient, result: ProbeResult
-) -> CheckLine:
+def describe(plan: Plan, name: str, client: OpenAIClient, result: ProbeResult) -> CheckLine:
     """The one line a user reads: what is wrong and which setting to look at."""
     url, model, err = client.base_url, client.model, result.error
     if err is None:

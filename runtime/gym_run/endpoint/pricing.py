@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gym_compile.plan_types import RolloutRecord
+from gym_compile.plan_types import RolloutRecord, ServerEntry
 from gym_compile.prices import Price, PriceTable, price_problems, unpriced_message
 from gym_run.endpoint.usage import (
     USAGE_KEYS,
@@ -53,7 +53,7 @@ def cost_usd(usage: Mapping[str, Any], price: Price) -> float:
     )
 
 
-def server_models(servers: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+def server_models(servers: Mapping[str, ServerEntry]) -> dict[str, str]:
     """The plan's `servers` -> {model server name: configured model}."""
     return {
         name: spec["config"]["model"]

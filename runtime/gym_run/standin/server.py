@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from gym_compile.canonical import canonical_json
+from gym_run.defaults import default_of
 from gym_run.http import error_response
 from gym_run.servers.netguard import refuse_remote
 from gym_run.standin import stream, structured
@@ -38,6 +39,10 @@ from gym_run.standin.faults import (
 from gym_run.standin.judging import _judge_answer
 from gym_run.standin.store import DEFAULT_CAPACITY, ResponseStore, not_found, shown
 from gym_run.standin.wire import check_features, fresh_ids
+
+# the stand_in_model schema's defaults: what an app built without a config answers as
+DEFAULT_MODEL: str = default_of("responses_api_models", "stand_in_model", "model")
+DEFAULT_LATENCY_MS: float = default_of("responses_api_models", "stand_in_model", "latency_ms")
 
 __all__ = [
     "Faults",
@@ -224,7 +229,7 @@ def respond(body: dict[str, Any], *, always_call: bool = False) -> dict[str, Any
         "error": None,
         "incomplete_details": None,
         "instructions": body.get("instructions"),
-        "model": body.get("model") or "stand-in-1",
+        "model": body.get("model") or DEFAULT_MODEL,
         "output": [output],
         "parallel_tool_calls": given("parallel_tool_calls", True),
         "tools": _normalised_tools(body),
@@ -248,8 +253,8 @@ def _reject_constant(name: str) -> Any:
 
 def build_app(
     *,
-    model: str = "stand-in-1",
-    latency_ms: float = 0.0,
+    model: str = DEFAULT_MODEL,
+    latency_ms: float = DEFAULT_LATENCY_MS,
     faults: Faults | None = None,
     api_key: str | None = None,
     known_models: list[str] | None = None,
