@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+
 def count(value: Any, default: int | None, minimum: int = 0) -> int | None:
     """An integer of at least `minimum` (not a bool), else `default`."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
