@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +22,15 @@ from gym_run.scale.ray_engine import RayEngine
 from gym_run.scale.settings import RaySettings
 
 from tests.ray_cluster import LOOPBACK_ENV, head_node
-from tests.runtime_helpers import read_jsonl, seal, weather_plan, weather_row, write_plan
+from tests.runtime_helpers import (
+    openai_spec,
+    read_jsonl,
+    seal,
+    stand_in_spec,
+    weather_plan,
+    weather_row,
+    write_plan,
+)
 
 # before Ray's first import, as gym-run does: Ray reads them once (else 127.0.0.1 becomes eth0's IP)
 os.environ.update(LOOPBACK_ENV)
@@ -122,6 +131,45 @@ async def test_budget_stops_admitting_on_ray(cluster: str, tmp_path: Path) -> No
     records = read_jsonl(plan["job"]["output"]["path"])
     assert 0 < len(records) < 200  # the ones in flight finished, nothing new was admitted
     assert len({r["_gym"]["id"] for r in records}) == len(records)
+
+
+async def test_the_budget_stops_a_runaway_rollout_on_ray(cluster: str, tmp_path: Path) -> None:
+    """Rollouts that never end (always a tool call, no max_steps): each paid call reaches the
+    driver's budget as it happens, the workers are halted, and the rollouts are abandoned, not
+    recorded, as in a local run (before, spend was counted per record: this never stopped)."""
+    plan = weather_plan(
+        tmp_path,
+        [weather_row(f"weather in city {i}?") for i in range(8)],
+        model=stand_in_spec(faults={"always_call": True}),
+    )
+    engine = RayEngine(RaySettings(address=cluster, workers=2, concurrency_per_worker=2))
+    result = await asyncio.wait_for(
+        run_job(seal(plan), engine=engine, max_tokens=5000, show_progress=False), 120
+    )
+    budget = result.budget.as_dict()
+    assert budget["stopped"] and 5000 <= budget["spent_tokens"] < 5000 + 2000, budget
+    assert read_jsonl(plan["job"]["output"]["path"]) == []  # abandoned: a resume runs them
+    assert result.counts["missing"] == 8
+
+
+async def test_an_unreachable_endpoint_trips_the_breaker_on_ray(
+    cluster: str, tmp_path: Path
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends: nothing listens there
+    model = openai_spec(
+        f"http://127.0.0.1:{port}/v1", retry={"initial_delay_s": 0.001, "max_delay_s": 0.005}
+    )
+    plan = weather_plan(
+        tmp_path, [weather_row(f"weather in city {i}?") for i in range(60)], model=model
+    )
+    engine = RayEngine(RaySettings(address=cluster, workers=2, concurrency_per_worker=2))
+    result = await asyncio.wait_for(run_job(seal(plan), engine=engine, show_progress=False), 120)
+    assert result.endpoint_down and "could not reach the endpoint" in result.endpoint_down
+    written = read_jsonl(plan["job"]["output"]["path"])
+    assert 1 <= len(written) <= 2 * 5 + 4  # each worker's breaker, plus those in flight
+    assert all(r["_gym"]["status"] == "failed" for r in written)
 
 
 def test_cli_ray_address_and_exit_code(cluster: str, tmp_path: Path) -> None:

@@ -16,9 +16,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from gym_run.standin.model import _hint_from_text
 from gym_run.standin.server import (
     Faults,
-    _hint_from_text,
     _judge_answer,
     build_app,
     respond,

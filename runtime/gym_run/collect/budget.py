@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from gym_compile.plan_types import Job
-from gym_run.endpoint.usage import record_billed
 
 
 @dataclass
@@ -37,15 +36,9 @@ class Budget:
             max_tokens if max_tokens is not None else planned.get("max_tokens"),
         )
 
-    def charge(self, record: Mapping[str, Any]) -> None:
-        """A priced ok record, when its calls were made elsewhere (gym_run.scale's workers):
-        counted as it is handed to the writer."""
-        gym = record.get("_gym") or {}
-        if gym.get("status") == "ok":
-            self.spent_usd += sum(
-                c for c in (gym.get("cost_by_server") or {}).values() if c is not None
-            )
-            self.spent_tokens += sum(u["total_tokens"] for u in record_billed(gym).values())
+    @property
+    def limited(self) -> bool:
+        return self.max_usd is not None or self.max_tokens is not None
 
     def charge_call(self, usd: float | None, tokens: int) -> None:
         """One model call that was paid for (not replayed from the cache): counted as it happens,

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from gym_compile.plan_types import CacheSpec, Plan, RolloutRecord, ServerEntry
 from gym_run.collect.rollouts import Item
+from gym_run.collect.stops import RunWatch
 from gym_run.endpoint.callstats import CallStats
 
 Sink = Callable[[RolloutRecord], Awaitable[None]]
@@ -21,7 +22,8 @@ class EngineJob:
 
     plan: Plan
     specs: dict[str, ServerEntry]  # the plan's servers, secrets resolved
-    sink: Sink  # the runner's accept(): priced, charged to the budget, written
+    sink: Sink  # the runner's accept(): priced, written
+    watch: RunWatch  # the budget and circuit breaker: workers report each paid call and trip here
     cache_spec: CacheSpec | None  # the response cache (None: off for this run)
     rollout_timeout_s: float | None
 

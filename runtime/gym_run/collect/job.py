@@ -275,12 +275,9 @@ class Job:
             self.collector.stop()
 
     async def accept(self, record: RolloutRecord) -> None:
-        """The collector's sink: priced (spend was charged call by call, or here when the calls
-        were made in other processes), then written."""
+        """The collector's sink: priced (spend was charged call by call, by this process's model
+        clients or by an engine's workers through `self.watch`), then written."""
         price_record(self.meter, record)
-        if self.remote is not None:
-            self.budget.charge(record)
-            self.watch.check_budget()
         if record["_gym"]["status"] != "ok" and self.servers is not None:
             self.servers.check_processes()  # a dead server fails rollouts fast: stop admitting now
         if self.backpressure is not None:
@@ -336,7 +333,9 @@ class Job:
     ) -> None:
         """The items through `engine` (its workers build the servers); this process admits rows
         and writes, exactly as with a local collector."""
-        job = EngineJob(self.plan, specs, self.accept, self.cache_spec, rollout_timeout_s)
+        job = EngineJob(
+            self.plan, specs, self.accept, self.watch, self.cache_spec, rollout_timeout_s
+        )
         self.collector = self.remote = engine.start(job)
         self.clients = self.remote.call_stats
         await self.start_collector(items, handle_signals)

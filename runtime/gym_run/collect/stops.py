@@ -16,7 +16,7 @@ from gym_run.collect.budget import Budget
 from gym_run.endpoint.client import OpenAIClient
 from gym_run.endpoint.pricing import CostMeter, cost_usd
 from gym_run.endpoint.usage import normalise_usage
-from gym_run.endpoint.watch import RunStopped
+from gym_run.endpoint.watch import RunStopped, Watch
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.registry import Servers
 
@@ -39,12 +39,7 @@ class RunWatch:
         self.down: str | None = None  # the breaker's one line, when it tripped
 
     def attach(self, servers: Servers) -> None:
-        """Every model server's HTTP client (behind the response cache, if any) reports here."""
-        for server in servers.built.values():
-            if isinstance(server, ModelServer):
-                client = getattr(server.client, "inner", server.client)
-                if isinstance(client, OpenAIClient):
-                    client.watch = self
+        attach_watch(servers, self)
 
     def check(self) -> None:
         if self.stopped is not None:
@@ -84,3 +79,13 @@ class RunWatch:
                 else ""
             )
         )
+
+
+def attach_watch(servers: Servers, watch: Watch) -> None:
+    """Every model server's HTTP client (behind the response cache, if any) reports to `watch`:
+    a run's RunWatch here, or a Ray worker's, which passes it on to the driver's."""
+    for server in servers.built.values():
+        if isinstance(server, ModelServer):
+            client = getattr(server.client, "inner", server.client)
+            if isinstance(client, OpenAIClient):
+                client.watch = watch

@@ -18,7 +18,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -63,14 +63,17 @@ def cache_key(
     *,
     extra: Mapping[str, Any] | None = None,
     sample: int = 0,
+    route: str = "responses",
 ) -> str:
-    material = {
+    material: dict[str, Any] = {
         "model": model,
         "base_url": clean_base_url(base_url),
         "body": body,
         "extra": dict(extra or {}),
         "sample": sample,
     }
+    if route != "responses":  # keys of Responses calls stay what they always were
+        material["route"] = route
     return hashlib.sha256(_canonical(material)).hexdigest()
 
 
@@ -278,9 +281,22 @@ class CachingClient:
         return getattr(self.inner, "stats", None)
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._through(self.inner.create, "responses", body)
+
+    async def chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Chat completions are keyed apart from Responses calls with the same body."""
+        return await self._through(self.inner.chat, "chat/completions", body)
+
+    async def _through(
+        self,
+        call: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]],
+        route: str,
+        body: dict[str, Any],
+    ) -> dict[str, Any]:
         tally = _TALLY.get()
+        sample = tally.sample if tally else 0
         key = cache_key(
-            self.model, self.base_url, body, extra=self._extra, sample=tally.sample if tally else 0
+            self.model, self.base_url, body, extra=self._extra, sample=sample, route=route
         )
         cached = await self.cache.get(key)
         if cached is not None:
@@ -290,7 +306,7 @@ class CachingClient:
                     tally.saved_usage_by_server.setdefault(self.server, {}), cached.get("usage")
                 )
             return cached
-        response = await self.inner.create(body)
+        response = await call(body)
         if tally is not None:
             tally.misses += 1
         if response.get("status", "completed") == "completed" and not response.get("error"):

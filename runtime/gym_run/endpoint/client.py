@@ -1,4 +1,6 @@
-"""Responses API request body in, Response JSON out: the one seam between the runtime and a model.
+"""Responses API request body in, Response JSON out (or a Chat Completions body in, a chat
+completion out: NeMo Gym's judges and some agents call a model server's `/v1/chat/completions`):
+the one seam between the runtime and a model.
 
 Every HTTP attempt goes through `_attempt`; `_call` wraps it in the retry policy (endpoint/retry.py),
 the endpoint's pacing gate (endpoint/ratelimit.py), the circuit breaker and the run's hooks
@@ -47,6 +49,8 @@ class ModelClient(Protocol):
     """What a model server needs from an endpoint."""
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def chat(self, body: dict[str, Any]) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,14 @@ class OpenAIClient:
         payload = self._payload(body)
         return await self._call("/responses", payload, self.retry, self.timeouts)
 
+    async def chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST {base_url}/chat/completions, with the same retries, limits, breaker and budget as
+        `create`; never streamed (the answer is read whole, as NeMo Gym's model servers do)."""
+        payload = {**self._extra_body, **body, "model": self.model}
+        for key in ("stream", "stream_options"):
+            payload.pop(key, None)
+        return await self._call("/chat/completions", payload, self.retry, self.timeouts)
+
     def _payload(self, body: dict[str, Any]) -> dict[str, Any]:
         payload = {**self._extra_body, **body, "model": self.model}
         if self.stream:
@@ -181,7 +193,7 @@ class OpenAIClient:
         """Attempts until one succeeds or the policy gives up; the error says how many were made."""
         url = self.base_url + path
         data = json.dumps(payload, ensure_ascii=False).encode()
-        estimate = len(data) // 4 + int(payload.get("max_output_tokens") or 0)
+        estimate = len(data) // 4 + _max_tokens(payload)
         timeout = timeouts.client_timeout()
         self._check()
         tally = Tally(started=time.monotonic())
@@ -397,6 +409,15 @@ class OpenAIClient:
     def _redact(self, text: str) -> str:
         """Some endpoints echo the key or headers they were sent; they must not reach a log or rollout."""
         return REDACT(self._redactor(text))
+
+
+def _max_tokens(payload: Mapping[str, Any]) -> int:
+    """The answer's token cap, for the pacing gate's estimate (Responses or Chat Completions)."""
+    for key in ("max_output_tokens", "max_completion_tokens", "max_tokens"):
+        value = payload.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return 0
 
 
 def _json_object(text: str) -> dict[str, Any] | None:

@@ -23,17 +23,20 @@ def empty_usage() -> dict[str, int]:
 
 
 def normalise_usage(usage: Mapping[str, Any] | None) -> dict[str, int]:
-    """Our record shape from either our own keys or a raw Responses API `usage` object.
+    """Our record shape from our own keys, a raw Responses API `usage` object, or a Chat
+    Completions one (prompt_tokens / completion_tokens).
 
     Lenient: endpoints differ in which details they fill in; anything not a positive int counts 0.
     """
     usage = usage if isinstance(usage, Mapping) else {}
-    details_in = usage.get("input_tokens_details") or {}
-    details_out = usage.get("output_tokens_details") or {}
+    details_in = _mapping(usage.get("input_tokens_details") or usage.get("prompt_tokens_details"))
+    details_out = _mapping(
+        usage.get("output_tokens_details") or usage.get("completion_tokens_details")
+    )
     raw = {
-        "input_tokens": usage.get("input_tokens"),
+        "input_tokens": usage.get("input_tokens", usage.get("prompt_tokens")),
         "cached_input_tokens": usage.get("cached_input_tokens", details_in.get("cached_tokens")),
-        "output_tokens": usage.get("output_tokens"),
+        "output_tokens": usage.get("output_tokens", usage.get("completion_tokens")),
         "reasoning_tokens": usage.get("reasoning_tokens", details_out.get("reasoning_tokens")),
         "total_tokens": usage.get("total_tokens"),
     }
@@ -41,6 +44,10 @@ def normalise_usage(usage: Mapping[str, Any] | None) -> dict[str, int]:
         k: v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
         for k, v in raw.items()
     }
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def responses_usage(usage: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,11 @@ node is lost, the rows it held go back in the queue and run on another worker (a
 started), and a record is accepted only from the worker that holds its row: nothing is lost,
 nothing is written twice. Records come back in batches (whatever finished since the last ask), so
 the cost of a Ray call is shared by the rollouts that finished meanwhile.
+
+The budget and the circuit breaker are this process's (the runner's RunWatch): workers send each
+paid model call (at once when a budget is set) and a tripped breaker; once the watch stops the run,
+every worker is halted, and the rollouts it abandons at their next model call come back as
+"abandoned", so they stay missing for a resume, exactly as in a local run.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class _Worker:
     actor: Any
     held: dict[tuple[int, int], Item] = field(default_factory=dict)
     pid: int | None = None
+    halted: bool = False
 
 
 class RayRun:
@@ -93,6 +99,8 @@ class RayRun:
             rollout_timeout_s=job.rollout_timeout_s,
             cache_spec=job.cache_spec,
             concurrency=self.per_worker,
+            budget=job.watch.budget,
+            meter=job.watch.meter,
         )
 
     @property
@@ -100,8 +108,18 @@ class RayRun:
         return sum(len(w.held) for w in self.workers)
 
     def stop(self) -> None:
+        """No new row (Ctrl-C lets those in flight finish); when the budget or the breaker
+        stopped the run, the workers also stop making model calls."""
         self.stopping = True
         self._changed.set()
+        for worker in self.workers:
+            self._halt(worker)
+
+    def _halt(self, worker: _Worker) -> None:
+        reason = self.job.watch.stopped
+        if reason is not None and not worker.halted:
+            worker.halted = True
+            worker.actor.halt.remote(reason)  # not awaited: its answer says nothing
 
     def cancel(self) -> None:
         """Abandons what is in flight: those ids stay missing and a resume runs them."""
@@ -251,19 +269,21 @@ class RayRun:
                     self._changed.clear()
                     await self._changed.wait()  # another worker may be lost and give back rows
                     continue
-                records, stats = await worker.actor.results.remote(POLL_S)
+                budget = self.job.watch.budget
+                records, stats = await worker.actor.results.remote(
+                    POLL_S, (budget.spent_usd, budget.spent_tokens)
+                )
             except lost:
                 self._lose(worker)
                 return
             self._count_calls(stats)
-            for line in stats.get("died", ()):
-                self._server_died(worker, line)
+            self._report(worker, stats)
             for record in records:
                 key = (record["_ng_task_index"], record["_ng_rollout_index"])
                 if worker.held.pop(key, None) is None:
                     continue  # not this worker's any more (cancelled): never written twice
                 await self.job.sink(record)
-            if records:
+            if records or stats.get("abandoned"):
                 self._changed.set()
 
     def _take(self, room: int) -> list[Item]:
@@ -311,6 +331,22 @@ class RayRun:
                 )
             return  # the remaining workers take the rows
         self._starts.add(asyncio.create_task(self._start_worker()))
+
+    def _report(self, worker: _Worker, stats: dict[str, Any]) -> None:
+        """A worker's news to the run's watch: paid calls (the budget), a tripped breaker, rows it
+        abandoned at a model call once halted (they stay missing), NeMo Gym servers that died."""
+        watch = self.job.watch
+        for server, usage in stats.get("spent", ()):
+            watch.spent(server, usage)
+        down = stats.get("down")
+        if down is not None and watch.down is None:
+            watch.endpoint_down(*down)
+        for task, rollout in stats.get("abandoned", ()):
+            worker.held.pop((task, rollout), None)
+        for line in stats.get("died", ()):
+            self._server_died(worker, line)
+        if self.stopping:
+            self._halt(worker)  # also a worker that started after the run stopped
 
     def _server_died(self, worker: _Worker, line: str) -> None:
         """A NeMo Gym server in a worker exited: as in a local run, admit nothing new; the run

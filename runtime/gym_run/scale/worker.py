@@ -3,7 +3,9 @@
 their records wait until the driver takes them.
 
 The worker writes nothing. A record lives only in its memory until the driver has it, so a worker
-that dies loses nothing the driver does not run again elsewhere. Ray is not imported here: the
+that dies loses nothing the driver does not run again elsewhere. Nor does it keep a budget: each
+paid model call and a tripped circuit breaker go to the driver with the next `results`, and the
+driver's `halt` stops model calls here, as a local run's watch does (gym_run/collect/stops.py). Ray is not imported here: the
 driver wraps this class with ray.remote, so the module also runs (and is tested) without Ray.
 """
 
@@ -18,12 +20,17 @@ from typing import Any
 import aiohttp
 
 from gym_compile.plan_types import CacheSpec, Plan, RolloutRecord, ServerEntry
+from gym_run.collect.budget import Budget
 from gym_run.collect.rollouts import Item, run_one
+from gym_run.collect.stops import attach_watch
 from gym_run.endpoint.cache import ResponseCache
 from gym_run.endpoint.callstats import CallStats
 from gym_run.endpoint.client import make_session
+from gym_run.endpoint.pricing import CostMeter
+from gym_run.endpoint.watch import RunStopped
 from gym_run.errors import EXIT_ERROR, GymRunError
 from gym_run.plan import job_of
+from gym_run.scale.worker_watch import WorkerWatch
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.launch import logs_dir_for, start_servers
 from gym_run.servers.registry import Servers
@@ -41,6 +48,8 @@ class WorkerJob:
     rollout_timeout_s: float | None
     cache_spec: CacheSpec | None
     concurrency: int
+    budget: Budget  # the run's limits (spend is the driver's; see worker_watch.py)
+    meter: CostMeter  # prices paid calls for the local view of the budget
 
 
 class RolloutWorker:
@@ -57,6 +66,8 @@ class RolloutWorker:
         self._stats: list[CallStats] = []
         self._sent = CallStats()
         self._died: list[str] = []  # NeMo Gym servers of this worker that exited
+        self._abandoned: list[tuple[int, int]] = []  # stopped at a model call: no record
+        self.watch = WorkerWatch(self._wake.set, job.budget, job.meter)
 
     async def start(self) -> dict[str, Any]:
         """Builds the servers; answers the pid, or the error a user can act on (never raises one:
@@ -79,6 +90,7 @@ class RolloutWorker:
             )
             self._servers.on_death = self._died.append
             self._servers.agent(job.agent)
+            attach_watch(self._servers, self.watch)
         except GymRunError as exc:
             await self.close()
             return {"error": exc.message, "exit_code": exc.exit_code}
@@ -104,21 +116,30 @@ class RolloutWorker:
 
     async def _one(self, agent: Any, item: Item) -> None:
         job = self.job
-        record = await run_one(
-            agent,
-            item,
-            plan_hash=job.plan_hash,
-            params_override=job.params_override,
-            rollout_timeout_s=job.rollout_timeout_s,
-        )
-        self._done.append(record)
+        try:
+            record = await run_one(
+                agent,
+                item,
+                plan_hash=job.plan_hash,
+                params_override=job.params_override,
+                rollout_timeout_s=job.rollout_timeout_s,
+            )
+        except RunStopped:
+            self._abandoned.append((item[0], item[1]))  # the driver forgets it: a resume runs it
+        else:
+            self._done.append(record)
         self._wake.set()
 
-    async def results(self, wait_s: float) -> tuple[list[RolloutRecord], dict[str, Any]]:
+    async def results(
+        self, wait_s: float, driver_spent: tuple[float, int] = (0.0, 0)
+    ) -> tuple[list[RolloutRecord], dict[str, Any]]:
         """Every record finished since the last call (waiting up to `wait_s` for the first one),
-        the model clients' counters since then (max_attempts: the largest so far), and under
-        "died" the NeMo Gym servers of this worker that exited."""
-        if not self._done and self._tasks:
+        the model clients' counters since then (max_attempts: the largest so far), and, when there
+        are any: "spent" the paid calls as [server, usage], "down" the breaker's [server, reason],
+        "abandoned" the [task, rollout] stopped without a record, "died" the NeMo Gym servers of
+        this worker that exited. `driver_spent` is the run's spend (usd, tokens) as the driver
+        knows it: this worker's view of the budget starts from it."""
+        if not (self._done or self._abandoned or self._died or self.watch.news()) and self._tasks:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), wait_s)
@@ -130,9 +151,22 @@ class RolloutWorker:
         ):  # a dead server fails rollouts fast: look now, as a local run does
             self._servers.check_processes()
         stats: dict[str, Any] = self._stats_delta()
+        watch = self.watch
+        spent = watch.take_spent(driver_spent)
+        if spent:
+            stats["spent"] = spent
+        if watch.down is not None:
+            stats["down"] = watch.down  # every time: the driver takes the first
+        if self._abandoned:
+            stats["abandoned"], self._abandoned = self._abandoned, []
         if self._died:
             stats["died"], self._died = self._died, []
         return done, stats
+
+    async def halt(self, reason: str) -> None:
+        """The driver's budget or breaker stopped the run: rollouts in flight here are abandoned at
+        their next model call (no record; a resume runs them), as in a local run."""
+        self.watch.halt(reason)
 
     def _stats_delta(self) -> dict[str, int]:
         now = CallStats.total(self._stats)

@@ -9,7 +9,7 @@ served too (a NeMo Gym agent may use one). Agents are not: only collectors call 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -21,35 +21,43 @@ from gym_run.secrets import REDACT
 from gym_run.servers.attribution import Attribution
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.builtin.resources import ResourcesServer
-from gym_run.servers.nemo_config import Address
+from gym_run.servers.nemo_config import MODEL_ROUTES, Address, model_paths
 from gym_run.servers.netguard import MAX_REQUEST_BYTES, error_response
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def model_route(model: ModelServer, attribution: Attribution) -> web.Application:
-    """`POST /v1/responses` answered through `model`; errors in the official shape."""
+    """`POST /v1/responses` and `/v1/chat/completions` answered through `model`; errors in the
+    official shape."""
 
-    async def responses(request: web.Request) -> web.Response:
-        try:
-            body = jsonsafe.loads(await request.read())
-        except BadJSON as exc:  # 100,000 nested brackets: a 400, never a 500
-            return error_response(400, f"request body is not JSON: {exc.reason}")
-        if not isinstance(body, dict):
-            return error_response(400, "request body must be a JSON object")
-        scope = attribution.claim(body)
-        try:
-            with attribution.bound(scope):
-                answer = await model.responses(body)
-        except ModelCallError as exc:
-            if scope is not None and scope.error is None:
-                scope.error = exc
-            status = exc.status if exc.status and exc.status >= 400 else 502
-            return error_response(status, REDACT(exc.message), "model_error")
-        if scope is not None:
-            scope.count(model.name, answer)
-        return web.json_response(answer)
+    def route(call: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]) -> Handler:
+        async def handler(request: web.Request) -> web.Response:
+            try:
+                body = jsonsafe.loads(await request.read())
+            except BadJSON as exc:  # 100,000 nested brackets: a 400, never a 500
+                return error_response(400, f"request body is not JSON: {exc.reason}")
+            if not isinstance(body, dict):
+                return error_response(400, "request body must be a JSON object")
+            scope = attribution.claim(body)
+            try:
+                with attribution.bound(scope):
+                    answer = await call(body)
+            except ModelCallError as exc:
+                if scope is not None and scope.error is None:
+                    scope.error = exc
+                status = exc.status if exc.status and exc.status >= 400 else 502
+                return error_response(status, REDACT(exc.message), "model_error")
+            if scope is not None:
+                scope.count(model.name, answer)
+            return web.json_response(answer)
+
+        return handler
 
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-    app.router.add_post("/v1/responses", responses)
+    for path, call in zip(MODEL_ROUTES, (model.responses, model.chat_completions), strict=True):
+        for form in model_paths(path):
+            app.router.add_post(form, route(call))
     return app
 
 

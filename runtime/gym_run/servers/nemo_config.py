@@ -25,6 +25,18 @@ MASK = "****"  # what NeMo Gym itself shows for a hidden secret
 SERVER_GLOBALS: dict[str, Any] = {"dry_run": False}
 
 
+#: The model routes NeMo Gym's servers call on a model server.
+MODEL_ROUTES = ("/v1/responses", "/v1/chat/completions")
+
+
+def model_paths(route: str) -> tuple[str, ...]:
+    """`route` and its per-rollout forms: NeMo Gym >= 0.7 agents correlate model calls to a
+    rollout with a `/ng-rollout/<id>` prefix (`/ng-rollout/<id>/training-token-capture` when
+    capturing token ids) that a model server strips before routing."""
+    rollout = "/ng-rollout/{rollout_id}"
+    return (route, rollout + route, f"{rollout}/training-token-capture{route}")
+
+
 def url_of(address: Address) -> str:
     host, port = address
     shown = f"[{host}]" if ":" in host else host

@@ -22,6 +22,7 @@ from gym_run.secrets import REDACT
 from gym_run.servers.builtin.agent import SimpleAgent
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.builtin.resources import ResourcesServer
+from gym_run.servers.nemo_config import MODEL_ROUTES, model_paths
 from gym_run.servers.netguard import MAX_REQUEST_BYTES, guard
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -106,8 +107,13 @@ def model_app(model: ModelServer, token: str | None = None) -> web.Application:
     async def responses(body: dict[str, Any], _request: web.Request) -> web.Response:
         return web.json_response(await model.responses(body))
 
+    async def chat_completions(body: dict[str, Any], _request: web.Request) -> web.Response:
+        return web.json_response(await model.chat_completions(body))
+
     app = _app(token)
-    app.router.add_post("/v1/responses", _endpoint(responses))
+    for path, call in zip(MODEL_ROUTES, (responses, chat_completions), strict=True):
+        for form in model_paths(path):
+            app.router.add_post(form, _endpoint(call))
     return app
 
 

@@ -17,7 +17,8 @@ STAND_IN_API_KEY = "stand-in"
 
 
 class ModelServer:
-    """NeMo Gym's `responses_api_models` server: `/v1/responses` forwarded to an endpoint."""
+    """NeMo Gym's `responses_api_models` server: `/v1/responses` and `/v1/chat/completions`
+    forwarded to an endpoint."""
 
     def __init__(
         self,
@@ -32,6 +33,9 @@ class ModelServer:
 
     async def responses(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self.client.create(body)
+
+    async def chat_completions(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.client.chat(body)
 
     async def close(self) -> None:
         if self._on_close is not None:
