@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from gym_run.cli import cli
+from gym_run.collect.budget import Budget
+from gym_run.endpoint.pricing import CostMeter, PriceTable, server_models
 from gym_run.scale.settings import RaySettings
 from gym_run.scale.worker import RolloutWorker, WorkerJob
 from gym_run.secrets import server_specs
@@ -123,6 +125,8 @@ def worker_job(plan: dict[str, object]) -> WorkerJob:
         rollout_timeout_s=None,
         cache_spec=None,
         concurrency=4,
+        budget=Budget(),  # no limits
+        meter=CostMeter(PriceTable.load(), server_models(plan["servers"])),
     )
 
 
