@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,12 +29,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import ENV, PY, REPO, StandInProcess, emit
+from ng_tools import (
+    AGENT,
+    ENVIRONMENT,
+    collect_command,
+    configs,
+    free_port,
+    isolated_env,
+    start_ng_run,
+    stop_group,
+    wait_ready,
+)
 
 sys.path.insert(0, str(REPO))
 from tests.nemo_venv import nemo_python  # noqa: E402
 
-ENVIRONMENT = "example_single_tool_call"
-AGENT = f"{ENVIRONMENT}_simple_agent"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -220,76 +228,25 @@ def by_gym_run(
     return window
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def by_nemo_gym(
     work: Path, standin: str, rows: Path, args: argparse.Namespace, sp: Path, python: Path
 ) -> Window:
     """ng_run as users start it (no per-server venv installs: each server's venv is NeMo Gym's)."""
-    venvs = work / "venvs"
-    for server in (
-        "resources_servers/" + ENVIRONMENT,
-        "responses_api_agents/simple_agent",
-        "responses_api_models/openai_model",
-    ):
-        (venvs / server).mkdir(parents=True)
-        (venvs / server / ".venv").symlink_to(python.parent.parent)
-    head = _free_port()
-    configs = [
-        sp / "resources_servers" / ENVIRONMENT / "configs" / f"{ENVIRONMENT}.yaml",
-        sp / "responses_api_models" / "openai_model" / "configs" / "openai_model.yaml",
-    ]
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ["HOME"],
-        "RAY_ADDRESS": "local",  # its own Ray cluster, not one another program left behind
-        "RAY_TMPDIR": str(work / "ray"),
-    }
-    bin_dir = python.parent
+    head = free_port()
+    env = isolated_env(work)
     log = open(work / "ng_run.log", "w")
-    ng_run = subprocess.Popen(
-        [
-            str(bin_dir / "ng_run"),
-            f"+config_paths=[{','.join(map(str, configs))}]",
-            f"+policy_base_url={standin}",
-            "+policy_api_key=bench",
-            "+policy_model_name=bench",
-            "+skip_venv_if_present=true",
-            f"+uv_venv_dir={venvs}",
-            "+head_server.host=127.0.0.1",
-            f"+head_server.port={head}",
-        ],
-        cwd=work,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    ng_run = start_ng_run(python.parent.parent, work, configs(sp), standin, head, env, log)
     try:
-        deadline = time.monotonic() + 300
-        while "servers ready!" not in (work / "ng_run.log").read_text():
-            if ng_run.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    "ng_run did not start:\n" + (work / "ng_run.log").read_text()[-2000:]
-                )
-            time.sleep(0.5)
+        wait_ready(ng_run, work / "ng_run.log")
         (work / "out").mkdir()
         collect = subprocess.Popen(
-            [
-                str(bin_dir / "ng_collect_rollouts"),
-                "+head_server.host=127.0.0.1",
-                f"+head_server.port={head}",
-                f"+agent_name={AGENT}",
-                f"+input_jsonl_fpath={rows}",
-                f"+output_jsonl_fpath={work / 'out' / 'rollouts.jsonl'}",
+            collect_command(
+                python.parent.parent,
+                head,
+                rows,
+                work / "out" / "rollouts.jsonl",
                 f"+num_samples_in_parallel={args.concurrency}",
-            ],
+            ),
             cwd=work,
             env=env,
             stdout=subprocess.PIPE,
@@ -317,25 +274,9 @@ def by_nemo_gym(
                 collect.kill()
                 collect.wait()
     finally:
-        _stop_group(ng_run)
+        stop_group(ng_run)
         log.close()
     return window
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """ng_run's whole session (its servers and Ray): Ctrl-C, then SIGKILL if it lingers."""
-    try:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        pass
-    except ProcessLookupError:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
 
 
 def report(name: str, window: Window) -> dict[str, float]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -32,13 +31,20 @@ from pathlib import Path
 
 from aiohttp import web
 from common import ENV, PY, REPO, emit
+from ng_tools import (
+    AGENT,
+    collect_command,
+    configs,
+    free_port,
+    start_ng_run,
+    stop_group,
+    wait_ready,
+)
 
 sys.path.insert(0, str(REPO))
-from gym_run.servers.nemo_process import free_port  # noqa: E402
 from gym_run.standin.server import build_app  # noqa: E402
 
 SINGLE = "resources_servers/example_single_tool_call"
-AGENT = "example_single_tool_call_simple_agent"
 
 
 class Endpoint:
@@ -145,55 +151,24 @@ def gym_run_once(work: Path, python: str, root: Path, endpoint: Endpoint) -> tup
 def ng_run_once(work: Path, python: str, root: Path, endpoint: Endpoint) -> tuple[float, float]:
     """(launch -> all servers ready s, launch -> first model request s)."""
     venv = Path(python).parent.parent
-    venvs = work / "venvs"
-    for folder in (
-        SINGLE,
-        "responses_api_agents/simple_agent",
-        "responses_api_models/openai_model",
-    ):
-        (venvs / folder).mkdir(parents=True)
-        (venvs / folder / ".venv").symlink_to(venv)
-    head = f"+head_server={{host: 127.0.0.1, port: {free_port()}}}"
-    bin_dir = Path(python).parent
+    head = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     endpoint.first = None
     started = time.monotonic()
     log_path = work / "ng_run.log"
     log = open(log_path, "w")  # noqa: SIM115 - ng_run writes it until it is stopped below
-    run = subprocess.Popen(
-        [
-            str(bin_dir / "ng_run"),
-            "+config_paths=["
-            f"{root / SINGLE / 'configs' / 'example_single_tool_call.yaml'},"
-            f"{root / 'responses_api_models/openai_model/configs/openai_model.yaml'}]",
-            f"+policy_base_url={endpoint.base_url}",
-            "+policy_api_key=bench",
-            "+policy_model_name=bench",
-            "+skip_venv_if_present=true",
-            f"+uv_venv_dir={venvs}",
-            head,
-        ],
-        cwd=work,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    run = start_ng_run(venv, work, configs(root), endpoint.base_url, head, env, log)
     try:
-        while "servers ready!" not in log_path.read_text():
-            if run.poll() is not None or time.monotonic() - started > 600:
-                raise RuntimeError("ng_run did not get ready:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.05)
+        wait_ready(run, log_path, timeout=600, every=0.05)
         ready = time.monotonic() - started
         collect = subprocess.run(
-            [
-                str(bin_dir / "ng_collect_rollouts"),
-                f"+agent_name={AGENT}",
-                f"+input_jsonl_fpath={root / SINGLE / 'data' / 'example.jsonl'}",
-                f"+output_jsonl_fpath={work / 'ng_rollouts.jsonl'}",
-                "+limit=1",
+            collect_command(
+                venv,
                 head,
-            ],
+                root / SINGLE / "data" / "example.jsonl",
+                work / "ng_rollouts.jsonl",
+                "+limit=1",
+            ),
             cwd=work,
             env=env,
             capture_output=True,
@@ -203,16 +178,7 @@ def ng_run_once(work: Path, python: str, root: Path, endpoint: Endpoint) -> tupl
             raise RuntimeError(collect.stdout.decode()[-2000:] + collect.stderr.decode()[-2000:])
         first = endpoint.wait_first(10) - started
     finally:
-        run.send_signal(signal.SIGINT)  # ng_run's own shutdown: servers and its Ray cluster
-        try:
-            run.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(run.pid, signal.SIGKILL)  # whatever of its group is left
-        except ProcessLookupError:
-            pass
-        run.wait()
+        stop_group(run, grace_s=60)  # ng_run's own shutdown: servers and its Ray cluster
         log.close()
     return ready, first
 

@@ -19,12 +19,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from reliability_common import ROW, audit, emit
+from common import REPO, ROW, compile_weather
 from reliability_common import StandIn as _StandIn
+from reliability_common import audit, emit
 
-__all__ = ["ROW", "Code", "Run", "StandIn", "audit", "emit", "write_rows"]
-
-REPO = Path(__file__).resolve().parent.parent
+__all__ = ["REPO", "ROW", "Code", "Run", "StandIn", "audit", "emit", "write_rows"]
 
 
 class StandIn(_StandIn):
@@ -80,33 +79,9 @@ class Code:
         self, work: Path, base_url: str, rows: Path, model_lines: str = "", *overrides: str
     ) -> Path:
         """simple_weather with an openai_model at base_url; nothing else set, so defaults apply."""
-        model = work / "model.yaml"
-        model.write_text(
-            "policy_model:\n  responses_api_models:\n    openai_model:\n"
-            f"      base_url: {base_url}\n      api_key: ${{oc.env:GYM_BENCH_KEY}}\n"
-            f"      model: bench\n{model_lines}"
+        return compile_weather(
+            work, base_url, rows, model_lines, list(overrides), python=self.python, env=self.env
         )
-        plan = work / "plan.json"
-        proc = subprocess.run(
-            [
-                self.python,
-                "-m",
-                "gym_compile.cli",
-                str(REPO / "examples/simple_weather/simple_weather.yaml"),
-                str(model),
-                f"+input_jsonl_fpath={rows}",
-                f"+output_jsonl_fpath={work / 'rollouts.jsonl'}",
-                *overrides,
-                "-o",
-                str(plan),
-            ],
-            env=self.env,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"gym-compile failed:\n{proc.stdout}{proc.stderr}")
-        return plan
 
     def run(self, plan: Path, *args: str, timeout: float = 600) -> Run:
         """gym-run PLAN --overwrite ARGS; past `timeout` it gets two SIGINTs, then SIGKILL."""

@@ -15,28 +15,10 @@ REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 ENV = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
-ROW = {
-    "responses_create_params": {
-        "input": [
-            {"role": "developer", "content": "You are a helpful personal assistant."},
-            {"role": "user", "content": "what's it like in sf?"},
-        ],
-        "tools": [
-            {
-                "type": "function",
-                "name": "get_weather",
-                "description": "",
-                "strict": True,
-                "parameters": {
-                    "type": "object",
-                    "properties": {"city": {"type": "string", "description": ""}},
-                    "required": ["city"],
-                    "additionalProperties": False,
-                },
-            }
-        ],
-    }
-}
+sys.path.insert(0, str(REPO))
+from tests.runtime_helpers import weather_row  # noqa: E402
+
+ROW = weather_row()  # one simple_weather row, as the tests build it
 
 
 def write_rows(path: Path, n: int) -> Path:
@@ -52,19 +34,13 @@ class StandInProcess:
     """The stand-in served by its own process on a free loopback port, as a real endpoint would be."""
 
     def __init__(self, latency_ms: float = 0, extra: list[str] | None = None) -> None:
-        cmd = [
-            PY,
-            "-m",
-            "gym_run.cli",
-            "stand-in",
-            "--port",
-            "0",
-            "--latency-ms",
-            str(latency_ms),
-            *(extra or []),
-        ]
+        self.start("--latency-ms", str(latency_ms), *(extra or []))
+
+    def start(self, *flags: str, env: dict[str, str] | None = None) -> None:
+        """`gym-run stand-in --port 0 FLAGS`; `url` is read from what it prints first."""
+        cmd = [PY, "-m", "gym_run.cli", "stand-in", "--port", "0", *flags]
         self.proc = subprocess.Popen(
-            cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            cmd, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         assert self.proc.stdout is not None
         deadline = time.monotonic() + 20
@@ -93,38 +69,58 @@ class StandInProcess:
         self.close()
 
 
-def compile_plan(
-    work: Path, base_url: str, rows: Path, concurrency: int, extra: list[str] | None = None
+def compile_weather(
+    work: Path,
+    base_url: str,
+    rows: Path,
+    model_lines: str = "",
+    overrides: list[str] | None = None,
+    *,
+    python: str = PY,
+    env: dict[str, str] | None = None,
 ) -> Path:
-    """A simple_weather plan whose model is an openai_model pointing at base_url."""
+    """simple_weather whose model is an openai_model at base_url (key: $GYM_BENCH_KEY, `model_lines`
+    added to its config), compiled by `python -m gym_compile.cli` into work/plan.json."""
     model = work / "model.yaml"
     model.write_text(
         "policy_model:\n  responses_api_models:\n    openai_model:\n"
-        f"      base_url: {base_url}\n      api_key: ${{oc.env:GYM_BENCH_KEY}}\n      model: bench\n"
-        f"      max_concurrent_requests: {concurrency}\n"
+        f"      base_url: {base_url}\n      api_key: ${{oc.env:GYM_BENCH_KEY}}\n"
+        f"      model: bench\n{model_lines}"
     )
     plan = work / "plan.json"
-    out = subprocess.run(
+    proc = subprocess.run(
         [
-            PY,
+            python,
             "-m",
             "gym_compile.cli",
             str(REPO / "examples/simple_weather/simple_weather.yaml"),
             str(model),
             f"+input_jsonl_fpath={rows}",
             f"+output_jsonl_fpath={work / 'rollouts.jsonl'}",
-            f"+num_samples_in_parallel={concurrency}",
+            *(overrides or []),
             "-o",
             str(plan),
-            *(extra or []),
         ],
-        env={**ENV, "GYM_BENCH_KEY": "bench"},
+        env={**(env or ENV), "GYM_BENCH_KEY": "bench"},
         capture_output=True,
         text=True,
     )
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f"gym-compile failed:\n{proc.stdout}{proc.stderr}")
     return plan
+
+
+def compile_plan(
+    work: Path, base_url: str, rows: Path, concurrency: int, extra: list[str] | None = None
+) -> Path:
+    """A simple_weather plan whose model is an openai_model pointing at base_url."""
+    return compile_weather(
+        work,
+        base_url,
+        rows,
+        f"      max_concurrent_requests: {concurrency}\n",
+        [f"+num_samples_in_parallel={concurrency}", *(extra or [])],
+    )
 
 
 @dataclass

@@ -7,43 +7,15 @@ port, `gym-compile` for the plan, `gym-run` as a child process.
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-PY = sys.executable
-ENV = {
-    **os.environ,
-    "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    "GYM_BENCH_KEY": "bench",
-}
-ROW = {
-    "responses_create_params": {
-        "input": [
-            {"role": "developer", "content": "You are a helpful personal assistant."},
-            {"role": "user", "content": "what's it like in sf?"},
-        ],
-        "tools": [
-            {
-                "type": "function",
-                "name": "get_weather",
-                "description": "",
-                "strict": True,
-                "parameters": {
-                    "type": "object",
-                    "properties": {"city": {"type": "string", "description": ""}},
-                    "required": ["city"],
-                    "additionalProperties": False,
-                },
-            }
-        ],
-    }
-}
+import common
+from common import PY, ROW, StandInProcess, compile_weather
+
+ENV = {**common.ENV, "GYM_BENCH_KEY": "bench"}
 
 
 def emit(name: str, value: object) -> None:
@@ -51,30 +23,11 @@ def emit(name: str, value: object) -> None:
     print(f"{name}={round(value, 3) if isinstance(value, float) else value}", flush=True)
 
 
-class StandIn:
+class StandIn(StandInProcess):
     """`gym-run stand-in --port 0 ...` in its own process; `url` is read from its first line."""
 
     def __init__(self, *flags: str) -> None:
-        cmd = [PY, "-m", "gym_run.cli", "stand-in", "--port", "0", *flags]
-        self.proc = subprocess.Popen(
-            cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        line = self.proc.stdout.readline() if self.proc.stdout else ""
-        match = re.search(r"(http://\S+)", line)
-        if not match:
-            self.proc.kill()
-            raise RuntimeError(f"stand-in did not start: {line!r}")
-        self.url = match.group(1)
-
-    def __enter__(self) -> StandIn:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        self.start(*flags, env=ENV)
 
 
 def compile_plan(
@@ -83,34 +36,14 @@ def compile_plan(
     """simple_weather against `base_url` through gym-compile, with the given `retry:` flow mapping."""
     data = work / "rows.jsonl"
     data.write_text((json.dumps(ROW) + "\n") * rows)
-    model = work / "model.yaml"
-    model.write_text(
-        "policy_model:\n  responses_api_models:\n    openai_model:\n"
-        f"      base_url: {base_url}\n      api_key: ${{oc.env:GYM_BENCH_KEY}}\n      model: bench\n"
-        f"      max_concurrent_requests: {concurrency}\n      retry: {retry}\n"
-    )
-    plan = work / "plan.json"
-    proc = subprocess.run(
-        [
-            PY,
-            "-m",
-            "gym_compile.cli",
-            str(REPO / "examples/simple_weather/simple_weather.yaml"),
-            str(model),
-            f"+input_jsonl_fpath={data}",
-            f"+output_jsonl_fpath={work / 'rollouts.jsonl'}",
-            f"+num_repeats={repeats}",
-            f"+num_samples_in_parallel={concurrency}",
-            "-o",
-            str(plan),
-        ],
+    return compile_weather(
+        work,
+        base_url,
+        data,
+        f"      max_concurrent_requests: {concurrency}\n      retry: {retry}\n",
+        [f"+num_repeats={repeats}", f"+num_samples_in_parallel={concurrency}"],
         env=ENV,
-        capture_output=True,
-        text=True,
     )
-    if proc.returncode != 0:
-        raise RuntimeError(f"gym-compile failed:\n{proc.stdout}{proc.stderr}")
-    return plan
 
 
 def gym_run(*args: str) -> subprocess.Popen[str]:

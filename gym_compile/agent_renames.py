@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from gym_compile.diagnostics import Diagnostic, json_path
-from gym_compile.loader import SourceMap
+from gym_compile.sourcemap import SourceMap
 
 AGENTS = "responses_api_agents"
 ENVIRONMENT = "environment_servers"

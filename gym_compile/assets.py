@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +31,23 @@ def schemas_dir() -> Path:
 
 def templates_dir() -> Path:
     return _data_dir("templates")
+
+
+def template_env(*, html: bool) -> SandboxedEnvironment:
+    """templates/ behind a sandboxed, strict Jinja2 (a typo in a template fails loudly instead of
+    printing an empty field): HTML autoescaped (pages show model output, untrusted text), text
+    keeping its last newline. Jinja2 is imported here, not at start-up."""
+    from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(
+        loader=FileSystemLoader(str(templates_dir())),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=not html,
+        autoescape=html,
+    )
 
 
 @cache

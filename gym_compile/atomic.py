@@ -9,7 +9,6 @@ A symbolic link to a regular file keeps being a link: its target is replaced.
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 import tempfile
@@ -18,25 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from gym_compile.files import NUL_REASON, TOO_LONG, FileRefused, kind_of, pseudo_root, real_path
+from gym_compile.files import FileRefused, real_path, refusal
 
 
 def output_refusal(path: str | os.PathLike[str]) -> str | None:
     """Why `path` must not be written (None: it is a regular file, or does not exist yet)."""
-    real = real_path(path)
-    if "\x00" in str(real):
-        return NUL_REASON
-    root = pseudo_root(real)
-    if root is not None:
-        return f"is under {root}, not a regular file; refusing to write there"
-    try:
-        mode = os.stat(real).st_mode
-    except OSError as exc:
-        if exc.errno == errno.ENAMETOOLONG:
-            return TOO_LONG
-        return None  # missing: created; unreachable: the write says why
-    what = kind_of(mode)
-    return None if what is None else f"is {what}, not a regular file; refusing to replace it"
+    return refusal(path, to_write=True)
 
 
 def check_output(path: str | os.PathLike[str]) -> Path:

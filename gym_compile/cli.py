@@ -9,16 +9,17 @@ from pathlib import Path
 import click
 
 from gym_compile import __version__
-from gym_compile.cli_tools import (
+from gym_compile.cli_args import (
+    DEFAULT_LIMIT,
     EXIT_ERRORS,
     EXIT_OK,
-    EXIT_USAGE,
-    diff_cmd,
-    explain_cmd,
-    explain_code_cmd,
-    schema_cmd,
-    show_cmd,
+    cannot_write,
+    env_option,
+    nemo_gym_root_option,
+    split_args,
+    verbose_option,
 )
+from gym_compile.cli_tools import diff_cmd, explain_cmd, explain_code_cmd, schema_cmd, show_cmd
 from gym_compile.clickutil import GuardedGroup
 from gym_compile.compiler import compile_config
 from gym_compile.costing import estimate_line
@@ -32,15 +33,10 @@ from gym_compile.options import Options
 from gym_compile.overrides import is_override
 from gym_compile.plan import write_plan
 
-DEFAULT_LIMIT = 50
 FORMATS = ["text", "json", "github", "sarif"]
-nemo_gym_root_option = click.option(
-    "--nemo-gym-root",
-    "nemo_gym_roots",
-    multiple=True,
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    help="A NeMo Gym checkout (or plugin tree) to search first for server sources and files; "
-    "repeatable. Also searched: NEMO_GYM_EXTRA_ROOTS, the config's own tree, ., an installed nemo-gym.",
+nemo_gym_roots = nemo_gym_root_option(
+    "A NeMo Gym checkout (or plugin tree) to search first for server sources and files; "
+    "repeatable. Also searched: NEMO_GYM_EXTRA_ROOTS, the config's own tree, ., an installed nemo-gym."
 )
 
 
@@ -70,13 +66,7 @@ def report(
 
 @main.command("compile", context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, required=True)
-@click.option(
-    "--env",
-    "env_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="env.yaml with secrets and shared variables (default: ./env.yaml if present).",
-)
+@env_option("env.yaml with secrets and shared variables (default: ./env.yaml if present).")
 @click.option(
     "-o",
     "--output",
@@ -88,13 +78,8 @@ def report(
 @click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default="text", help="Diagnostics format."
 )
-@click.option(
-    "-v",
-    "--verbose",
-    is_flag=True,
-    help=f"Show every diagnostic, not only the first {DEFAULT_LIMIT}.",
-)
-@nemo_gym_root_option
+@verbose_option
+@nemo_gym_roots
 def compile_cmd(
     args: tuple[str, ...],
     env_path: Path | None,
@@ -104,8 +89,7 @@ def compile_cmd(
     nemo_gym_roots: tuple[Path, ...],
 ) -> None:
     """CONFIG files and Hydra-style OVERRIDES (+key=value, "+config_paths=[a.yaml,b.yaml]", ~key), in any order."""
-    configs = [Path(a) for a in args if not is_override(a)]
-    overrides = [a for a in args if is_override(a)]
+    configs, overrides = split_args(args)
     options = Options(
         env=env_path, env_required=env_path is not None, nemo_gym_roots=nemo_gym_roots
     )
@@ -117,10 +101,7 @@ def compile_cmd(
     try:
         write_plan(result.plan, output)
     except OSError as exc:
-        click.echo(
-            f"gym-compile: cannot write the plan to {output}: {exc.strerror or exc}", err=True
-        )
-        sys.exit(EXIT_USAGE)
+        cannot_write(f"the plan to {output}", exc)
     job = result.plan["job"]
     what = f"{len(result.plan['servers'])} servers"
     if job:
@@ -135,13 +116,9 @@ def compile_cmd(
 
 @main.command("lint", context_settings={"ignore_unknown_options": True})
 @click.argument("paths", nargs=-1, required=True)
-@click.option(
-    "--env",
-    "env_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="An env.yaml (e.g. a committed env.example.yaml): top-level ${names} must be defined in it. "
-    "Without it they are assumed to come from env.yaml at run time.",
+@env_option(
+    "An env.yaml (e.g. a committed env.example.yaml): top-level ${names} must be defined in it. "
+    "Without it they are assumed to come from env.yaml at run time."
 )
 @click.option(
     "--set",
@@ -157,13 +134,8 @@ def compile_cmd(
     help="Output format (default: github when GITHUB_ACTIONS=true, else text).",
 )
 @click.option("--strict", is_flag=True, help="Warnings fail the lint too.")
-@click.option(
-    "-v",
-    "--verbose",
-    is_flag=True,
-    help=f"Show every diagnostic, not only the first {DEFAULT_LIMIT}.",
-)
-@nemo_gym_root_option
+@verbose_option
+@nemo_gym_roots
 def lint_cmd(
     paths: tuple[str, ...],
     env_path: Path | None,

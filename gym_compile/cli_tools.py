@@ -10,34 +10,33 @@ import click
 from jinja2 import TemplateError
 
 from gym_compile import schema_catalog as catalog
+from gym_compile.cli_args import (
+    EXIT_ERRORS,
+    EXIT_OK,
+    EXIT_USAGE,
+    cannot_write,
+    env_option,
+    nemo_gym_root_option,
+    split_args,
+)
 from gym_compile.diagnostics import codes, did_you_mean, has_errors, json_path
 from gym_compile.diagnostics.text import render_text
 from gym_compile.inspect import editor_schema
 from gym_compile.inspect.diff import diff_plans
 from gym_compile.inspect.explain import explain_key, parse_key
 from gym_compile.inspect.show import load_plan, render_plan
-from gym_compile.loader import display_path
 from gym_compile.nemo.lookup import derive_all
 from gym_compile.nemo.roots import find_roots_explained
-from gym_compile.overrides import is_override
-
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+from gym_compile.sourcemap import display_path
 
 
 @click.command("explain", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("args", nargs=-1, required=True)
-@click.option(
-    "--env",
-    "env_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="env.yaml (default: ./env.yaml if present).",
-)
+@env_option("env.yaml (default: ./env.yaml if present).")
 def explain_cmd(key: str, args: tuple[str, ...], env_path: Path | None) -> None:
     """Where KEY's final value comes from: KEY CONFIG... [OVERRIDES]. Secrets show as ***."""
-    configs = [Path(a) for a in args if not is_override(a)]
-    overrides = [a for a in args if is_override(a)]
+    configs, overrides = split_args(args)
     result = explain_key(key, configs, overrides, env=env_path)
     click.echo("\n".join(result.lines))
     prefix = json_path(parse_key(key))
@@ -126,13 +125,9 @@ def diff_cmd(old: Path, new: Path) -> None:
     default=None,
     help=f"Directory to write {editor_schema.FILE_NAME} to (default: print it).",
 )
-@click.option(
-    "--nemo-gym-root",
-    "nemo_gym_roots",
-    multiple=True,
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    help="A NeMo Gym tree whose servers' schemas (derived from their source) are included; "
-    "repeatable. Also: NEMO_GYM_EXTRA_ROOTS, ., an installed nemo-gym.",
+@nemo_gym_root_option(
+    "A NeMo Gym tree whose servers' schemas (derived from their source) are included; "
+    "repeatable. Also: NEMO_GYM_EXTRA_ROOTS, ., an installed nemo-gym."
 )
 def schema_cmd(out_dir: Path | None, nemo_gym_roots: tuple[Path, ...]) -> None:
     """The JSON Schema of a whole config file, for editors (yaml-language-server), with every
@@ -146,8 +141,7 @@ def schema_cmd(out_dir: Path | None, nemo_gym_roots: tuple[Path, ...]) -> None:
     try:
         target = display_path(editor_schema.write(out_dir, derived))
     except OSError as exc:
-        click.echo(f"gym-compile: cannot write to {out_dir}: {exc.strerror or exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        cannot_write(f"to {out_dir}", exc)
     if derived:
         click.echo(f"{len(derived)} implementations derived from NeMo Gym sources", err=True)
     click.echo(

@@ -10,32 +10,21 @@ prepare_script, so only the job's input must be on disk; the message then says h
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from gym_compile import schema_catalog as catalog
+from gym_compile import schema_errors
 from gym_compile.diagnostics import Diagnostic, has_errors, json_path
-from gym_compile.interpolate import Resolved
-from gym_compile.loader import display_path
-
-
-class Validated(Protocol):
-    """What these rules read of gym_compile.validate.Validated (which imports this module)."""
-
-    @property
-    def resolved(self) -> Resolved: ...
-
-    @property
-    def diagnostics(self) -> list[Diagnostic]: ...
-
+from gym_compile.schema_errors import Checked
+from gym_compile.sourcemap import display_path
 
 Path_ = tuple[Any, ...]
 DOWNLOADED = ("train", "validation")
 LEGACY = {"gitlab_identifier": "gitlab", "huggingface_identifier": "huggingface"}
 
 
-def entry_problems(v: Validated, entry: dict[str, Any], at: Path_) -> list[Diagnostic]:
+def entry_problems(v: Checked, entry: dict[str, Any], at: Path_) -> list[Diagnostic]:
     """The rules NeMo Gym's DatasetConfig validators enforce beyond the fields' types."""
     out: list[Diagnostic] = []
     kind, name = entry.get("type"), entry.get("name", "?")
@@ -132,7 +121,7 @@ def _source(entry: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def declared_in(v: Validated, at: Path_) -> str | None:
+def declared_in(v: Checked, at: Path_) -> str | None:
     """The config file a dataset entry is written in, as the user would pass it."""
     loc = v.resolved.merged.source.key_at(at)
     if loc is None or loc.file.startswith("<"):
@@ -140,22 +129,16 @@ def declared_in(v: Validated, at: Path_) -> str | None:
     return display_path(Path(loc.file).resolve())
 
 
-def check_datasets_field(
-    v: Validated,
-    datasets: Any,
-    at: Path_,
-    check: Callable[[Any, Any, Any, Path_, dict[str, str]], bool],
-    kind: Callable[[Any], str],
-) -> bool:
+def check_datasets_field(v: Checked, datasets: Any, at: Path_) -> bool:
     """`datasets:` of one server: a list of entries, each checked against schemas/dataset.schema.json
-    (with validate's `check`, so diagnostics read as every schema's do) and by the rules above."""
+    (as every schema is, so diagnostics read alike) and by the rules above."""
     if datasets is None:
         return True
     if not isinstance(datasets, list):
         v.diagnostics.append(
             Diagnostic(
                 "GYM031",
-                f"datasets must be a list of datasets, got {kind(datasets)}",
+                f"datasets must be a list of datasets, got {schema_errors.kind(datasets)}",
                 v.resolved.merged.source.at(at),
                 json_path(at),
                 hints=(
@@ -166,7 +149,10 @@ def check_datasets_field(
         return False
     ok = True
     for i, entry in enumerate(datasets):
-        ok = check(v, catalog.validator("dataset.schema.json"), entry, at + (i,), {}) and ok
+        ok = (
+            schema_errors.check(v, catalog.validator("dataset.schema.json"), entry, at + (i,), {})
+            and ok
+        )
         if isinstance(entry, dict):
             problems = entry_problems(v, entry, at + (i,))
             v.diagnostics.extend(problems)

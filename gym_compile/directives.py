@@ -25,10 +25,10 @@ from gym_compile.diagnostics import (
     did_you_mean,
     json_path,
 )
-from gym_compile.loader import SourceMap
 from gym_compile.moved_locations import MovedLocations
 from gym_compile.provenance import COPY, INHERIT, Applied
 from gym_compile.provenance import dotted as _dotted
+from gym_compile.sourcemap import ABSENT, SourceMap, value_at
 
 Path_ = tuple[Any, ...]
 DELETE = "_delete_key"
@@ -258,7 +258,7 @@ class _Run(MovedLocations):
     ) -> None:
         keys = [str(k) for k in node] if isinstance(node, dict) else []
         where = "the config" if len(reached) == 1 else f"'{_dotted(reached[:-1])}'"
-        moved = not frozen and _get(self.frozen, reached) is not _ABSENT
+        moved = not frozen and value_at(self.frozen, reached) is not ABSENT
         alone = self.elsewhere and len(reached) == 1 and not moved
         self.problems.append(
             Diagnostic(
@@ -281,7 +281,7 @@ class _Run(MovedLocations):
     def _attached(self, node: Any, path: Path_) -> bool:
         """Whether `node` is still where `path` says in the live config (a moved-away mapping is
         still visited, as NeMo Gym does, but its locations are not live any more)."""
-        return _get(self.root, path) is node
+        return value_at(self.root, path) is node
 
     def _warn_not_there(self, here: Path_, names: list[str]) -> None:
         self.problems.append(
@@ -316,7 +316,6 @@ class _Sentinel:
 
 _FAILED: Any = _Sentinel()
 _MISSING_REF: Any = _Sentinel()
-_ABSENT: Any = _Sentinel()
 
 
 def _directive(v: Any) -> tuple[str | None, Any]:
@@ -340,14 +339,3 @@ def _deep_merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
             _deep_merge(dst[key], value)
         else:
             dst[key] = copy.deepcopy(value)
-
-
-def _get(node: Any, path: Path_) -> Any:
-    for part in path:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            return _ABSENT
-    return node

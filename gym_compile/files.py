@@ -100,24 +100,29 @@ def pseudo_root(path: Path) -> str | None:
     return next((r for r in PSEUDO_ROOTS if text == r or text.startswith(r + os.sep)), None)
 
 
-def refusal(path: str | os.PathLike[str], *, directory_ok: bool = False) -> str | None:
-    """Why this existing path must not be read or replaced (None: a regular file, or missing)."""
+def refusal(
+    path: str | os.PathLike[str], *, directory_ok: bool = False, to_write: bool = False
+) -> str | None:
+    """Why this existing path must not be read or replaced (None: a regular file, or missing).
+    `to_write`: the reason says that writing is refused (gym_compile.atomic's output check)."""
     real = real_path(path)
     if "\x00" in str(real):
         return NUL_REASON
     root = pseudo_root(real)
     if root is not None:
-        return f"is under {root}, not a regular file"
+        return f"is under {root}, not a regular file" + (
+            "; refusing to write there" if to_write else ""
+        )
     try:
         mode = os.stat(real).st_mode
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:
             return TOO_LONG
-        return None  # missing or unreadable: the open says so in its own words
+        return None  # missing or unreadable: the open (or the write) says so in its own words
     what = kind_of(mode)
     if what is None or (directory_ok and stat.S_ISDIR(mode)):
         return None
-    return f"is {what}, not a regular file"
+    return f"is {what}, not a regular file" + ("; refusing to replace it" if to_write else "")
 
 
 def open_input(path: str | os.PathLike[str], limit: int, what: str = "file") -> BinaryIO:

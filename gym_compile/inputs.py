@@ -22,7 +22,7 @@ from gym_compile import schema_catalog as catalog
 from gym_compile.diagnostics import Diagnostic, Location, json_path
 from gym_compile.files import JSONL_BYTES, LINE_BYTES, Line, iter_lines, open_input
 from gym_compile.jsonsafe import BadJSON
-from gym_compile.loader import display_path
+from gym_compile.sourcemap import display_path
 
 MAX_ROW_ERRORS = 20  # per input file; the rest are counted
 

@@ -1,4 +1,5 @@
-"""interpolate: merged tree -> every `${...}` resolved (grammar in interp_grammar.py); all failures in one pass.
+"""interpolate: merged tree -> every `${...}` resolved (grammar in interp_grammar.py); all failures in one pass
+(worded and located by interp_diagnostics.py).
 
 A value that is exactly one interp keeps the referenced value's type; otherwise the result is a string.
 `???` marks a mandatory value: left unset, it is an error that names the override that sets it.
@@ -13,16 +14,16 @@ from typing import Any
 
 import yaml
 
-from gym_compile.diagnostics import Diagnostic, Location, Related, did_you_mean, json_path, shorten
+from gym_compile.diagnostics import Diagnostic, Location, did_you_mean, shorten
+from gym_compile.interp_diagnostics import MAX_CHAIN, InterpProblems
 from gym_compile.interp_grammar import RESOLVERS, Call, Ref, parse
 from gym_compile.interp_grammar import GrammarError as _Syntax
 from gym_compile.interp_grammar import roots as _roots
-from gym_compile.loader import display_path, load_value, locate
+from gym_compile.loader import load_value
 from gym_compile.merge import Merged
+from gym_compile.sourcemap import Path_
 
-Path_ = tuple[Any, ...]
 MISSING = "???"
-MAX_CHAIN = 64  # links of ${a} -> ${b} -> ... followed before GYM009
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def resolve(
     completed by overrides)."""
     r = _Resolver(merged, external_roots, allow_missing)
     r.walk(merged.data, ())
-    return Resolved(merged.data, merged, r.origins, r.problems, r.failed, r.referenced)
+    return Resolved(merged.data, merged, r.origins, r.problems.found, r.failed, r.referenced)
 
 
 class _Resolver:
@@ -71,12 +72,11 @@ class _Resolver:
         self.using: dict[Path_, str] = {}  # path -> the ${...} being evaluated in its value
         self.done: set[Path_] = set()
         self.stack: list[Path_] = []
-        self.problems: list[Diagnostic] = []
+        self.problems = InterpProblems(merged, self.using)
         self.failed: set[Path_] = set()
         self.origins: dict[Path_, list[Origin]] = {}
         self.referenced: set[Path_] = set()
         self.env_file = merged.env.file if merged.env else None
-        self.chain_reported = False
 
     # -- tree walking -------------------------------------------------------------------------
     def walk(self, node: Any, path: Path_) -> Any:
@@ -96,7 +96,7 @@ class _Resolver:
         elif isinstance(value, str):
             if value == MISSING:
                 if not self.allow_missing:
-                    self._missing(path)
+                    self.problems.missing(path)
                 self.failed.add(path)
                 return value
             if "${" in value:
@@ -114,17 +114,20 @@ class _Resolver:
     # -- strings ------------------------------------------------------------------------------
     def _resolve_string(self, path: Path_, text: str) -> Any:
         if path in self.stack:
-            self._cycle(path)
+            chain = self.stack[self.stack.index(path) :] + [path]
+            self.problems.cycle(chain)
+            self.failed.update(chain)
             raise _Failed
         if (
             len(self.stack) >= MAX_CHAIN
         ):  # each link costs several frames: stop before the stack does
-            self._too_deep(path)
+            self.failed.update(self.stack)
+            self.problems.too_deep(self.stack, path)
             raise _Failed
         try:
             parts = parse(text)
         except _Syntax as exc:
-            self._report(
+            self.problems.report(
                 "GYM023",
                 f"malformed interpolation in {shorten(text, 120)!r}: {exc}",
                 path,
@@ -171,21 +174,25 @@ class _Resolver:
             return self._env(part, path, origins)
         if part.name == "oc.select":
             if not part.args or not part.args[0]:
-                self._report("GYM023", "oc.select needs a key: ${oc.select:key,default}", path)
+                self.problems.report(
+                    "GYM023", "oc.select needs a key: ${oc.select:key,default}", path
+                )
                 raise _Failed
             key = "".join(_to_text(self._eval(p, path, origins)) for p in part.args[0])
             default = self._arg(part.args[1], path, origins) if len(part.args) > 1 else None
             return self._lookup(key, path, origins, default=default)
         if part.name == "oc.decode":  # OmegaConf's: the argument's text read as a YAML value
             if len(part.args) != 1:
-                self._report("GYM023", "oc.decode takes one argument: ${oc.decode:text}", path)
+                self.problems.report(
+                    "GYM023", "oc.decode takes one argument: ${oc.decode:text}", path
+                )
                 raise _Failed
             value = self._arg(part.args[0], path, origins)
             try:
                 return load_value(value) if isinstance(value, str) else value
             except yaml.YAMLError:
                 return value
-        self._report(
+        self.problems.report(
             "GYM023",
             f"unknown resolver '{part.name}'",
             path,
@@ -209,7 +216,9 @@ class _Resolver:
 
     def _env(self, call: Call, path: Path_, origins: list[Origin]) -> Any:
         if not call.args or not call.args[0]:
-            self._report("GYM023", "oc.env needs a variable name: ${oc.env:VAR,default}", path)
+            self.problems.report(
+                "GYM023", "oc.env needs a variable name: ${oc.env:VAR,default}", path
+            )
             raise _Failed
         var = "".join(_to_text(self._eval(p, path, origins)) for p in call.args[0])
         if var in os.environ:
@@ -217,7 +226,7 @@ class _Resolver:
             return os.environ[var]
         if len(call.args) > 1:
             return self._arg(call.args[1], path, origins)
-        self._report(
+        self.problems.report(
             "GYM024",
             f"environment variable {var} is not set",
             path,
@@ -247,20 +256,13 @@ class _Resolver:
                     return default
                 if i == 0 and (self.external_roots or self.m.could_define(target[0])):
                     raise _Failed  # supplied from outside: nothing to check here
-                self._undefined(key, target, i, path)
+                self.problems.undefined(key, target, i, path)
                 raise _Failed
         found = tuple(int(p) if p.isdigit() else p for p in target)
         value = self.value_at(found, node)
         if found in self.failed:
             if self._is_missing(found) and not self.allow_missing:
-                at = self.m.source.at(found)
-                self._report(
-                    "GYM022",
-                    f"'${{{key}}}' refers to {'.'.join(map(str, found))}, which is ??? (not set)",
-                    path,
-                    hints=(_set_hint(found),),
-                    related=(Related(at, "left as ??? here"),) if at else (),
-                )
+                self.problems.refers_to_missing(key, found, path)
             raise _Failed
         loc = self.m.source.at(found)
         inherited = self.origins.get(found)
@@ -286,102 +288,6 @@ class _Resolver:
             node = node[part]
         return node == MISSING
 
-    # -- diagnostics --------------------------------------------------------------------------
-    def _report(
-        self,
-        code: str,
-        message: str,
-        path: Path_,
-        hints: tuple[str, ...] = (),
-        related: tuple[Related, ...] = (),
-    ) -> None:
-        self.problems.append(
-            Diagnostic(
-                code, message, self._where(path), json_path(path), hints=hints, related=related
-            )
-        )
-
-    def _where(self, path: Path_) -> Location | None:
-        """The value's location, narrowed to the ${...} being evaluated when it can be found."""
-        loc = self.m.source.at(path)
-        doc = self.m.document(loc.file) if loc else None
-        needle = self.using.get(path)
-        return locate(doc.text, loc, needle) if doc and needle else loc
-
-    def _undefined(self, key: str, target: tuple[str, ...], depth: int, path: Path_) -> None:
-        parent: Any = self.m.data
-        for part in target[:depth]:
-            parent = parent[part] if isinstance(parent, dict) else parent[int(part)]
-        siblings = (
-            [str(k) for k, v in parent.items() if len(target) > 1 or not isinstance(v, dict)]
-            if isinstance(parent, dict)
-            else []
-        )
-        hints = list(did_you_mean(target[depth], siblings))
-        if len(target) == 1:
-            env = _shown(self.m.env_path) if self.m.env_path else None
-            if self.m.env is None and env is not None:
-                hints.append(
-                    f"not defined: env.yaml was looked for at {env} and not found; create it "
-                    f"with '{key}: ...' or pass --env PATH"
-                )
-            elif env is not None:
-                hints.append(
-                    f"not defined in {env} nor in any config file: add '{key}: ...' to {env}"
-                )
-            else:
-                hints.append(f"define '{key}' in env.yaml or a config file, or pass +{key}=VALUE")
-        missing = ".".join(target[: depth + 1])
-        msg = f"undefined variable '${{{key}}}'" + (
-            "" if missing == key else f" ({missing} does not exist)"
-        )
-        self._report("GYM020", msg, path, hints=tuple(hints))
-
-    def _missing(self, path: Path_) -> None:
-        self._report(
-            "GYM022",
-            f"mandatory value {'.'.join(map(str, path))} is not set (???)",
-            path,
-            hints=(_set_hint(path),),
-        )
-
-    def _cycle(self, path: Path_) -> None:
-        start = self.stack.index(path)
-        chain = self.stack[start:] + [path]
-        names = " -> ".join(".".join(map(str, p)) for p in chain)
-        related = tuple(
-            Related(loc, f"{'.'.join(map(str, p))} uses {self.using.get(p, '')}".rstrip())
-            for p in chain[1:-1]
-            if (loc := self._where(p)) is not None
-        )
-        self._report(
-            "GYM021",
-            f"interpolation cycle: {names}",
-            path,
-            related=related,
-            hints=("one of these values must be a literal",),
-        )
-        self.failed.update(chain)
-
-    def _too_deep(self, path: Path_) -> None:
-        """Reported once, at the value that starts the chain; every value on it stays unresolved."""
-        first = self.stack[0]
-        self.failed.update(self.stack)
-        if self.chain_reported:
-            return  # one long chain cut in pieces would repeat the same error per 64 links
-        self.chain_reported = True
-
-        def name(p: Path_) -> str:
-            return ".".join(map(str, p))
-
-        self._report(
-            "GYM009",
-            f"a chain of ${{...}} references is more than {MAX_CHAIN} links long "
-            f"({name(first)} -> {name(self.stack[1])} -> ... -> {name(path)})",
-            first,
-            hints=("refer to the value at the end of the chain directly",),
-        )
-
 
 #: OmegaConf's grammar reads these as floats where YAML 1.1 wants a dot (1e-6, 5E+3)
 _EXPONENT_FLOAT = re.compile(r"[+-]?(\d[\d_]*|\d[\d_]*\.\d*|\.\d+)[eE][+-]?\d+")
@@ -396,15 +302,6 @@ class _NoDefault:
 
 
 _NO_DEFAULT: Any = _NoDefault()
-
-
-def _shown(path: Any) -> str:
-    shown = display_path(path)
-    return shown if shown.startswith(("/", ".")) else "./" + shown
-
-
-def _set_hint(path: Path_) -> str:
-    return f"set it on the command line: +{'.'.join(map(str, path))}=VALUE, or in env.yaml / a config file"
 
 
 def _to_text(value: Any) -> str:

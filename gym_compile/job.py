@@ -24,9 +24,9 @@ from gym_compile.datasets import declared_in, obtain_hints
 from gym_compile.diagnostics import CMDLINE, Diagnostic, did_you_mean, json_path
 from gym_compile.files import real_path, refusal
 from gym_compile.inputs import InputFile, read_input
-from gym_compile.loader import display_name, display_path
 from gym_compile.plan_types import CacheSpec, RayBlock
 from gym_compile.searchpath import Found, ambiguity, search
+from gym_compile.sourcemap import display_name, display_path
 from gym_compile.validate import Server, Validated
 
 Path_ = tuple[Any, ...]

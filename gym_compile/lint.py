@@ -28,9 +28,10 @@ from gym_compile.files import is_dir, is_file, real_path, refusal
 from gym_compile.inputs import read_input
 from gym_compile.instances import server_type_of
 from gym_compile.link import LinkOptions, link, options_for
-from gym_compile.loader import display_path, load_yaml_lenient
+from gym_compile.loader import load_yaml_lenient
 from gym_compile.options import Options
 from gym_compile.provenance import annotate
+from gym_compile.sourcemap import display_path
 from gym_compile.validate import Validated
 
 YAML_SUFFIXES = (".yaml", ".yml")

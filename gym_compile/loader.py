@@ -1,27 +1,22 @@
-"""load: a YAML file -> plain data + a source map (path tuple -> key and value locations)."""
+"""load: a YAML file -> plain data + a source map (path tuple -> key and value locations).
+
+Reading the file (regular files only, size-limited, UTF-8) and parsing it under the limits of
+yaml_limits.py happen here; turning nodes into values is yaml_values.py, syntax errors become
+diagnostics in yaml_syntax.py, and the SourceMap itself lives in sourcemap.py."""
 
 from __future__ import annotations
 
 import errno
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from gym_compile.diagnostics import (
-    CompileError,
-    Diagnostic,
-    FileMissing,
-    Location,
-    Related,
-    excerpts,
-    json_path,
-    printable,
-)
+from gym_compile.diagnostics import CompileError, Diagnostic, FileMissing, Location, excerpts
 from gym_compile.files import FileRefused, read_bytes, real_path
+from gym_compile.sourcemap import Document, SourceMap, display_path
 from gym_compile.yaml_limits import (
     COMPOSE_SAFE_DEPTH,
     MAX_DEPTH,
@@ -30,8 +25,11 @@ from gym_compile.yaml_limits import (
     flow_too_deep,
     long_line,
     nesting_bound,
+    node_location,
     too_deep,
 )
+from gym_compile.yaml_syntax import syntax_diagnostic
+from gym_compile.yaml_values import ValueBuilder
 
 try:  # libyaml's C composer is several times faster; the pure-Python one gives the same nodes
     from yaml import CSafeLoader as _Loader
@@ -39,59 +37,6 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment,unused-ignore]
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
-
-Path_ = tuple[Any, ...]
-_STANDARD_TAGS = {
-    "tag:yaml.org,2002:" + t
-    for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "merge")
-}
-
-
-@dataclass
-class SourceMap:
-    """Where each value of a document was written; keys are path tuples like ('a', 0, 'b')."""
-
-    keys: dict[Path_, Location] = field(default_factory=dict)
-    values: dict[Path_, Location] = field(default_factory=dict)
-
-    def at(self, path: Path_) -> Location | None:
-        """The value's location, else its nearest located ancestor's."""
-        path = tuple(path)
-        while True:
-            loc = self.values.get(path)
-            if loc is not None or not path:
-                return loc
-            path = path[:-1]
-
-    def key_at(self, path: Path_) -> Location | None:
-        return self.keys.get(tuple(path)) or self.at(path)
-
-
-@dataclass
-class Document:
-    file: str  # as displayed in diagnostics
-    path: Path  # absolute
-    data: Any
-    source: SourceMap
-    text: str
-
-
-def display_path(path: Path) -> str:
-    """Paths under the working directory are shown relative, as users typed them; a control
-    character in a name (a NUL, an escape sequence) is shown escaped, never sent to a terminal,
-    and a very long name by its two ends."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        rel = ".."
-    return display_name(str(path) if rel.startswith("..") else rel)
-
-
-def display_name(name: str) -> str:
-    """A file name as written, fit to print: control characters escaped, a very long one shown by
-    its two ends."""
-    shown = printable(name)
-    return f"{shown[:80]}…{shown[-60:]}" if len(shown) > 160 else shown
 
 
 def read_text(path: Path, file: str) -> str:
@@ -207,9 +152,9 @@ def parse_lenient(
             return None, [
                 too_deep(text, file, _Loader)
                 or flow_too_deep(text, file)
-                or _syntax_diagnostic(exc, file, text)
+                or syntax_diagnostic(exc, file, text)
             ]
-        return None, [_syntax_diagnostic(exc, file, text)]
+        return None, [syntax_diagnostic(exc, file, text)]
     except yaml.reader.ReaderError as exc:  # a control character: located by its offset
         line = text.count("\n", 0, exc.position) + 1
         col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
@@ -252,11 +197,11 @@ def parse_lenient(
             Diagnostic(
                 "GYM007",
                 f"document too large: {size} values once aliases are expanded (limit {MAX_NODES})",
-                _loc(file, root),
+                node_location(file, root),
                 hints=("check for aliases (*name) that repeat large anchors",),
             )
         ]
-    builder = _Builder(file)
+    builder = ValueBuilder(file)
     data = builder.build(root, ())
     doc = Document(file, path or Path(file), data, builder.source, text)
     if not isinstance(data, dict):
@@ -265,7 +210,7 @@ def parse_lenient(
             Diagnostic(
                 "GYM005",
                 f"the top level is {kind}; expected a mapping of keys",
-                _loc(file, root),
+                node_location(file, root),
                 hints=("a config file is 'key: value' lines; server instances are top-level keys",),
             )
         ]
@@ -307,72 +252,11 @@ def load_value(text: str) -> Any:
         raise BadValue(exc.diagnostics[0].message) from None
     if size > MAX_NODES:
         raise BadValue(f"too large: more than {MAX_NODES} values once aliases are expanded")
-    builder = _Builder(where)
+    builder = ValueBuilder(where)
     data = builder.build(root, ())
     if builder.diagnostics:
         raise BadValue(builder.diagnostics[0].message)
     return data
-
-
-def locate(text: str, loc: Location | None, needle: str) -> Location | None:
-    """Moves a value's location onto `needle` inside it (e.g. the `${var}` in a longer string),
-    so the caret points at the part that is wrong; unchanged when the needle is not found."""
-    if loc is None or not needle or not loc.line:
-        return loc
-    lines = text.splitlines(keepends=True)
-    if loc.line > len(lines):
-        return loc
-    start = sum(len(x) for x in lines[: loc.line - 1]) + max(loc.col - 1, 0)
-    hit = text.find(needle, start, start + 4096)
-    if hit < 0:
-        return loc
-    line = text.count("\n", 0, hit) + 1
-    col = hit - (text.rfind("\n", 0, hit) + 1) + 1
-    if "\n" in needle:
-        return Location(loc.file, line, col)
-    return Location(loc.file, line, col, span=len(needle))
-
-
-def _loc(file: str, node: yaml.Node) -> Location:
-    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
-
-
-def _syntax_diagnostic(exc: yaml.MarkedYAMLError, file: str, text: str) -> Diagnostic:
-    lines = text.splitlines()
-    mark = exc.problem_mark or exc.context_mark
-    problem = exc.problem or "syntax error"
-    context = exc.context
-    if (
-        mark is not None
-        and mark.line >= len(lines)
-        and exc.context_mark is not None
-        and exc.context_mark.line < len(lines)
-    ):
-        mark = (
-            exc.context_mark
-        )  # the end of the file says little; where the open construct starts says more
-        context = f"{context} that starts here" if context else None
-    loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-    if mark is not None and mark.line >= len(lines) and lines:
-        loc = Location(file, len(lines), len(lines[-1]) + 1, span=1)
-        context = f"{context}, at the end of the file" if context else "at the end of the file"
-    hints: tuple[str, ...] = ()
-    offending = lines[mark.line] if mark and mark.line < len(lines) else ""
-    tab = offending.find("\t", 0, (mark.column + 1) if mark else 0)
-    if tab >= 0:
-        problem = "a tab character is used for indentation"
-        hints = ("YAML indents with spaces only: replace the tab with spaces",)
-        loc = Location(file, loc.line, tab + 1, span=1)
-    else:
-        if context:
-            problem = f"{problem} ({context})"
-        if "${" in offending and re.search(r"[{\[][^}\]]*\$\{", offending):
-            hints = ('inside {...} or [...] a ${...} must be quoted: name: "${var}"',)
-        elif "another document" in problem:
-            hints = (
-                "a config file is one YAML document: remove the second '---', or split the file",
-            )
-    return Diagnostic("GYM001", f"YAML syntax error: {problem}", loc, hints=hints)
 
 
 _TOP_KEY = re.compile(r"^(?![\s#'\"\-\[{])([^:#\n]+?)\s*:(?:\s|$)", re.M)
@@ -382,117 +266,3 @@ def top_level_keys(text: str) -> set[str]:
     """The top-level keys a file that does not parse appears to define (a best effort from the text),
     so the rest of the config is checked as if they existed."""
     return {m.group(1).strip() for m in _TOP_KEY.finditer(text)}
-
-
-class _Builder:
-    """Turns composed nodes into plain values, recording locations and rejecting unsafe input."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.source = SourceMap()
-        self.diagnostics: list[Diagnostic] = []
-        self.scalars = yaml.constructor.SafeConstructor()
-
-    def build(self, node: yaml.Node, path: Path_, depth: int = 0) -> Any:
-        self.source.values[path] = _loc(self.file, node)
-        if node.tag not in _STANDARD_TAGS:
-            self.diagnostics.append(
-                Diagnostic(
-                    "GYM006",
-                    f"unsupported YAML tag {node.tag!r}",
-                    _loc(self.file, node),
-                    json_path(path),
-                    hints=("only plain YAML values are allowed (no !!python or custom tags)",),
-                )
-            )
-            return None
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path, depth)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(child, path + (i,), depth + 1) for i, child in enumerate(node.value)]
-        if node.tag.endswith(":timestamp"):
-            return node.value  # JSON has no dates: keep the text as written
-        return self._scalar(node, path)
-
-    def _scalar(self, node: yaml.Node, path: Path_) -> Any:
-        """A scalar's value; one its tag cannot read (`!!int abc`, 5000 digits) is a diagnostic."""
-        try:
-            return self.scalars.construct_object(node)
-        except (yaml.YAMLError, ValueError, TypeError, LookupError, ArithmeticError):
-            tag = node.tag.rsplit(":", 1)[-1]  # the value itself is not quoted: it may be a secret
-            self.diagnostics.append(
-                Diagnostic(
-                    "GYM006",
-                    f"the value is not a valid !!{tag}",
-                    _loc(self.file, node),
-                    json_path(path),
-                    hints=("drop the tag, or quote the value to keep it as text",),
-                )
-            )
-            return None
-
-    def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        seen: dict[str, Location] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                self._merge_key(value_node, out, path, depth)
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.diagnostics.append(
-                    Diagnostic(
-                        "GYM006",
-                        "a mapping key must be a plain scalar",
-                        _loc(self.file, key_node),
-                        json_path(path),
-                    )
-                )
-                continue
-            key_loc = _loc(self.file, key_node)
-            if key_node.tag not in _STANDARD_TAGS or key_node.tag.endswith(":merge"):
-                self.diagnostics.append(
-                    Diagnostic(
-                        "GYM006",
-                        f"unsupported YAML tag {key_node.tag!r} on a key",
-                        key_loc,
-                        json_path(path),
-                        hints=("only plain YAML values are allowed (no !!python or custom tags)",),
-                    )
-                )
-                continue
-            key = (
-                key_node.value
-                if key_node.tag.endswith(":str")
-                else str(self._scalar(key_node, path))
-            )
-            if key in seen:
-                self.diagnostics.append(
-                    Diagnostic(
-                        "GYM002",
-                        f"duplicate key '{key}'",
-                        key_loc,
-                        json_path(path + (key,)),
-                        hints=("YAML keeps only one of them: delete or rename one",),
-                        related=(Related(seen[key], "first defined here"),),
-                    )
-                )
-                continue
-            seen[key] = key_loc
-            self.source.keys[path + (key,)] = key_loc
-            out[key] = self.build(value_node, path + (key,), depth + 1)
-        return out
-
-    def _merge_key(self, node: yaml.Node, out: dict[str, Any], path: Path_, depth: int) -> None:
-        """`<<: *base` copies the keys of base that the mapping does not set itself."""
-        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        for src in sources:
-            value = self.build(src, path, depth + 1)
-            if not isinstance(value, dict):
-                self.diagnostics.append(
-                    Diagnostic(
-                        "GYM006", "'<<' must merge a mapping", _loc(self.file, src), json_path(path)
-                    )
-                )
-                continue
-            for k, v in value.items():
-                out.setdefault(k, v)

@@ -14,18 +14,12 @@ from gym_compile import files
 from gym_compile.diagnostics import CompileError, Diagnostic, Location, Related, closest, json_path
 from gym_compile.directives import apply_directives
 from gym_compile.files import read_bytes, real_path
-from gym_compile.loader import (
-    MAX_FILE_BYTES,
-    Document,
-    SourceMap,
-    display_path,
-    load_yaml_lenient,
-    top_level_keys,
-)
+from gym_compile.loader import MAX_FILE_BYTES, load_yaml_lenient, top_level_keys
 from gym_compile.nemo.roots import Root, find_roots_explained
 from gym_compile.overrides import Override
 from gym_compile.provenance import Applied
 from gym_compile.searchpath import ambiguity, search
+from gym_compile.sourcemap import Document, SourceMap, display_path
 
 Path_ = tuple[Any, ...]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gym_compile.diagnostics import Location
-from gym_compile.loader import SourceMap
+from gym_compile.sourcemap import SourceMap
 
 Path_ = tuple[Any, ...]
 

@@ -22,10 +22,10 @@ from gym_compile.diagnostics import CMDLINE, Diagnostic, json_path
 from gym_compile.files import TEMPLATE_BYTES, real_path, refusal, too_large
 from gym_compile.job import Job
 from gym_compile.link import Linked
-from gym_compile.loader import display_name, display_path
 from gym_compile.nemo.roots import server_folder
 from gym_compile.plan import metrics_path
 from gym_compile.searchpath import Place, ambiguity, search
+from gym_compile.sourcemap import display_name, display_path
 from gym_compile.validate import Server, Validated
 
 #: Fields that hold inline template text or, when they look like a file name, a path.

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gym_compile.diagnostics import Diagnostic, Location
-from gym_compile.loader import display_path
 from gym_compile.nemo.roots import Root, tree_root_of
+from gym_compile.sourcemap import display_path
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from gym_compile import schema_catalog as catalog
 from gym_compile.diagnostics import CMDLINE, Diagnostic, Location, json_path
-from gym_compile.loader import locate
 from gym_compile.secretshape import (
     CREDENTIAL_HEADERS,
     HEADER_FIELDS,
@@ -21,6 +20,7 @@ from gym_compile.secretshape import (
     mask_text,
     secret_key_name,
 )
+from gym_compile.sourcemap import locate
 
 if TYPE_CHECKING:  # validate imports this module; the type is only needed for hints
     from gym_compile.validate import Validated

@@ -14,9 +14,9 @@ from jsonschema import Draft202012Validator
 
 from gym_compile import schema_catalog as catalog
 from gym_compile.diagnostics import Diagnostic, did_you_mean, json_path
-from gym_compile.loader import display_path
 from gym_compile.nemo.lookup import implementations_in, schema_from_source
 from gym_compile.nemo.roots import HOW_TO_POINT
+from gym_compile.sourcemap import display_path
 
 Path_ = tuple[Any, ...]
 #: What an instance is checked against when its source has no config class we can read.

@@ -1,4 +1,5 @@
-"""validate: resolved tree -> server instances and globals, each checked against its JSON Schema."""
+"""validate: resolved tree -> server instances and globals, each checked against its JSON Schema
+(schema_errors.py words what the schema refuses)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from jsonschema import ValidationError
 
 from gym_compile import schema_catalog as catalog
 from gym_compile.datasets import check_datasets_field
@@ -23,7 +22,7 @@ from gym_compile.diagnostics import (
 from gym_compile.instances import beside_type, server_type_of
 from gym_compile.interpolate import Resolved
 from gym_compile.nemo.roots import Root, find_roots_explained
-from gym_compile.secretshape import credential_header, looks_secret, secret_key_name
+from gym_compile.schema_errors import check, kind
 from gym_compile.server_schema import runtime_differs, schema_of
 
 Path_ = tuple[Any, ...]
@@ -78,16 +77,16 @@ def validate(
     out = Validated(resolved, {}, {}, [], roots=roots)
     settings = catalog.validator("globals.schema.json").schema["properties"]
     for name, value in resolved.data.items():
-        kind = (
+        server_type = (
             None if name in settings else server_type_of(value)
         )  # prices: {models: {m: {...}}} is a setting
-        if kind is None:
+        if server_type is None:
             out.globals[name] = value
         else:
             _server(out, name, value)
             if name not in out.servers:
                 out.broken.add(name)
-    _check(out, catalog.validator("globals.schema.json"), out.globals, (), {})
+    check(out, catalog.validator("globals.schema.json"), out.globals, (), {})
     _unused_globals(out)
     return out
 
@@ -158,7 +157,7 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
         out.diagnostics.append(
             Diagnostic(
                 "GYM031",
-                f"the configuration of '{name}' must be a mapping, got {_kind(config)}",
+                f"the configuration of '{name}' must be a mapping, got {kind(config)}",
                 loc(path),
                 json_path(path),
             )
@@ -167,9 +166,7 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
     # `url:` says where the server runs, not how the implementation behaves (run_mode.py checks it)
     config = {k: v for k, v in config.items() if k != "url"}
     datasets = config.pop("datasets", _ABSENT)  # NeMo Gym's rules, whatever the implementation
-    datasets_ok = datasets is _ABSENT or check_datasets_field(
-        out, datasets, path + ("datasets",), _check, _kind
-    )
+    datasets_ok = datasets is _ABSENT or check_datasets_field(out, datasets, path + ("datasets",))
     found = schema_of(out, name, stype, impl, config, path)
     if found is None:  # reported; kept (invalid) so references, ports, datasets are still checked
         if datasets is not _ABSENT:
@@ -179,7 +176,7 @@ def _server(out: Validated, name: str, value: dict[str, Any]) -> None:
     schema, validator = found
     written = dict(config)
     config, renamed = _canonical(out, schema, copy.deepcopy(config), path)
-    valid = _check(out, validator, config, path, renamed)
+    valid = check(out, validator, config, path, renamed)
     built_in = impl in known
     if built_in:
         config.pop("entrypoint", None)  # ours run in-process; a NeMo Gym server needs its module
@@ -221,200 +218,3 @@ def _canonical(
         config[canonical] = config.pop(alias)
         renamed[canonical] = alias
     return config, renamed
-
-
-def _check(
-    out: Validated, validator: Any, instance: Any, path: Path_, renamed: dict[str, str]
-) -> bool:
-    ok = True
-    seen: set[Diagnostic] = set()  # a set, not the list: 20,000 unknown keys took 30 s (quadratic)
-    for error in sorted(
-        validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))
-    ):
-        ok = ok and _unsure_extra_keys(error)
-        for d in _diagnose(out, error, path, renamed, validator.schema):
-            if d not in seen:  # `required` names every missing key each time
-                seen.add(d)
-                out.diagnostics.append(d)
-    return ok
-
-
-def _unsure_extra_keys(error: ValidationError) -> bool:
-    """Unknown keys where a derived schema may not know every key: warnings, the value is kept."""
-    return error.validator == "additionalProperties" and bool(error.schema.get("x-incomplete"))
-
-
-def _diagnose(
-    out: Validated,
-    error: ValidationError,
-    base: Path_,
-    renamed: dict[str, str],
-    schema: dict[str, Any],
-) -> list[Diagnostic]:
-    rel = list(error.absolute_path)
-    if rel and rel[0] in renamed:
-        rel[0] = renamed[rel[0]]
-    path = base + tuple(rel)
-    if out.resolved.is_failed(path):
-        return []  # an unresolved ${...} here was reported already
-    where = json_path(path)
-    related = out.related(path)
-    v = error.validator
-    if v == "additionalProperties":
-        allowed = list(error.schema.get("properties", {}))
-        if not rel:
-            allowed += list(schema.get("x-aliases", {}))
-        extras = [k for k in error.instance if k not in error.schema.get("properties", {})]
-        unsure = error.schema.get("x-incomplete") or []
-        return [
-            Diagnostic(
-                "GYM091" if unsure else "GYM030",
-                f"unknown key '{k}'"
-                + (
-                    " (the schema derived from the server's source may not know every key)"
-                    if unsure
-                    else ""
-                ),
-                out.resolved.merged.source.key_at(path + (k,)),
-                json_path(path + (k,)),
-                severity="warning" if unsure else "error",
-                hints=did_you_mean(k, allowed)
-                + _sampling_hint(k)
-                + (f"allowed here: {', '.join(sorted(allowed))}",)
-                + tuple(f"not read: {why}" for why in unsure[:3]),
-            )
-            for k in extras
-        ]
-    if v == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
-        aliases = {c: a for a, c in schema.get("x-aliases", {}).items()} if not rel else {}
-        return [
-            Diagnostic(
-                "GYM032",
-                f"missing required key '{k}'" + (f" (or '{aliases[k]}')" if k in aliases else ""),
-                out.resolved.merged.source.key_at(path),
-                where,
-                hints=(_describe(error.schema, k),) if _describe(error.schema, k) else (),
-            )
-            for k in missing
-        ]
-    secret = _secret_here(out, path, error)
-    if v in ("anyOf", "oneOf") and error.context:
-        chosen = _branch_errors(error)
-        if chosen is None:  # no branch has the value's type: one message naming them all
-            types = [t for e in error.context for t in _as_list(e.validator_value)]
-            return [
-                Diagnostic(
-                    "GYM031",
-                    f"expected {' or '.join(dict.fromkeys(types))}, got {_kind(error.instance)}"
-                    + ("" if secret else f" ({_short(error.instance)})"),
-                    out.location(path),
-                    where,
-                    related=related,
-                )
-            ]
-        if chosen:
-            return [d for e in chosen for d in _diagnose(out, e, base, renamed, schema)]
-    if v == "type":
-        expected = error.validator_value
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
-        shown = "" if secret else f" ({_short(error.instance)})"
-        return [
-            Diagnostic(
-                "GYM031",
-                f"expected {expected}, got {_kind(error.instance)}{shown}",
-                out.location(path),
-                where,
-                related=related,
-            )
-        ]
-    if v in ("enum", "const"):
-        allowed = error.validator_value if v == "enum" else [error.validator_value]
-        return [
-            Diagnostic(
-                "GYM033",
-                f"{'the value' if secret else _short(error.instance)} is not one of: "
-                f"{', '.join(map(_short, allowed))}",
-                out.location(path),
-                where,
-                related=related,
-                hints=() if secret else did_you_mean(str(error.instance), map(str, allowed)),
-            )
-        ]
-    message = f"the value breaks the schema rule '{v}'" if secret else error.message
-    return [Diagnostic("GYM034", message, out.location(path), where, related=related)]
-
-
-def _secret_here(out: Validated, path: Path_, error: ValidationError) -> bool:
-    """A value that may be a secret is never quoted in a message: a writeOnly field (api_key), a
-    secret-named key or source (policy_api_key, HF_TOKEN), a credential header."""
-    if isinstance(error.schema, dict) and error.schema.get("writeOnly"):
-        return True
-    if path and (secret_key_name(path[-1]) or credential_header(path[-1])):
-        return True
-    return any(secret_key_name(o.key) for o in out.resolved.origins.get(path, [])) or looks_secret(
-        error.instance
-    )
-
-
-def _branch_errors(error: ValidationError) -> list[ValidationError] | None:
-    """The errors of the union branch the value was meant for: not one whose type differs, nor
-    one whose `type` discriminator differs; of several, the one with the fewest errors.
-    None when every branch rejects the value's type; [] when no branch can be told apart."""
-    branches: dict[Any, list[ValidationError]] = {}
-    for e in error.context or []:
-        branches.setdefault(e.relative_schema_path[0], []).append(e)
-    if all(
-        any(e.validator == "type" and not e.relative_path for e in errs)
-        for errs in branches.values()
-    ) and all(e.validator == "type" for errs in branches.values() for e in errs):
-        return None
-    meant = [
-        errs
-        for errs in branches.values()
-        if not any(e.validator == "type" and not e.relative_path for e in errs)
-        and not any(
-            e.validator in ("const", "enum") and list(e.relative_path) == ["type"] for e in errs
-        )
-    ]
-    if not meant:
-        return []
-    return min(meant, key=len)
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _sampling_hint(key: str) -> tuple[str, ...]:
-    """temperature & co. are request parameters, not server settings: say where they go."""
-    params = catalog.validator("input_row.schema.json").schema["properties"][
-        "responses_create_params"
-    ]
-    if key not in params["properties"] or key in ("input", "model"):
-        return ()
-    return (
-        f"'{key}' is a request parameter: set it for the job with +responses_create_params.{key}=..."
-        " (or per row in the input JSONL)",
-    )
-
-
-def _describe(schema: dict[str, Any], key: str) -> str:
-    return schema.get("properties", {}).get(key, {}).get("description", "")
-
-
-def _kind(value: Any) -> str:
-    return {
-        dict: "a mapping",
-        list: "a list",
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
-
-
-def _short(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -27,7 +27,7 @@ def expanded_size(node: yaml.Node, memo: dict[int, int], depth: int, file: str) 
                 Diagnostic(
                     "GYM007",
                     "an alias refers to a collection that contains it (a cycle)",
-                    _loc(file, node),
+                    node_location(file, node),
                     hints=("an alias (*name) cannot be used inside its own anchor (&name)",),
                 )
             ]
@@ -39,7 +39,9 @@ def expanded_size(node: yaml.Node, memo: dict[int, int], depth: int, file: str) 
         raise CompileError(
             [
                 Diagnostic(
-                    "GYM007", f"document nested deeper than {MAX_DEPTH} levels", _loc(file, node)
+                    "GYM007",
+                    f"document nested deeper than {MAX_DEPTH} levels",
+                    node_location(file, node),
                 )
             ]
         )
@@ -137,5 +139,5 @@ def flow_too_deep(text: str, file: str) -> Diagnostic | None:
     return None
 
 
-def _loc(file: str, node: yaml.Node) -> Location:
+def node_location(file: str, node: yaml.Node) -> Location:
     return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)

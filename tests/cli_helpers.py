@@ -163,3 +163,19 @@ def openai_world(root: Path, base_url: str, key: str, extra_model: str = "") -> 
     (root / "env.yaml").write_text(
         f"policy_base_url: {base_url}\npolicy_api_key: {key}\n", encoding="utf-8"
     )
+
+
+def compile_openai(
+    root: Path, *args: str, plan: str = "plan.json", extra_env: dict[str, str] | None = None
+) -> Ran:
+    """gym-compile of openai_world's config under root, with `args`, into `plan`."""
+    return run(
+        "gym-compile",
+        "model.yaml",
+        "sw/simple_weather.yaml",
+        *args,
+        "-o",
+        plan,
+        cwd=root,
+        extra_env=extra_env,
+    )

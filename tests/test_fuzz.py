@@ -22,9 +22,10 @@ from hypothesis import strategies as st
 
 from gym_compile.diagnostics import CompileError
 from gym_compile.interpolate import resolve
-from gym_compile.loader import SourceMap, parse_yaml
+from gym_compile.loader import parse_yaml
 from gym_compile.merge import Merged
 from gym_compile.overrides import parse_override
+from gym_compile.sourcemap import SourceMap
 
 EXAMPLES = int(os.environ.get("GYM_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(

@@ -14,7 +14,7 @@ import pytest
 
 from gym_compile.canonical import content_hash
 from gym_compile.signing import signature
-from tests.cli_helpers import endpoint, no_crash, openai_world, response, run
+from tests.cli_helpers import compile_openai, endpoint, no_crash, openai_world, response, run
 
 KEY = "sk-user-" + uuid.uuid4().hex
 TOKEN = "tok-env-" + uuid.uuid4().hex  # an unrelated credential in the user's environment
@@ -33,15 +33,7 @@ def compiled(tmp_path: Path):
     """The user's plan against their own endpoint, and the attacker's endpoint beside it."""
     with endpoint(_ok) as user, endpoint(_ok) as attacker:
         openai_world(tmp_path, user.url, KEY)
-        ran = run(
-            "gym-compile",
-            "model.yaml",
-            "sw/simple_weather.yaml",
-            "+limit=1",
-            "-o",
-            "plan.json",
-            cwd=tmp_path,
-        )
+        ran = compile_openai(tmp_path, "+limit=1")
         assert ran.code == 0, ran.err
         yield tmp_path, user, attacker
 
@@ -131,16 +123,7 @@ def test_a_shared_plan_key_lets_ci_compile_in_one_job_and_run_in_another(
     with endpoint(_ok) as user:
         openai_world(tmp_path, user.url, KEY)
         compile_env = {**shared, "XDG_CONFIG_HOME": str(tmp_path / "job1")}
-        ran = run(
-            "gym-compile",
-            "model.yaml",
-            "sw/simple_weather.yaml",
-            "+limit=1",
-            "-o",
-            "plan.json",
-            cwd=tmp_path,
-            extra_env=compile_env,
-        )
+        ran = compile_openai(tmp_path, "+limit=1", extra_env=compile_env)
         assert ran.code == 0, ran.err
         assert not (tmp_path / "job1").exists()  # the key came from the environment
         run_env = {**shared, "XDG_CONFIG_HOME": str(tmp_path / "job2")}

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli_helpers import endpoint, env, no_crash, openai_world, response, run
+from tests.cli_helpers import compile_openai, endpoint, env, no_crash, openai_world, response, run
 
 KEY = "plainkey" + uuid.uuid4().hex[:12]  # does not look like a credential at all
 HEADER_TOKEN = "hdr" + uuid.uuid4().hex[:12]
@@ -114,18 +114,7 @@ def test_a_short_key_is_masked_as_a_word_and_a_tiny_one_is_warned_about(tmp_path
     short = "Qz9" + uuid.uuid4().hex[:2]  # 5 characters
     with endpoint(_echo) as echo:
         openai_world(tmp_path, echo.url, short)
-        assert (
-            run(
-                "gym-compile",
-                "model.yaml",
-                "sw/simple_weather.yaml",
-                "+limit=1",
-                "-o",
-                "p.json",
-                cwd=tmp_path,
-            ).code
-            == 0
-        )
+        assert compile_openai(tmp_path, "+limit=1", plan="p.json").code == 0
         ran = run("gym-run", "p.json", "-q", cwd=tmp_path)
         assert ran.code == 0, ran.err
         rollouts = (tmp_path / "results/simple_weather_simple_agent_rollouts.jsonl").read_text()
@@ -143,16 +132,7 @@ def test_credential_headers_are_references_and_still_sent(tmp_path: Path) -> Non
     with endpoint(lambda *_: (200, response("ok"))) as server:
         openai_world(tmp_path, server.url, KEY, extra_model=headers)
         extra = {"GYM_TEST_ORG": HEADER_TOKEN}
-        ran = run(
-            "gym-compile",
-            "model.yaml",
-            "sw/simple_weather.yaml",
-            "+limit=1",
-            "-o",
-            "plan.json",
-            cwd=tmp_path,
-            extra_env=extra,
-        )
+        ran = compile_openai(tmp_path, "+limit=1", extra_env=extra)
         assert ran.code == 0 and "GYM060" in ran.err and "credential header 'api-key'" in ran.err
         plan_text = (tmp_path / "plan.json").read_text()
         assert "literalheaderkey1" not in plan_text and HEADER_TOKEN not in plan_text

@@ -19,6 +19,7 @@ from gym_run.endpoint.cache import ResponseCache
 
 from tests.cli_helpers import (
     SW,
+    compile_openai,
     endpoint,
     env,
     no_crash,
@@ -140,18 +141,7 @@ def _deep_or_long_body(
 def test_hostile_model_answers_are_recorded_failures_not_crashes(tmp_path: Path) -> None:
     with endpoint(_deep_arguments) as server:
         openai_world(tmp_path, server.url, "sk-test-key-0123456789")
-        assert (
-            run(
-                "gym-compile",
-                "model.yaml",
-                "sw/simple_weather.yaml",
-                "+limit=1",
-                "-o",
-                "p.json",
-                cwd=tmp_path,
-            ).code
-            == 0
-        )
+        assert compile_openai(tmp_path, "+limit=1", plan="p.json").code == 0
         ran = run("gym-run", "p.json", "-q", cwd=tmp_path)
         no_crash(ran)
         assert ran.code == 0, (
@@ -181,18 +171,7 @@ def test_hostile_model_answers_are_recorded_failures_not_crashes(tmp_path: Path)
     )
     with endpoint(_deep_or_long_body) as server:
         openai_world(tmp_path, server.url, "sk-test-key-0123456789")
-        assert (
-            run(
-                "gym-compile",
-                "model.yaml",
-                "sw/simple_weather.yaml",
-                "+input_jsonl_fpath=rows.jsonl",
-                "-o",
-                "p.json",
-                cwd=tmp_path,
-            ).code
-            == 0
-        )
+        assert compile_openai(tmp_path, "+input_jsonl_fpath=rows.jsonl", plan="p.json").code == 0
         ran = run("gym-run", "p.json", "-q", "--overwrite", cwd=tmp_path)
         no_crash(ran)
         assert ran.code == 3, ran.err

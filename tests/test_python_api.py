@@ -5,13 +5,17 @@ and the example script in examples/ runs as written."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
-from gym_run.api import Run, final_records, run, run_sync
+from gym_run.api import Run, final_records, reverify, run, run_sync
+from gym_run.collect.options import JobKeywords, JobOptions
 from gym_run.errors import OutputExistsError
 
 from gym_compile.api import PlanCompileError, compile_plan
@@ -131,3 +135,23 @@ def test_the_example_script_runs_as_written(tmp_path):
     assert "pass@k: {'1': 0.5, '2': 0.5, '4': 0.5}" in out
     assert "B better on 0 tasks, worse on 3, same on 3" in out
     assert len(read_jsonl(tmp_path / "out" / "rollouts.jsonl")) == 24
+
+
+def test_the_keywords_run_and_reverify_take_are_the_shared_options_and_conflicts_are_refused(
+    tmp_path,
+):
+    # JobKeywords types the API's **options; JobOptions holds the defaults: the two must agree
+    names = [f.name for f in dataclasses.fields(JobOptions)]
+    assert list(JobKeywords.__annotations__) == names
+    assert typing.get_type_hints(JobOptions) == typing.get_type_hints(JobKeywords)
+    params = inspect.signature(Run.__init__).parameters
+    assert list(params)[1:] == ["plan", "progress", "max_pending", "options"]
+    plan = weather(tmp_path)
+    with pytest.raises(ValueError, match="resume keeps the rollouts file and overwrite replaces"):
+        Run(plan, resume=True, overwrite=True)
+    with pytest.raises(ValueError, match="retry_failed only makes sense with resume=True"):
+        asyncio.run(
+            reverify(plan, tmp_path / "out.jsonl", tmp_path / "new.jsonl", retry_failed=True)
+        )
+    with pytest.raises(TypeError, match="resumed"):
+        Run(plan, resumed=True)

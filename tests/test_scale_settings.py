@@ -12,14 +12,14 @@ import pytest
 from click.testing import CliRunner
 from gym_run.cli import cli
 from gym_run.collect.budget import Budget
-from gym_run.endpoint.pricing import CostMeter, PriceTable, server_models
+from gym_run.endpoint.pricing import CostMeter, PriceTable
 from gym_run.scale.settings import RaySettings
 from gym_run.scale.worker import RolloutWorker, WorkerJob
 from gym_run.secrets import server_specs
 from gym_run.servers.builtin.cpu_bound import CpuBound
 
 from gym_compile.cli import main as compile_cli
-from tests.runtime_helpers import seal, weather_plan, weather_row, write_plan
+from tests.runtime_helpers import seal, stand_in_spec, weather_plan, weather_row, write_plan
 
 REPO = Path(__file__).resolve().parent.parent
 WEATHER = REPO / "examples" / "simple_weather"
@@ -113,7 +113,7 @@ def test_flag_mistakes_are_usage_errors(plan_path: str, args: list[str], message
     assert done.exit_code == 2 and message in done.output, done.output
 
 
-def worker_job(plan: dict[str, object]) -> WorkerJob:
+def worker_job(plan: dict[str, object], budget: Budget | None = None) -> WorkerJob:
     job = plan["job"]
     assert isinstance(job, dict)
     return WorkerJob(
@@ -125,8 +125,8 @@ def worker_job(plan: dict[str, object]) -> WorkerJob:
         rollout_timeout_s=None,
         cache_spec=None,
         concurrency=4,
-        budget=Budget(),  # no limits
-        meter=CostMeter(PriceTable.load(), server_models(plan["servers"])),
+        budget=budget or Budget(),
+        meter=CostMeter(PriceTable.load(None), {}),
     )
 
 
@@ -146,6 +146,37 @@ async def test_worker_runs_what_it_is_handed_and_reports_calls(tmp_path: Path) -
         assert sorted(r["_ng_task_index"] for r in records) == [0, 1, 2]  # type: ignore[type-var]
         assert calls == 6
         assert await worker.results(0.01) == ([], {**stats, "calls": 0, "requests": 0})
+    finally:
+        await worker.close()
+
+
+async def test_a_worker_stops_itself_at_the_budget_and_reports_what_it_abandoned(
+    tmp_path: Path,
+) -> None:
+    """Rollouts that never end: the worker's own view (the driver's spend, which started at 900
+    tokens, plus its calls since) reaches max_tokens without the driver's halt; every paid call
+    is reported, and the rollouts come back as abandoned, with no record."""
+    plan = weather_plan(
+        tmp_path,
+        [weather_row(f"city {i}") for i in range(2)],
+        model=stand_in_spec(faults={"always_call": True}),
+    )
+    worker = RolloutWorker(worker_job(seal(plan), Budget(max_tokens=1500)))
+    assert "pid" in await worker.start()
+    try:
+        await worker.submit([(t, 0, weather_row(f"city {t}")) for t in range(2)])
+        tokens = 0  # what the worker reported: the driver's spend is 900 + this
+        abandoned: list[object] = []
+        for _ in range(200):
+            done, stats = await worker.results(1.0, (0.0, 900 + tokens))
+            assert done == []
+            tokens += sum(usage["total_tokens"] for _server, usage in stats.get("spent", []))
+            abandoned += stats.get("abandoned", [])
+            if len(abandoned) == 2:
+                break
+        assert sorted(abandoned) == [(0, 0), (1, 0)]  # type: ignore[type-var]
+        assert 600 <= tokens < 600 + 2 * 400  # stopped at the run's limit, within a call each
+        assert worker.watch.stopped is not None and "budget reached" in worker.watch.stopped
     finally:
         await worker.close()
 

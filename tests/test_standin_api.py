@@ -19,19 +19,7 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel, Field
 
 from tests.conftest import OPENAI_SCHEMAS, assert_valid
-
-WEATHER_TOOL = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "",
-    "strict": True,
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string", "description": ""}},
-        "required": ["city"],
-        "additionalProperties": False,
-    },
-}
+from tests.runtime_helpers import WEATHER_TOOL
 
 
 class Unit(str, Enum):

@@ -17,10 +17,10 @@ from gym_compile.merge import Merged
 from gym_compile.options import Options
 from gym_compile.secret_paths import mask_override, secret_named_override
 from gym_compile.secretscan import MASK, looks_secret, secret_key_name
+from gym_compile.sourcemap import ABSENT, value_at
 from gym_compile.validate import Server, Validated
 
 Path_ = tuple[Any, ...]
-_ABSENT: Any = object()
 MAX_CHAIN = 20
 
 
@@ -45,17 +45,6 @@ def explain_key(
     return _Explainer(checked.validated, checked.raw, parse_key(key)).run(key, checked.diagnostics)
 
 
-def _get(node: Any, path: Path_) -> Any:
-    for part in path:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            return _ABSENT
-    return node
-
-
 class _Explainer:
     def __init__(self, v: Validated, raw: dict[str, Any], path: Path_) -> None:
         self.v, self.raw, self.path = v, raw, path
@@ -69,7 +58,7 @@ class _Explainer:
 
     def run(self, key: str, diagnostics: list[Diagnostic]) -> Explanation:
         written, final = self._written_path(), self._final()
-        if final is _ABSENT:
+        if final is ABSENT:
             return Explanation(
                 False, [f"{key} is not set in this config"] + self._suggest(), diagnostics
             )
@@ -82,9 +71,9 @@ class _Explainer:
         if isinstance(final, (dict, list)):
             out += self._leaves(final, self.path)
             return Explanation(True, out, diagnostics)
-        loc = self.merged.source.at(written) if _get(self.raw, written) is not _ABSENT else None
-        raw_value = _get(self.raw, written)
-        if raw_value is _ABSENT:
+        loc = self.merged.source.at(written) if value_at(self.raw, written) is not ABSENT else None
+        raw_value = value_at(self.raw, written)
+        if raw_value is ABSENT:
             impl = (
                 f"{self.server.type}/{self.server.implementation}"
                 if self.server
@@ -115,10 +104,10 @@ class _Explainer:
             rest = self.path[len(s.source_path) :]
             aliases = s.schema.get("x-aliases", {})
             rest = (aliases.get(rest[0], rest[0]),) + rest[1:]
-            value = _get(s.config, rest)
-            if value is not _ABSENT:
+            value = value_at(s.config, rest)
+            if value is not ABSENT:
                 return value
-        return _get(self.v.resolved.data, self.path)
+        return value_at(self.v.resolved.data, self.path)
 
     def _secret(self, path: Path_, value: Any) -> bool:
         if looks_secret(value) or any(secret_key_name(p) for p in path[-1:]):
@@ -152,7 +141,7 @@ class _Explainer:
             if isinstance(sub, (dict, list)) and sub:
                 out += self._leaves(sub, here)
                 continue
-            loc = self.merged.source.at(here) if _get(self.raw, here) is not _ABSENT else None
+            loc = self.merged.source.at(here) if value_at(self.raw, here) is not ABSENT else None
             where = self._origin(loc) if loc else "default (schema)"
             where += "".join(f"; {n.message} ({n.location})" for n in self._through(here))
             out.append(
@@ -206,10 +195,10 @@ class _Explainer:
         if dots:
             target = tuple(path[:-1][: max(0, len(path) - dots)]) + target
         target = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in target)
-        raw_value = _get(self.raw, target)
-        if raw_value is _ABSENT:
+        raw_value = value_at(self.raw, target)
+        if raw_value is ABSENT:
             return [f"{indent}{raw} -> {'.'.join(map(str, target))} is not defined"]
-        final = _get(self.v.resolved.data, target)
+        final = value_at(self.v.resolved.data, target)
         loc = self.merged.source.at(target)
         out = [
             f"{indent}{raw} -> {'.'.join(map(str, target))} = {self._show(final, target)}   ({self._origin(loc)})"
@@ -222,17 +211,17 @@ class _Explainer:
         """Values of the same key in files merged earlier: what the final value overrode."""
         out: list[str] = []
         for doc in self.merged.configs + ([self.merged.env] if self.merged.env else []):
-            value = _get(doc.data, path)
+            value = value_at(doc.data, path)
             loc = doc.source.at(path)
-            if value is not _ABSENT and loc is not None and loc != winner:
+            if value is not ABSENT and loc is not None and loc != winner:
                 out.append(f"    {loc}: {self._show(value, path)}")
         return ["  earlier values (overridden):"] + out if out else []
 
     def _suggest(self) -> list[str]:
         node: Any = self.v.resolved.data
         for i, part in enumerate(self.path):
-            nxt = _get(node, (part,))
-            if nxt is _ABSENT:
+            nxt = value_at(node, (part,))
+            if nxt is ABSENT:
                 where = ".".join(map(str, self.path[:i])) or "the top level"
                 if isinstance(node, list):
                     return [f"  hint: {where} is a list of {len(node)} item(s)"]

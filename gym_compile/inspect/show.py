@@ -8,10 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
-
-from gym_compile.assets import templates_dir
+from gym_compile.assets import template_env
 from gym_compile.canonical import SECRET_MARKER, content_hash
 from gym_compile.plan_reader import PlanNotJSON, PlanNotObject, PlanUnreadable, read_plan
 
@@ -133,12 +130,4 @@ def _spend(job: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def render_plan(loaded: LoadedPlan, template: str = "plan.txt.j2") -> str:
     """Sandboxed and strict: a template typo fails loudly instead of printing an empty field."""
-    env = SandboxedEnvironment(
-        loader=FileSystemLoader(str(templates_dir())),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    return env.get_template(template).render(**_context(loaded))
+    return template_env(html=False).get_template(template).render(**_context(loaded))

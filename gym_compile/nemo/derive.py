@@ -22,13 +22,15 @@ from gym_compile.nemo.models import Deriver
 from gym_compile.nemo.pysource import ClassRef, ModuleIndex
 
 #: Bumped whenever derivation changes what it produces (old cache entries are then ignored).
-FORMAT = 1
-#: Keys NeMo Gym reads from any server's mapping besides its config class: metadata
-#: (nemo_gym/server_metadata.py) and, on resources servers, the pairings it declares
-#: (nemo_gym/global_config.py: allowed_agents / allowed_model_types, a list or one name).
+FORMAT = 2
+#: Keys NeMo Gym reads from a resources server's or an agent's mapping besides its config class:
+#: metadata (nemo_gym/server_metadata.py; no default here, so none is written into a config whose
+#: class forbids extra keys, as environment servers' do) and, on resources servers, the pairings
+#: it declares (nemo_gym/global_config.py: allowed_agents / allowed_model_types).
+_METADATA_TYPES = ("resources_servers", "responses_api_agents")
 _METADATA: dict[str, dict[str, Any]] = {
     "description": {"type": "string"},
-    "verified": {"type": "boolean", "default": False},
+    "verified": {"type": "boolean"},
     "verified_url": {"type": ["string", "null"]},
     "value": {"type": "string", "description": "What the environment improves."},
 }
@@ -212,7 +214,7 @@ def _add_type_level_fields(index: ModuleIndex, d: Deriver, schema: dict[str, Any
 def _launcher_fields(schema: dict[str, Any], server_type: str) -> None:
     props = schema["properties"]
     for key, sub in {
-        **_METADATA,
+        **(_METADATA if server_type in _METADATA_TYPES else {}),
         **(_PAIRINGS if server_type == "resources_servers" else {}),
     }.items():
         props.setdefault(key, sub)

@@ -24,22 +24,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from gym_compile.plan_types import Plan, RolloutRecord
 from gym_run.collect.job import JobResult, ProgressSpec
+from gym_run.collect.options import JobKeywords, JobOptions
 from gym_run.collect.resume import FinalSet
 from gym_run.collect.reverify import reverify_job
 from gym_run.collect.runner import run_job
-from gym_run.collect.writer import Existing
 from gym_run.metrics.aggregate import aggregate
-from gym_run.metrics.gate import Gate
 from gym_run.metrics.nemo import aggregate_metrics
 from gym_run.plan import load_plan
 from gym_run.report.compare import Comparison, compare_files
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+elif TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "Run",
@@ -106,20 +111,6 @@ class RunResult:
         return final_records(self.rollouts_path)
 
 
-def _options(resume: bool, overwrite: bool, retry_failed: bool) -> Existing:
-    if resume and overwrite:
-        raise ValueError("resume keeps the rollouts file and overwrite replaces it: pick one")
-    if retry_failed and not resume:
-        raise ValueError("retry_failed only makes sense with resume=True")
-    if overwrite:
-        return "overwrite"
-    return "append" if resume else "refuse"
-
-
-def _gates(fail_under: Iterable[str | Gate]) -> list[Gate]:
-    return [g if isinstance(g, Gate) else Gate.parse(g) for g in fail_under]
-
-
 class Run:
     """One run of a plan, iterated asynchronously: each final record once it is on disk, in the
     order the file gets them. After the loop, `result` holds the RunResult.
@@ -138,30 +129,16 @@ class Run:
         self,
         plan: Any,
         *,
-        resume: bool = False,
-        overwrite: bool = False,
-        retry_failed: bool = False,
-        environ: Mapping[str, str] | None = None,
-        use_cache: bool = True,
-        max_usd: float | None = None,
-        max_tokens: int | None = None,
-        pass_threshold: float = 1.0,
-        fail_under: Iterable[str | Gate] = (),
-        junit_path: str | None = None,
         progress: bool = False,
         max_pending: int = MAX_PENDING,
+        **options: Unpack[JobKeywords],
     ) -> None:
         self.plan = _plan_dict(plan)
-        self.existing = _options(resume, overwrite, retry_failed)
-        self.gates = _gates(fail_under)
+        chosen = JobOptions(**options)
+        self.existing = chosen.existing()
+        self.gates = chosen.gates()
         self.options: dict[str, Any] = {
-            "retry_failed": retry_failed,
-            "environ": environ,
-            "use_cache": use_cache,
-            "max_usd": max_usd,
-            "max_tokens": max_tokens,
-            "pass_threshold": pass_threshold,
-            "junit_path": junit_path,
+            **chosen.job_kwargs(),
             "show_progress": None if progress else False,  # on: redrawn on a terminal, else lines
         }
         self.max_pending = max(1, max_pending)
@@ -178,7 +155,6 @@ class Run:
             self._task = asyncio.create_task(
                 run_job(
                     self.plan,
-                    existing=self.existing,
                     notice=log.warning,
                     on_record=self._on_record,
                     backpressure=self._backpressure,
@@ -256,36 +232,20 @@ async def reverify(
     plan: Any,
     rollouts: str | os.PathLike[str],
     output: str | os.PathLike[str],
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    retry_failed: bool = False,
-    environ: Mapping[str, str] | None = None,
-    use_cache: bool = True,
-    max_usd: float | None = None,
-    max_tokens: int | None = None,
-    pass_threshold: float = 1.0,
-    fail_under: Iterable[str | Gate] = (),
-    junit_path: str | None = None,
+    **options: Unpack[JobKeywords],
 ) -> RunResult:
     """Re-scores `rollouts` with the plan's verifier into `output` (the policy is never called;
-    a judge is). Resumable like a run; `rollouts` is only read."""
+    a judge is). Resumable like a run (the same options, but `progress`); `rollouts` is only read."""
+    chosen = JobOptions(**options)
     job, _changed = await reverify_job(
         _plan_dict(plan),
         os.fspath(rollouts),
         os.fspath(output),
-        existing=_options(resume, overwrite, retry_failed),
-        retry_failed=retry_failed,
-        environ=environ,
         progress=ProgressSpec(show=False),
         notice=log.warning,
-        use_cache=use_cache,
-        max_usd=max_usd,
-        max_tokens=max_tokens,
-        pass_threshold=pass_threshold,
-        junit_path=junit_path,
+        **chosen.job_kwargs(),
     )
-    gates = _gates(fail_under)
+    gates = chosen.gates()
     return RunResult(job, job.exit_code(all(g.check(job.aggregate) is None for g in gates)))
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import click
 
@@ -35,46 +35,47 @@ def cache_path(target: str) -> str:
     return str(spec["path"])
 
 
-@contextmanager
-def _opened(target: str, when_missing: str) -> Iterator[tuple[str, ResponseCache | None]]:
-    """The cache file of a plan or the file itself; None (and a message) when there is none yet."""
-    path = cache_path(target)
-    if not os.path.exists(path):
-        click.echo(f"{path}: no cache yet{when_missing}")
-        yield path, None
-        return
-    cache = ResponseCache(path)
-    try:
-        yield path, cache
-    finally:
-        cache.close()
-
-
 @click.group("cache")
 def cache_group() -> None:
     """The response cache of a plan (or a cache file): how big it is, and emptying it."""
 
 
-@cache_group.command("stats")
-@click.argument("target", metavar="PLAN|FILE", type=click.Path(exists=True, dir_okay=False))
-@user_errors
-def stats_command(target: str) -> None:
+def _cache_command(
+    name: str, when_missing: str
+) -> Callable[[Callable[[ResponseCache], str]], click.Command]:
+    """`gym-run cache NAME PLAN|FILE`: the decorated function does the work on the open cache and
+    returns what to say about it (after the path); with no cache file yet, `when_missing` is said."""
+
+    def decorate(work: Callable[[ResponseCache], str]) -> click.Command:
+        @cache_group.command(name, help=inspect.getdoc(work))
+        @click.argument("target", metavar="PLAN|FILE", type=click.Path(exists=True, dir_okay=False))
+        @user_errors
+        def command(target: str) -> None:
+            path = cache_path(target)
+            if not os.path.exists(path):
+                click.echo(f"{path}: no cache yet{when_missing}")
+                return
+            cache = ResponseCache(path)
+            try:
+                said = work(cache)
+            finally:
+                cache.close()
+            click.echo(f"{path}: {said}")
+
+        return command
+
+    return decorate
+
+
+@_cache_command("stats", " (it is made by the first run)")
+def stats(cache: ResponseCache) -> str:
     """Entries (per model) and size on disk."""
-    with _opened(target, " (it is made by the first run)") as (path, cache):
-        if cache is None:
-            return
-        stats = cache.stats()
-    models = ", ".join(f"{m} {n}" for m, n in stats["by_model"].items()) or "none"
-    click.echo(f"{path}: {stats['entries']} responses ({models}), {stats['bytes']:,} bytes")
+    found = cache.stats()
+    models = ", ".join(f"{m} {n}" for m, n in found["by_model"].items()) or "none"
+    return f"{found['entries']} responses ({models}), {found['bytes']:,} bytes"
 
 
-@cache_group.command("clear")
-@click.argument("target", metavar="PLAN|FILE", type=click.Path(exists=True, dir_okay=False))
-@user_errors
-def clear_command(target: str) -> None:
+@_cache_command("clear", ", nothing to clear")
+def clear(cache: ResponseCache) -> str:
     """Delete every cached response (the next run pays for its model calls again)."""
-    with _opened(target, ", nothing to clear") as (path, cache):
-        if cache is None:
-            return
-        removed = cache.clear()
-    click.echo(f"{path}: removed {removed} responses")
+    return f"removed {cache.clear()} responses"

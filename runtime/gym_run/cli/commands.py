@@ -6,7 +6,6 @@ import asyncio
 import shlex
 import sys
 from pathlib import Path
-from typing import Literal
 
 import click
 
@@ -14,15 +13,14 @@ from gym_compile import __version__
 from gym_run.cli.cache import cache_group
 from gym_run.cli.compare import compare_command
 from gym_run.cli.errors import Guard, user_errors
-from gym_run.cli.evalopts import eval_options
-from gym_run.cli.finish import finish, progress_options
+from gym_run.cli.finish import finish
+from gym_run.cli.jobopts import JobArgs, JobHelp, interruptible, job_options
 from gym_run.cli.report import report_command
 from gym_run.cli.reverify import reverify_command
 from gym_run.cli.scale import ScaleArgs, merge_command, resolve, scale_options
 from gym_run.cli.standin import stand_in_command
 from gym_run.collect.runner import DEFAULT_GRACE_S, run_job
-from gym_run.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED
-from gym_run.metrics.gate import Gate
+from gym_run.errors import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED
 from gym_run.plan import load_plan
 
 
@@ -61,11 +59,17 @@ def resume_command(plan: str, retry_failed: bool) -> str:
 
 @cli.command("run")
 @click.argument("plan", type=click.Path(dir_okay=False))
-@click.option(
-    "--resume", is_flag=True, help="Keep the rollouts already written; run only the missing ones."
+@job_options(
+    JobHelp(
+        resume="Keep the rollouts already written; run only the missing ones.",
+        retry_failed="With --resume: run failed rollouts again too.",
+        overwrite="Replace an existing rollouts file.",
+        max_usd="Budget in USD for this run, instead of the plan's budget.max_usd (e.g. to resume "
+        "past it).",
+        max_tokens="Budget in billed tokens for this run, instead of the plan's budget.max_tokens.",
+        no_cache="Do not use the plan's response cache (neither read nor write it).",
+    )
 )
-@click.option("--retry-failed", is_flag=True, help="With --resume: run failed rollouts again too.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing rollouts file.")
 @click.option(
     "--grace-s",
     type=click.FloatRange(min=0),
@@ -73,80 +77,29 @@ def resume_command(plan: str, retry_failed: bool) -> str:
     show_default=True,
     help="After Ctrl-C, how long in-flight rollouts may finish before they are cancelled.",
 )
-@click.option(
-    "--max-usd",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Budget in USD for this run, instead of the plan's budget.max_usd (e.g. to resume past it).",
-)
-@click.option(
-    "--max-tokens",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Budget in billed tokens for this run, instead of the plan's budget.max_tokens.",
-)
-@click.option(
-    "--no-cache",
-    is_flag=True,
-    help="Do not use the plan's response cache (neither read nor write it).",
-)
-@eval_options
-@progress_options
 @scale_options
 @user_errors
-def run_command(
-    plan: str,
-    resume: bool,
-    retry_failed: bool,
-    overwrite: bool,
-    grace_s: float,
-    max_usd: float | None,
-    max_tokens: int | None,
-    no_cache: bool,
-    quiet: bool,
-    progress_interval: float,
-    pass_threshold: float,
-    gates: list[Gate],
-    junit: str | None,
-    scale: ScaleArgs,
-) -> None:
+def run_command(plan: str, grace_s: float, job: JobArgs, scale: ScaleArgs) -> None:
     """Collect PLAN's rollouts into its rollouts and metrics files."""
-    if resume and overwrite:
-        raise click.UsageError(
-            "--resume keeps the rollouts file and --overwrite replaces it: pick one"
-        )
-    if retry_failed and not resume:
-        raise click.UsageError("--retry-failed only makes sense with --resume")
+    job.check("the rollouts file")
     loaded = load_plan(plan)
-    hint = resume_command(plan, retry_failed) + scale.resume_flags()
+    hint = resume_command(plan, job.options.retry_failed) + scale.resume_flags()
     engine, part = resolve(loaded, scale, lambda line: click.echo(line, err=True))
-    existing: Literal["refuse", "overwrite", "append"] = (
-        "overwrite" if overwrite else "append" if resume else "refuse"
+    result = interruptible(
+        run_job(
+            loaded,
+            **job.options.job_kwargs(),
+            show_progress=job.show_progress,
+            grace_s=grace_s,
+            handle_signals=True,
+            resume_hint=hint,
+            progress_interval_s=job.progress_interval,
+            engine=engine,
+            part=part,
+        ),
+        hint,
     )
-    try:
-        result = asyncio.run(
-            run_job(
-                loaded,
-                existing=existing,
-                retry_failed=retry_failed,
-                show_progress=False if quiet else None,
-                grace_s=grace_s,
-                handle_signals=True,
-                resume_hint=hint,
-                use_cache=not no_cache,
-                max_usd=max_usd,
-                max_tokens=max_tokens,
-                pass_threshold=pass_threshold,
-                junit_path=junit,
-                progress_interval_s=progress_interval,
-                engine=engine,
-                part=part,
-            )
-        )
-    except KeyboardInterrupt:  # before the collection took over Ctrl-C (while starting servers)
-        click.echo(f"gym-run: interrupted; resume with: {hint}", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    finish(result, hint=hint, gates=gates, quiet=quiet)
+    finish(result, hint=hint, gates=job.gates, quiet=job.quiet)
 
 
 @cli.command("export")

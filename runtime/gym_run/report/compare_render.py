@@ -8,16 +8,12 @@ B - A, and whether the change is good (reward up, tokens/cost/latency down) or b
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
-
-from gym_compile.assets import templates_dir
-from gym_compile.atomic import atomic_file
 from gym_run.report.compare import Comparison, Side, TaskRow
+from gym_run.report.page import seconds, write_page
 from gym_run.report.svgchart import PALETTE, stacked_bar_chart
 
 
@@ -32,12 +28,6 @@ class MetricRow:
 
 def _num(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
 
 
 def _usd(value: float | None) -> str:
@@ -74,99 +64,75 @@ def _field(side: Side, name: str, stat: str = "mean") -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _count(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+Getter = Callable[[Side], float | None]
+UP: dict[str, Any] = {"higher_is_better": True}
+DOWN: dict[str, Any] = {"higher_is_better": False}
+DOWN_RELATIVE: dict[str, Any] = {"higher_is_better": False, "relative": True}
+
+
+def _outcome(key: str) -> Getter:
+    return lambda side: side.aggregate["outcome"][key]
+
+
+def _pass_k(side: Side) -> dict[str, float]:
+    return (side.aggregate.get("repeats") or {}).get("pass@k") or {}
+
+
+def _pass_at(k: str) -> Getter:
+    return lambda side: _pass_k(side).get(k)
+
+
+def _usage(key: str) -> Getter:
+    return lambda side: float(side.usage[key])
+
+
+def _latency(q: float) -> Getter:
+    return lambda side: side.latency.quantile(q)
+
+
+def _failed_row(ra: dict[str, Any], rb: dict[str, Any]) -> MetricRow:
+    more = rb["failed"] - ra["failed"]
+    return MetricRow(
+        "rollouts (failed)",
+        f"{ra['final']:,} ({ra['failed']:,})",
+        f"{rb['final']:,} ({rb['failed']:,})",
+        f"{more:+,} failed" if more else "",
+        ("worse" if more > 0 else "better") if more else "",
+    )
+
+
 def metric_rows(c: Comparison) -> list[MetricRow]:
+    """One row per figure: (label, how to read it from a side, how to show it, which way is good)."""
     a, b = c.a, c.b
-    oa, ob = a.aggregate["outcome"], b.aggregate["outcome"]
-    ra, rb = a.aggregate["rollouts"], b.aggregate["rollouts"]
-    rows = [
-        MetricRow(
-            "rollouts (failed)",
-            f"{ra['final']:,} ({ra['failed']:,})",
-            f"{rb['final']:,} ({rb['failed']:,})",
-            f"{rb['failed'] - ra['failed']:+,} failed" if rb["failed"] != ra["failed"] else "",
-            ("worse" if rb["failed"] > ra["failed"] else "better")
-            if rb["failed"] != ra["failed"]
-            else "",
-        ),
-        _row(
-            "mean reward (ok rollouts)",
-            _field(a, "reward"),
-            _field(b, "reward"),
-            _num,
-            higher_is_better=True,
-        ),
-        _row(
-            "mean reward (failed as 0)",
-            oa["reward_mean"],
-            ob["reward_mean"],
-            _num,
-            higher_is_better=True,
-        ),
-        _row(
+    pass_k = set(_pass_k(a)) | set(_pass_k(b))
+    table: list[tuple[str, Getter, Callable[[float | None], str], dict[str, Any]]] = [
+        ("mean reward (ok rollouts)", lambda side: _field(side, "reward"), _num, UP),
+        ("mean reward (failed as 0)", _outcome("reward_mean"), _num, UP),
+        (
             "pass rate",
-            oa["pass_rate"],
-            ob["pass_rate"],
-            lambda v: "n/a" if v is None else f"{100 * v:.1f}%",
-            higher_is_better=True,
-            delta_show=lambda v: f"{100 * v:.1f} pts",
+            _outcome("pass_rate"),
+            _percent,
+            {**UP, "delta_show": lambda v: f"{100 * v:.1f} pts"},
         ),
+        *((f"pass@{k}", _pass_at(k), _num, UP) for k in sorted(pass_k, key=int) if k != "1"),
+        ("tokens", _usage("total_tokens"), _count, DOWN_RELATIVE),
+        ("  input", _usage("input_tokens"), _count, DOWN_RELATIVE),
+        ("  output", _usage("output_tokens"), _count, DOWN_RELATIVE),
+        ("tokens per rollout", lambda side: _field(side, "total_tokens"), _count, DOWN_RELATIVE),
+        ("cost", lambda side: side.cost, _usd, DOWN_RELATIVE),
+        ("latency p50", _latency(0.5), seconds, DOWN),
+        ("latency p95", _latency(0.95), seconds, DOWN),
     ]
-    pa = (a.aggregate.get("repeats") or {}).get("pass@k") or {}
-    pb = (b.aggregate.get("repeats") or {}).get("pass@k") or {}
-    for k in sorted(set(pa) | set(pb), key=int):
-        if k != "1":
-            rows.append(_row(f"pass@{k}", pa.get(k), pb.get(k), _num, higher_is_better=True))
-    count = lambda v: "n/a" if v is None else f"{v:,.0f}"  # noqa: E731
-    rows += [
-        _row(
-            "tokens",
-            float(a.usage["total_tokens"]),
-            float(b.usage["total_tokens"]),
-            count,
-            higher_is_better=False,
-            relative=True,
-        ),
-        _row(
-            "  input",
-            float(a.usage["input_tokens"]),
-            float(b.usage["input_tokens"]),
-            count,
-            higher_is_better=False,
-            relative=True,
-        ),
-        _row(
-            "  output",
-            float(a.usage["output_tokens"]),
-            float(b.usage["output_tokens"]),
-            count,
-            higher_is_better=False,
-            relative=True,
-        ),
-        _row(
-            "tokens per rollout",
-            _field(a, "total_tokens"),
-            _field(b, "total_tokens"),
-            count,
-            higher_is_better=False,
-            relative=True,
-        ),
-        _row("cost", a.cost, b.cost, _usd, higher_is_better=False, relative=True),
-        _row(
-            "latency p50",
-            a.latency.quantile(0.5),
-            b.latency.quantile(0.5),
-            _seconds,
-            higher_is_better=False,
-        ),
-        _row(
-            "latency p95",
-            a.latency.quantile(0.95),
-            b.latency.quantile(0.95),
-            _seconds,
-            higher_is_better=False,
-        ),
-    ]
-    return rows
+    rows = [_failed_row(a.aggregate["rollouts"], b.aggregate["rollouts"])]
+    return rows + [_row(label, get(a), get(b), show, **how) for label, get, show, how in table]
 
 
 def task_summary(c: Comparison) -> str:
@@ -250,18 +216,12 @@ def _delta_chart(c: Comparison) -> str | None:
 
 
 def render_compare_html(c: Comparison, out_path: str, *, title: str | None = None) -> None:
-    env = SandboxedEnvironment(
-        loader=FileSystemLoader(str(templates_dir())),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    html = env.get_template("compare.html.j2").render(
+    write_page(
+        "compare.html.j2",
+        out_path,
         title=title or f"Compare: {os.path.basename(c.a.path)} vs {os.path.basename(c.b.path)}",
         a=os.path.abspath(c.a.path),
         b=os.path.abspath(c.b.path),
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         metrics=metric_rows(c),
         summary=task_summary(c),
         mismatch=c.input_mismatch,
@@ -275,5 +235,3 @@ def render_compare_html(c: Comparison, out_path: str, *, title: str | None = Non
         failures_b=_failures(c.b),
         fmt=_num,
     )
-    with atomic_file(out_path) as fh:
-        fh.write(html)

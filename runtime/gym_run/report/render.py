@@ -9,19 +9,14 @@ search, sorting and a state kept in the URL fragment (#q=paris&show=failed&sort=
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
-
-from gym_compile.assets import templates_dir
-from gym_compile.atomic import atomic_file
 from gym_run.collect.summary import outcome_lines
 from gym_run.endpoint.pricing import PriceTable
 from gym_run.report.aggregate_view import aggregate_view
 from gym_run.report.charts import charts
 from gym_run.report.data import ReportData, collect_report, percentile
+from gym_run.report.page import seconds, write_page
 from gym_run.report.rowview import Budget, clip, cost_text, row_view, short
 from gym_run.report.svgchart import fmt
 
@@ -63,19 +58,13 @@ def summary(data: ReportData) -> dict[str, Any]:
         "tokens": f"{data.usage['total_tokens']:,}",
         "cost": cost_text(data.cost_usd, data),
         "priced": data.cost_usd is not None,
-        "latency_p50": _seconds(percentile(latencies, 0.5)),
-        "latency_p95": _seconds(percentile(latencies, 0.95)),
+        "latency_p50": seconds(percentile(latencies, 0.5)),
+        "latency_p95": seconds(percentile(latencies, 0.95)),
         "model_calls": f"{data.model_calls:,}",
         "tool_calls": f"{data.tool_calls:,}",
         "verdicts": dict(sorted(data.verdicts.items())),
         "cache_hits": data.cache_hits,
     }
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
 
 
 def render_html(
@@ -93,21 +82,15 @@ def render_html(
     `prices` re-prices every rollout; without it the report shows the cost gym-run recorded.
     `data`: aggregates already collected (collect_report), else they are collected here."""
     data = data or collect_report(rollouts_path, prices=prices, max_rows=max_rows)
-    env = SandboxedEnvironment(
-        loader=FileSystemLoader(str(templates_dir())),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
     budget = Budget()
     rows = [row_view(row, data, budget) for row in data.table]
     errors = data.errors.most_common()
     shown_errors = errors[:ERRORS_HTML]
-    html = env.get_template("report.html.j2").render(
+    write_page(
+        "report.html.j2",
+        out_path,
         title=title or f"Rollouts report: {os.path.basename(rollouts_path)}",
         source=os.path.abspath(rollouts_path),
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         s=summary(data),
         agg=aggregate_view(data.aggregate),
         hardest=_hardest(data),
@@ -133,8 +116,6 @@ def render_html(
         cut_rows=budget.cut_rows,
         threshold=f"{data.pass_threshold:g}",
     )
-    with atomic_file(out_path) as fh:
-        fh.write(html)
     return data
 
 

@@ -1,0 +1,89 @@
+"""NeMo Gym 0.7.0, the newest release, under gym-run (nemo-gym==0.7.0 from PyPI in a cached Python
+3.13 virtualenv, tests/nemo_venv.py): its example_single_tool_call with the environment server 0.7
+added (`environment_servers/legacy_agent`, whose config class forbids extra keys), rewards from its
+verifier, every record accepted by its pydantic models; and its simpleqa judging through
+`/v1/chat/completions` on gym-run's model server."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from gym_run.collect.runner import run_job
+
+from gym_compile.compiler import compile_config
+from gym_compile.options import Options
+from tests.nemo_venv import nemo_python, nemo_root
+from tests.runtime_helpers import read_jsonl
+from tests.test_nemo_run import CHECK, STAND_IN
+
+SINGLE = "resources_servers/example_single_tool_call"
+SIMPLEQA = "resources_servers/simpleqa"
+
+
+@pytest.fixture(scope="module")
+def nemo07() -> tuple[str, Path]:
+    python = nemo_python("0.7.0")
+    return str(python), nemo_root(python)
+
+
+def compile_07(nemo07, tmp_path: Path, configs: list[Path], *overrides: str) -> dict:
+    python, root = nemo07
+    result = compile_config(
+        configs,
+        [
+            f"+output_jsonl_fpath={tmp_path / 'out' / 'rollouts.jsonl'}",
+            f"+nemo_gym={{python: {python}, processes: all}}",
+            *overrides,
+        ],
+        Options(default_env=False, nemo_gym_roots=(root,)),
+    )
+    assert result.ok, "\n".join(f"{d.code} {d.path}: {d.message}" for d in result.diagnostics)
+    return result.plan
+
+
+async def test_example_single_tool_call_of_0_7_runs_under_gym_run(nemo07, tmp_path):
+    root = nemo07[1]
+    plan = compile_07(
+        nemo07,
+        tmp_path,
+        [root / SINGLE / "configs" / "example_single_tool_call.yaml", STAND_IN],
+        "+agent_name=example_single_tool_call_simple_agent",
+        f"+input_jsonl_fpath={root / SINGLE / 'data' / 'example.jsonl'}",
+        "+num_repeats=2",
+    )
+    environment = plan["servers"]["example_single_tool_call_environment_server"]
+    assert (environment["implementation"], environment["run"]) == ("legacy_agent", "nemo")
+    assert "verified" not in environment["config"]  # its class forbids keys it does not name
+    result = await run_job(plan, show_progress=False)
+    assert result.counts["ok"] == 10, result.first_error
+    records = read_jsonl(result.rollouts_path)
+    assert all(r["reward"] == 1.0 for r in records)  # NeMo Gym 0.7's verify
+    assert all(r["_gym"]["usage_by_server"]["policy_model"]["total_tokens"] > 0 for r in records)
+    check = subprocess.run(
+        [nemo07[0], "-c", CHECK, result.rollouts_path], capture_output=True, text=True, timeout=300
+    )
+    assert check.returncode == 0, check.stderr[-2000:]
+    assert check.stdout.strip() == "10"
+
+
+async def test_simpleqa_of_0_7_judges_through_chat_completions(nemo07, tmp_path):
+    root = nemo07[1]
+    judge = tmp_path / "judge.yaml"
+    judge.write_text(
+        "genrm_model:\n  responses_api_models:\n    stand_in_model:\n      model: judge-1\n"
+    )
+    plan = compile_07(
+        nemo07,
+        tmp_path,
+        [root / SIMPLEQA / "configs" / "simpleqa.yaml", STAND_IN, judge],
+        "+agent_name=simpleqa_simple_agent",
+        f"+input_jsonl_fpath={root / SIMPLEQA / 'data' / 'example.jsonl'}",
+        "+nemo_gym.processes=auto",
+    )
+    result = await run_job(plan, show_progress=False)
+    records = read_jsonl(result.rollouts_path)
+    assert result.counts["ok"] == len(records) > 0, result.first_error
+    assert all(r["judge_output"].startswith("You said: ") for r in records)
+    assert result.metrics["_gym"]["calls"]["calls"] == 2 * len(records)
