@@ -28,8 +28,9 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from gym_compile.plan_types import Plan, RolloutRecord
 from gym_run.collect.job import JobResult, ProgressSpec
 from gym_run.collect.options import JobKeywords, JobOptions
 from gym_run.collect.resume import FinalSet
@@ -62,14 +63,15 @@ log = logging.getLogger("gym_run")
 MAX_PENDING = 1024
 
 
-def _plan_dict(plan: Any) -> dict[str, Any]:
-    """A Plan (gym_compile.api), a plan dict, or the path of a plan file (verified as gym-run does)."""
+def _plan_dict(plan: Any) -> Plan:
+    """A Plan (gym_compile.api), a plan dict, or the path of a plan file (verified as gym-run does).
+    A plan given as an object is taken to be what gym-compile made (the one cast of it)."""
     if isinstance(plan, (str, os.PathLike)):
         return load_plan(plan, warn=log.warning)
     data = getattr(plan, "data", plan)
     if not isinstance(data, Mapping):
         raise TypeError(f"plan must be a Plan, a plan dict or a path, not {type(plan).__name__}")
-    return dict(data)
+    return cast(Plan, dict(data))
 
 
 def final_records(rollouts: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
@@ -143,7 +145,7 @@ class Run:
         self.result: RunResult | None = None
         self._task: asyncio.Task[JobResult] | None = None
         self._cancelling = False
-        self._waiting: deque[dict[str, Any]] = deque()
+        self._waiting: deque[RolloutRecord] = deque()
         self._arrived = asyncio.Event()
         self._drained = asyncio.Event()
         self._admitted = self._taken = 0  # records handed to the writer / to the consumer
@@ -161,7 +163,7 @@ class Run:
             )
         return self._task
 
-    def _on_record(self, record: dict[str, Any]) -> None:
+    def _on_record(self, record: RolloutRecord) -> None:
         self._waiting.append(record)
         self._arrived.set()
 
@@ -191,7 +193,7 @@ class Run:
                 task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+    async def __aiter__(self) -> AsyncIterator[RolloutRecord]:
         task = self._start()
         try:
             while True:

@@ -52,6 +52,25 @@ def server_defaults(server_type: str, implementation: str) -> dict[str, Any]:
     return copy.deepcopy(_defaults(server_type, implementation))
 
 
+def default_of(server_type: str, implementation: str, key: str) -> Any:
+    """One key's default (a fresh copy): for code that reads a hand-built config's missing key."""
+    return copy.deepcopy(_defaults(server_type, implementation)[key])
+
+
+@cache
+def _plan_schema() -> dict[str, Any]:
+    return load_schema("plan.schema.json")
+
+
+def plan_default(*path: str) -> Any:
+    """A plan key's default as schemas/plan.schema.json states it, e.g. ("nemo_gym",
+    "startup_timeout_s"): what gym-run uses when a plan leaves the key out or null."""
+    node: Any = _plan_schema()
+    for key in path:
+        node = node["properties"][key]
+    return copy.deepcopy(node["default"])
+
+
 def model_defaults(implementation: str = "openai_model") -> dict[str, Any]:
     return server_defaults("responses_api_models", implementation)
 

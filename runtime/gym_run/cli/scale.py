@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from gym_compile.plan_types import Plan
 from gym_run.cli.errors import user_errors
 from gym_run.collect.engine import Engine, Slice
 from gym_run.errors import EXIT_OK, EXIT_SOME_FAILED, PlanError
@@ -110,17 +111,18 @@ def scale_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def resolve(
-    plan: dict[str, Any], scale: ScaleArgs, notice: Callable[[str], None]
+    plan: Plan, scale: ScaleArgs, notice: Callable[[str], None]
 ) -> tuple[Engine | None, Slice | None]:
     """The engine (None: in this process) and the slice (None: all rows) this run uses."""
-    if not plan.get("job"):
+    job = plan.get("job")
+    if not job:
         return None, None  # run_job says the plan has no job
     part = None
     if scale.shard is not None:
         from gym_run.scale.shard import ShardError, parse_shard
 
         try:
-            part = parse_shard(scale.shard).slice(plan["job"])
+            part = parse_shard(scale.shard).slice(job)
         except ShardError as exc:
             raise click.UsageError(str(exc)) from None
     if scale.no_ray:
@@ -129,7 +131,7 @@ def resolve(
         return None, part
     from gym_run.scale.settings import RaySettings
 
-    settings = RaySettings.from_plan(plan["job"])
+    settings = RaySettings.from_plan(job)
     if settings is None and scale.ray_address is None:
         if scale.ray_flags:
             raise click.UsageError(

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from gym_compile.plan_types import CacheSpec, Plan, RolloutRecord, ServerEntry
 from gym_run.collect.budget import Budget
 from gym_run.collect.engine import Engine, EngineJob, RemoteRun, Running, Slice
 from gym_run.collect.interrupt import Interrupts
@@ -40,6 +41,7 @@ from gym_run.errors import (
     PlanError,
 )
 from gym_run.metrics.finalset import Outputs, summarize_final_set, tasks_path_for
+from gym_run.plan import job_of
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.launch import logs_dir_for, start_servers
 from gym_run.servers.nemo_process import ServerDied
@@ -95,7 +97,7 @@ class ProgressSpec:
 
 async def execute(
     state: Job,
-    specs: dict[str, Any],
+    specs: dict[str, ServerEntry],
     *,
     existing: Existing,
     retry_failed: bool,
@@ -145,14 +147,14 @@ class Job:
 
     def __init__(
         self,
-        plan: dict[str, Any],
+        plan: Plan,
         *,
         notice: Callable[[str], None],
         resume_hint: str,
         grace_s: float,
         budget: Budget,
     ) -> None:
-        self.plan, self.job = plan, plan["job"]
+        self.plan, self.job = plan, job_of(plan)
         self.notice, self.resume_hint, self.grace_s = notice, resume_hint, grace_s
         try:
             prices = PriceTable.load(self.job.get("prices"))
@@ -166,10 +168,10 @@ class Job:
                 f"gym-run: max_usd counts priced models only; no price for {', '.join(unpriced)} "
                 "(add it under prices.models, or use --max-tokens)"
             )
-        self.cache_spec: dict[str, Any] | None = None
+        self.cache_spec: CacheSpec | None = None
         self.pass_threshold = 1.0
         self.junit_path: str | None = None
-        self.on_record: Callable[[dict[str, Any]], None] | None = None
+        self.on_record: Callable[[RolloutRecord], None] | None = None
         self.backpressure: Callable[[], Awaitable[None]] | None = None
         self.aggregate: dict[str, Any] | None = None
         self.repeats = self.job["num_repeats"]
@@ -226,7 +228,7 @@ class Job:
         self.run["resumed"] = True
         self.run["from_before"] = self.ledger.ok + self.ledger.failed
 
-    def on_durable(self, record: dict[str, Any], offset: int) -> None:
+    def on_durable(self, record: RolloutRecord, offset: int) -> None:
         """A record is on disk: it becomes final (the writer calls this in file order)."""
         replaced = self.ledger.state(self.ledger.index(record)) == FAILED
         self.ledger.add(record, offset, self.metrics)
@@ -272,7 +274,7 @@ class Job:
         if self.collector is not None:
             self.collector.stop()
 
-    async def accept(self, record: dict[str, Any]) -> None:
+    async def accept(self, record: RolloutRecord) -> None:
         """The collector's sink: priced (spend was charged call by call, by this process's model
         clients or by an engine's workers through `self.watch`), then written."""
         price_record(self.meter, record)
@@ -283,13 +285,13 @@ class Job:
         await self.writer.write(record)
 
     async def collect(
-        self, specs: dict[str, Any], *, retry_failed: bool, handle_signals: bool
+        self, specs: dict[str, ServerEntry], *, retry_failed: bool, handle_signals: bool
     ) -> None:
         """Servers up, the items through `self.collector`, servers down (a run, a reverify)."""
         raise NotImplementedError
 
     async def with_servers(
-        self, specs: dict[str, Any], body: Callable[[Servers], Awaitable[None]]
+        self, specs: dict[str, ServerEntry], body: Callable[[Servers], Awaitable[None]]
     ) -> None:
         """The response cache and one HTTP session around the plan's servers (`specs`), built,
         handed to `body`, and closed whatever happens."""
@@ -324,7 +326,7 @@ class Job:
     async def run_elsewhere(
         self,
         engine: Engine,
-        specs: dict[str, Any],
+        specs: dict[str, ServerEntry],
         items: Iterator[Item],
         rollout_timeout_s: float | None,
         handle_signals: bool,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -21,6 +22,7 @@ from gym_compile.atomic import atomic_file
 from gym_compile.files import CONFIG_BYTES, JSONL_BYTES, RECORD_BYTES, iter_lines, open_input
 from gym_compile.files import read_bytes as read_limited
 from gym_compile.jsonsafe import BadJSON
+from gym_compile.plan_types import Plan
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.resume import EMPTY, Ledger, scan
 from gym_run.collect.rollouts import planned_total
@@ -29,6 +31,7 @@ from gym_run.defaults import pass_threshold as threshold_for
 from gym_run.endpoint.callstats import CallStats
 from gym_run.errors import GymRunError, OutputExistsError
 from gym_run.metrics.finalset import Outputs, summarize_final_set, tasks_path_for
+from gym_run.plan import job_of
 from gym_run.scale.shard import Shard, find_shard_count, shard_paths
 
 
@@ -52,7 +55,7 @@ class _ShardLedger(Ledger):
         super().__init__(plan_hash, repeats, total)
         self.shard, self.path = shard, path
 
-    def index(self, record: dict[str, Any]) -> int:
+    def index(self, record: Mapping[str, Any]) -> int:
         i = super().index(record)
         task = i // self.num_repeats
         if not self.shard.owns(task):
@@ -65,7 +68,7 @@ class _ShardLedger(Ledger):
 
 
 def merge_shards(
-    plan: dict[str, Any],
+    plan: Plan,
     *,
     shards: int | None = None,
     dest: str | None = None,
@@ -73,7 +76,7 @@ def merge_shards(
 ) -> MergeReport:
     """Writes the final set of shards 1..N of `plan` to `dest` (default: the plan's rollouts path)."""
     started = time.monotonic()
-    job = plan["job"]
+    job = job_of(plan)
     output = job["output"]["path"]
     n = shards or find_shard_count(output)
     if not n:
@@ -172,7 +175,7 @@ def _metrics_beside(dest: str) -> str:
 
 
 def _document(
-    plan: dict[str, Any], metrics: Metrics, total: int, output: str, n: int, started: float
+    plan: Plan, metrics: Metrics, total: int, output: str, n: int, started: float
 ) -> dict[str, Any]:
     """The whole set's metrics; calls, cost warnings and wall time come from the shards' own
     metrics files (the shards ran in parallel: wall time is the longest shard's)."""

@@ -24,12 +24,14 @@ from typing import IO
 
 import aiohttp
 
+from gym_run.defaults import plan_default
 from gym_run.errors import ServerStartError
 from gym_run.servers.nemo_config import Address, url_of
 
 PYTHON_ENV = "NEMO_GYM_PYTHON"
 LAUNCHER = Path(__file__).with_name("nemo_launch.py")
-DEFAULT_STARTUP_TIMEOUT_S = 180.0
+#: the plan's nemo_gym.startup_timeout_s when it is left out (schemas/plan.schema.json states it)
+DEFAULT_STARTUP_TIMEOUT_S = float(plan_default("nemo_gym", "startup_timeout_s"))
 STOP_GRACE_S = 3.0
 #: How long a server that refuses connections while its process runs may take to exit (a server
 #: shutting down closes its socket first) before it counts as gone anyway.

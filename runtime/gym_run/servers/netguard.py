@@ -22,11 +22,11 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from gym_compile.plan_types import Plan
 from gym_run.endpoint.memory import ByteBudget
 from gym_run.errors import EXIT_USAGE, GymRunError
 from gym_run.http import error_response
@@ -73,7 +73,7 @@ def refuse_remote(host: str, what: str) -> None:
         )
 
 
-def bind_hosts(plan: Mapping[str, Any], host: str | None = None) -> dict[str, str]:
+def bind_hosts(plan: Plan, host: str | None = None) -> dict[str, str]:
     """Where each server will listen: `host` (the --host flag) for all, else each config's host."""
     return {
         name: host or spec["config"].get("host") or "127.0.0.1"

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from gym_compile import jsonsafe
 from gym_compile.jsonsafe import BadJSON
+from gym_compile.plan_types import RolloutRecord
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.record import served_answer
 from gym_run.collect.rollouts import run_one
@@ -34,7 +35,7 @@ class RunSettings:
 
     plan_hash: str
     rollout_timeout_s: float | None = None
-    finish: Callable[[dict[str, Any]], None] = lambda record: None
+    finish: Callable[[RolloutRecord], None] = lambda record: None
 
 
 class _Reject(Exception):

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from gym_compile.plan_types import NemoGym, Plan, RolloutRecord, ServerEntry
 from gym_run.endpoint.cache import open_cache
 from gym_run.endpoint.client import make_session
 from gym_run.endpoint.pricing import CostMeter, PriceTable, price_record, server_models
@@ -90,9 +91,9 @@ class Served:
         await self._close()
 
 
-def _pricing(plan: Mapping[str, Any]) -> Callable[[dict[str, Any]], None]:
+def _pricing(plan: Plan) -> Callable[[RolloutRecord], None]:
     """Prices a served record as the collector prices a collected one (same `_gym` cost keys)."""
-    job = plan.get("job") or {}
+    job: Mapping[str, Any] = plan.get("job") or {}
     try:
         prices = PriceTable.load(job.get("prices"))
     except ValueError as exc:
@@ -102,7 +103,7 @@ def _pricing(plan: Mapping[str, Any]) -> Callable[[dict[str, Any]], None]:
 
 
 def _app_for(
-    name: str, server: Any, plan: Mapping[str, Any], settings: RunSettings, token: str | None
+    name: str, server: Any, plan: Plan, settings: RunSettings, token: str | None
 ) -> web.Application:
     if isinstance(server, ModelServer):
         return model_app(server, token)
@@ -127,7 +128,7 @@ async def _listen(
 
 
 async def start_serving(
-    plan: dict[str, Any],
+    plan: Plan,
     *,
     environ: Mapping[str, str] | None = None,
     host: str | None = None,
@@ -152,7 +153,8 @@ async def start_serving(
         raise RemoteBindRefused("listening beyond this machine needs a bearer token")
     specs = server_specs(plan, environ)
     settings = RunSettings(plan["content_hash"], finish=_pricing(plan))
-    cache_spec = (plan.get("job") or {}).get("response_cache") if use_cache else None
+    job = plan.get("job")
+    cache_spec = job.get("response_cache") if job and use_cache else None
     head = HeadServer(middlewares=(guard(token),))
     session = make_session(100)
     runners: list[web.AppRunner] = []
@@ -233,8 +235,8 @@ async def start_serving(
 
 
 async def _start_nemo(
-    plan: Mapping[str, Any],
-    specs: dict[str, dict[str, Any]],
+    plan: Plan,
+    specs: dict[str, ServerEntry],
     kinds: Mapping[str, str],
     addresses: Mapping[str, Address],
     head: HeadServer,
@@ -247,7 +249,7 @@ async def _start_nemo(
     nemo = [name for name, kind in kinds.items() if kind == "nemo"]
     if not nemo:
         return {}
-    settings = plan.get("nemo_gym") or {}
+    settings: NemoGym = plan.get("nemo_gym") or {}
     python = nemo_python(settings.get("python"), environ)
     processes = NemoProcesses(python, log_dir or Path("gym-run.logs"))
     servers.stoppers.append(processes.stop)
@@ -275,7 +277,7 @@ def format_table(table: list[ServedServer]) -> str:
 
 
 async def serve_forever(
-    plan: dict[str, Any],
+    plan: Plan,
     *,
     echo: Callable[[str], None] = print,
     host: str | None = None,
@@ -321,11 +323,11 @@ async def serve_forever(
         await served.close()
 
 
-def collector_hint(plan: Mapping[str, Any], served: Served) -> str:
+def collector_hint(plan: Plan, served: Served) -> str:
     """The NeMo Gym command that collects from these servers: only the head's address is needed."""
     host, _, port = served.head_url.removeprefix("http://").rpartition(":")
     agents = [s.name for s in served.table if s.type == "responses_api_agents"]
-    job = plan.get("job") or {}
+    job: Mapping[str, Any] = plan.get("job") or {}
     agent = job.get("agent") or (agents[0] if agents else "AGENT")
     data = (job.get("input") or {}).get("path") or "IN.jsonl"
     return (
