@@ -172,6 +172,15 @@ async def test_an_unreachable_endpoint_trips_the_breaker_on_ray(
     assert all(r["_gym"]["status"] == "failed" for r in written)
 
 
+async def test_the_python_api_runs_on_ray(cluster: str, tmp_path: Path) -> None:
+    from gym_run.api import run
+
+    plan = cpu_plan(tmp_path, rows=10, repeats=3)
+    result = await run(plan, ray=cluster, ray_workers=2, ray_worker_concurrency=4)
+    assert result.counts["ok"] == 30 and result.exit_code == 0
+    assert_complete(plan["job"]["output"]["path"], 30)
+
+
 def test_cli_ray_address_and_exit_code(cluster: str, tmp_path: Path) -> None:
     plan = cpu_plan(tmp_path, rows=6, repeats=2)
     path = write_plan(tmp_path / "plan.json", plan)

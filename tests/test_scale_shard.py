@@ -180,3 +180,33 @@ def test_cli_shard_and_merge(tmp_path: Path) -> None:
     )
     refused = runner.invoke(cli, ["merge", path])
     assert refused.exit_code == 2 and "--overwrite" in refused.output
+
+
+async def test_the_python_api_runs_shards_that_merge_into_one_runs_set(tmp_path: Path) -> None:
+    from gym_run.api import run
+
+    plan = weather_plan(tmp_path, [weather_row(f"city {i}") for i in range(7)], num_repeats=2)
+    results = [await run(plan, shard=f"{k}/3") for k in (1, 2, 3)]
+    assert [r.counts["rollouts"] for r in results] == [6, 4, 4]  # rows 0,3,6 / 1,4 / 2,5
+    assert results[0].rollouts_path.endswith(".shard-1-of-3.jsonl")
+    report = merge_shards(plan)
+    assert (report.shards, report.written, report.missing) == (3, 14, 0)
+    ids = [r["_gym"]["id"] for r in read_jsonl(plan["job"]["output"]["path"])]
+    assert len(ids) == len(set(ids)) == 14
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"shard": "4/3"}, "--shard"),
+        ({"ray": False, "ray_workers": 2}, "--no-ray runs in this process"),
+        ({"ray_workers": 2}, "need --ray (or a ray: block"),
+    ],
+)
+def test_the_python_api_refuses_contradicting_scale_choices(
+    tmp_path: Path, keywords: dict[str, Any], message: str
+) -> None:
+    from gym_run.api import Run
+
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        Run(weather_plan(tmp_path), **keywords)

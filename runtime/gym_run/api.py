@@ -40,6 +40,7 @@ from gym_run.metrics.aggregate import aggregate
 from gym_run.metrics.nemo import aggregate_metrics
 from gym_run.plan import load_plan
 from gym_run.report.compare import Comparison, compare_files
+from gym_run.scale.choose import LOCAL, ScaleArgs, resolve
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -123,7 +124,13 @@ class Run:
     abandoned, what is on disk stays, and `Run(plan, resume=True)` finishes the rest. Without
     `async with`, a loop left early is cleaned up only when Python finalizes the iterator, so
     use the block when you may stop early. A consumer slower than the run slows the run (at
-    most `max_pending` records wait for you)."""
+    most `max_pending` records wait for you).
+
+    Scale-out, as gym-run's flags: `ray=True` a local Ray, `ray="host:port"` a cluster,
+    `ray=False` this process even when the plan has a ray: block, `ray=None` (default) what the
+    plan says; `ray_workers`, `ray_worker_concurrency`, `ray_worker_cpus` override its block;
+    `shard="K/N"` runs one slice into its own file (`gym-run merge` joins them). ValueError
+    when they contradict each other."""
 
     def __init__(
         self,
@@ -131,15 +138,31 @@ class Run:
         *,
         progress: bool = False,
         max_pending: int = MAX_PENDING,
+        ray: bool | str | None = None,
+        ray_workers: int | None = None,
+        ray_worker_concurrency: int | None = None,
+        ray_worker_cpus: float | None = None,
+        shard: str | None = None,
         **options: Unpack[JobKeywords],
     ) -> None:
         self.plan = _plan_dict(plan)
         chosen = JobOptions(**options)
         self.existing = chosen.existing()
         self.gates = chosen.gates()
+        scale = ScaleArgs(
+            ray_address=LOCAL if ray is True else (ray or None),
+            no_ray=ray is False,
+            ray_workers=ray_workers,
+            ray_worker_concurrency=ray_worker_concurrency,
+            ray_worker_cpus=ray_worker_cpus,
+            shard=shard,
+        )
+        engine, part = resolve(self.plan, scale, log.warning)
         self.options: dict[str, Any] = {
             **chosen.job_kwargs(),
             "show_progress": None if progress else False,  # on: redrawn on a terminal, else lines
+            "engine": engine,
+            "part": part,
         }
         self.max_pending = max(1, max_pending)
         self.result: RunResult | None = None

@@ -9,8 +9,9 @@ import aiohttp
 
 from gym_run.defaults import default_of, model_defaults
 from gym_run.endpoint.cache import CachingClient, ResponseCache
-from gym_run.endpoint.client import ModelClient, OpenAIClient, Timeouts
+from gym_run.endpoint.client import ModelClient, OpenAIClient
 from gym_run.endpoint.retry import RetryPolicy
+from gym_run.endpoint.timeouts import Timeouts
 from gym_run.errors import PlanError
 
 STAND_IN_API_KEY = "stand-in"
