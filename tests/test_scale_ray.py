@@ -147,7 +147,9 @@ async def test_the_budget_stops_a_runaway_rollout_on_ray(cluster: str, tmp_path:
         run_job(seal(plan), engine=engine, max_tokens=5000, show_progress=False), 120
     )
     budget = result.budget.as_dict()
-    assert budget["stopped"] and 5000 <= budget["spent_tokens"] < 5000 + 2000, budget
+    # over by what the other worker spent before it heard of this one's last calls: a few calls
+    # of a long conversation on an idle machine (< 2,000), up to ~4,600 seen on a loaded one
+    assert budget["stopped"] and 5000 <= budget["spent_tokens"] < 5000 + 6000, budget
     assert read_jsonl(plan["job"]["output"]["path"]) == []  # abandoned: a resume runs them
     assert result.counts["missing"] == 8
 

@@ -148,8 +148,8 @@ class RolloutWorker:
         done, self._done = self._done, []
         if self._servers is not None and any(
             r["_gym"]["status"] != "ok" for r in done
-        ):  # a dead server fails rollouts fast: look now, as a local run does
-            self._servers.check_processes()
+        ):  # a dying server fails rollouts fast: settle it now, as a local run does
+            await self._servers.settle_processes()
         stats: dict[str, Any] = self._stats_delta()
         watch = self.watch
         spent = watch.take_spent(driver_spent)
