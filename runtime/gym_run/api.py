@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from gym_compile.plan_types import Plan, RolloutRecord
-from gym_run.collect.job import JobResult, ProgressSpec
 from gym_run.collect.options import JobKeywords, JobOptions
+from gym_run.collect.result import JobResult, ProgressSpec
 from gym_run.collect.resume import FinalSet
 from gym_run.collect.reverify import reverify_job
 from gym_run.collect.runner import run_job

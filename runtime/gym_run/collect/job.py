@@ -9,11 +9,9 @@ collected. `execute` sequences it; the facades call it.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 from gym_compile.plan_types import CacheSpec, Plan, RolloutRecord, ServerEntry
 from gym_run.collect.budget import Budget
@@ -21,7 +19,8 @@ from gym_run.collect.engine import Engine, EngineJob, RemoteRun, Running, Slice
 from gym_run.collect.interrupt import Interrupts
 from gym_run.collect.limits import fit_concurrency
 from gym_run.collect.metrics import Metrics
-from gym_run.collect.progress import PLAIN_INTERVAL_S, Live, Progress
+from gym_run.collect.progress import Live, Progress
+from gym_run.collect.result import JobResult, ProgressSpec
 from gym_run.collect.resume import FAILED, Ledger, iter_final, scan
 from gym_run.collect.rollouts import Item, planned_total
 from gym_run.collect.stops import RunWatch
@@ -30,16 +29,7 @@ from gym_run.endpoint.cache import open_cache
 from gym_run.endpoint.callstats import CallStats
 from gym_run.endpoint.client import make_session
 from gym_run.endpoint.pricing import CostMeter, PriceTable, price_record, server_models
-from gym_run.errors import (
-    EXIT_BELOW_THRESHOLD,
-    EXIT_BUDGET,
-    EXIT_ENDPOINT_DOWN,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_SOME_FAILED,
-    GymRunError,
-    PlanError,
-)
+from gym_run.errors import EXIT_INTERRUPTED, GymRunError, PlanError
 from gym_run.metrics.finalset import Outputs, summarize_final_set, tasks_path_for
 from gym_run.plan import job_of
 from gym_run.servers.builtin.models import ModelServer
@@ -48,51 +38,6 @@ from gym_run.servers.nemo_process import ServerDied
 from gym_run.servers.registry import Servers
 
 DEFAULT_GRACE_S = 30.0
-
-
-@dataclass
-class JobResult:
-    metrics: dict[str, Any]
-    rollouts_path: str
-    metrics_path: str
-    first_error: str | None = None
-    interrupted: bool = False
-    run: dict[str, Any] = field(default_factory=dict)
-    budget: Budget = field(default_factory=Budget)
-    endpoint_down: str | None = None  # the circuit breaker stopped the run: why, in one line
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return self.metrics["_gym"]["counts"]
-
-    @property
-    def aggregate(self) -> dict[str, Any]:
-        """The aggregate block (gym_run.metrics) of the final set; {} when it was not computed."""
-        return self.metrics["_gym"].get("aggregate") or {}
-
-    def exit_code(self, gates_hold: bool = True) -> int:
-        """What gym-run exits with: 130 interrupted, 5 budget, 7 the endpoint is unusable (the
-        circuit breaker), 6 below a gate, 3 some failed or missing, 0."""
-        if self.interrupted:
-            return EXIT_INTERRUPTED
-        if self.budget.stopped:
-            return EXIT_BUDGET
-        if self.endpoint_down:
-            return EXIT_ENDPOINT_DOWN
-        if not gates_hold:
-            return EXIT_BELOW_THRESHOLD
-        return EXIT_SOME_FAILED if self.counts["failed"] or self.counts["missing"] else EXIT_OK
-
-
-def stderr_notice(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-@dataclass
-class ProgressSpec:
-    stream: TextIO | None = None
-    show: bool | None = None  # None: a redrawn line on a terminal, plain lines otherwise
-    interval_s: float = PLAIN_INTERVAL_S  # plain lines: one every so many seconds
 
 
 async def execute(

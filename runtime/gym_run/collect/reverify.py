@@ -25,8 +25,9 @@ from typing import Any
 
 from gym_compile.plan_types import ErrorInfo, GymBlock, Plan, RolloutRecord, ServerEntry
 from gym_run.collect.budget import Budget
-from gym_run.collect.job import Job, JobResult, ProgressSpec, execute, stderr_notice
+from gym_run.collect.job import Job, execute
 from gym_run.collect.record import error_info, indexed_record, ok_record, rollout_id
+from gym_run.collect.result import JobResult, ProgressSpec, stderr_notice
 from gym_run.collect.resume import FinalSet
 from gym_run.collect.rollouts import Collector, Item, iter_rows
 from gym_run.collect.writer import Existing

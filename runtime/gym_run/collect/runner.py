@@ -11,15 +11,9 @@ from gym_compile.atomic import output_refusal
 from gym_compile.plan_types import Plan, RolloutRecord, ServerEntry
 from gym_run.collect.budget import Budget
 from gym_run.collect.engine import Engine, Slice
-from gym_run.collect.job import (
-    DEFAULT_GRACE_S,
-    Job,
-    JobResult,
-    ProgressSpec,
-    execute,
-    stderr_notice,
-)
+from gym_run.collect.job import DEFAULT_GRACE_S, Job, execute
 from gym_run.collect.progress import PLAIN_INTERVAL_S
+from gym_run.collect.result import JobResult, ProgressSpec, stderr_notice
 from gym_run.collect.rollouts import Collector, iter_items, iter_rows
 from gym_run.collect.writer import Existing
 from gym_run.defaults import pass_threshold as threshold_for
