@@ -118,3 +118,26 @@ async def test_a_torn_last_line_is_named_and_its_rollout_counted_missing(tmp_pat
     assert "3 rollouts" in done.output and "1 missing" in done.output
     assert f"{rollouts}:2: a torn last line (25 bytes" in done.output
     assert len(read_jsonl(plan["job"]["output"]["path"])) == 3
+
+
+async def test_a_shard_still_being_written_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """The shard's gym-run holds its file's exclusive lock (collect/writer.py) until it ends."""
+    import fcntl
+
+    from gym_run.collect.writer import RolloutWriter
+
+    plan, plan_path = await sharded(tmp_path)
+    rollouts = paths(plan, 2)[0]
+    before = Path(rollouts).read_bytes()
+    writer = RolloutWriter(rollouts, existing="append")  # a shard's run, still going
+    try:
+        done = merge(plan_path)
+        assert done.exit_code == 1, done.output
+        assert f"{rollouts} is still being written by a gym-run" in done.output
+        assert not Path(plan["job"]["output"]["path"]).exists()  # nothing half-merged
+    finally:
+        await writer.aclose()
+    assert Path(rollouts).read_bytes() == before
+    assert merge(plan_path).exit_code == 0  # once it has finished
+    with open(rollouts, "rb") as fh:  # and the merge let go of its lock
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -17,6 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory lock, the rest works
+    fcntl = None  # type: ignore[assignment]
+
 from gym_compile import jsonsafe
 from gym_compile.atomic import atomic_file
 from gym_compile.files import CONFIG_BYTES, JSONL_BYTES, RECORD_BYTES, iter_lines, open_input
@@ -108,13 +113,13 @@ def merge_shards(
                 raise OutputExistsError(
                     f"the merge would overwrite shard file {path}; pass another -o"
                 )
+            files.append(_open_shard(path))  # locked first: no gym-run may write it meanwhile
             scanned = scan(path, ledger, Metrics())
             if scanned.torn_bytes:
                 report.notices.append(
                     f"{path}:{scanned.lines + 1}: a torn last line ({scanned.torn_bytes} bytes, a "
                     "write cut short) left out: its rollout counts as missing"
                 )
-            files.append(_open_shard(path))
         metrics = Metrics()
         with atomic_file(dest, "wb") as out:
             for i in range(total):
@@ -149,10 +154,22 @@ def merge_shards(
 
 
 def _open_shard(path: str) -> BinaryIO:
+    """Opened and share-locked: a shard a gym-run still writes (it holds the file's exclusive
+    lock, collect/writer.py) is refused, and none can start writing it until the merge is done."""
     try:
-        return open_input(path, JSONL_BYTES, "a rollouts file")
+        fh = open_input(path, JSONL_BYTES, "a rollouts file")
     except OSError as exc:
         raise GymRunError(f"cannot read rollouts {path}: {exc.strerror or exc}") from None
+    if fcntl is not None:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise GymRunError(
+                f"{path} is still being written by a gym-run (its shard has not finished); "
+                "merge once it has"
+            ) from None
+    return fh
 
 
 def _reread(line: bytes, path: str) -> dict[str, Any]:
