@@ -230,3 +230,16 @@ def test_which_python_runs_nemo_gym(tmp_path):
         assert "nemo_gym: {python:" in message and "NEMO_GYM_PYTHON" in message
     with pytest.raises(ServerStartError, match="not an executable Python"):
         nemo_process.nemo_python(str(tmp_path), {})
+
+
+def test_servers_of_one_plan_never_share_a_port() -> None:
+    """Ports are picked while the others are still held (a closed port can come back at once)."""
+    from gym_run.servers.nemo_process import addresses_for
+
+    names = [f"server_{i}" for i in range(200)]
+    ports = {name: None for name in names} | {"fixed": 18123}
+    hosts = dict.fromkeys([*names, "fixed"], "127.0.0.1")
+    addresses = addresses_for(hosts, ports)
+    assert addresses["fixed"] == ("127.0.0.1", 18123)
+    picked = [addresses[name][1] for name in names]
+    assert len(set(picked)) == 200 and 18123 not in picked

@@ -28,7 +28,7 @@ from gym_run.servers.nemo_process import (
     DEFAULT_STARTUP_TIMEOUT_S,
     NemoProcesses,
     ProcessSpec,
-    free_port,
+    addresses_for,
     nemo_python,
 )
 from gym_run.servers.netguard import guard
@@ -71,9 +71,9 @@ async def start_servers(
         )
     settings: NemoGym = plan.get("nemo_gym") or {}
     python = nemo_python(settings.get("python"), environ)
-    addresses = {
-        name: (host, specs[name]["config"].get("port") or free_port(host)) for name in nemo
-    }
+    addresses = addresses_for(
+        dict.fromkeys(nemo, host), {name: specs[name]["config"].get("port") for name in nemo}
+    )
     attribution = Attribution()
     servers = await build_servers(
         specs,

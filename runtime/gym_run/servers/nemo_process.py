@@ -10,6 +10,7 @@ A server that exits or never answers is one clear line with the tail of its log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import signal
@@ -17,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -69,10 +70,27 @@ def nemo_python(configured: str | None, environ: Mapping[str, str] | None = None
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free right now (the server binds it a moment later, as NeMo Gym's own ng_run does)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return free_ports([host])[0]
+
+
+def addresses_for(hosts: Mapping[str, str], ports: Mapping[str, int | None]) -> dict[str, Address]:
+    """Each server's (host, port): its configured port, else a free one (distinct within a plan)."""
+    unset = [name for name in hosts if not ports.get(name)]
+    picked = dict(zip(unset, free_ports([hosts[name] for name in unset]), strict=True))
+    return {name: (host, ports.get(name) or picked[name]) for name, host in hosts.items()}
+
+
+def free_ports(hosts: Sequence[str]) -> list[int]:
+    """A distinct port free right now on each host: every socket is held until all are picked, so
+    two servers of one plan never get the same port (a closed port may be handed out again)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for host in hosts:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = held.enter_context(socket.socket(family))
+            sock.bind((host, 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from gym_run.servers.nemo_process import (
     DEFAULT_STARTUP_TIMEOUT_S,
     NemoProcesses,
     ServerDied,
-    free_port,
+    addresses_for,
     nemo_python,
 )
 from gym_run.servers.netguard import (
@@ -184,11 +184,11 @@ async def start_serving(
             ) from None
         cache = open_cache(cache_spec["path"], _stderr) if cache_spec else None
         kinds = {name: server_kind(spec) for name, spec in specs.items()}
-        addresses: dict[str, Address] = {
-            name: (hosts[name], spec["config"].get("port") or free_port(hosts[name]))
-            for name, spec in specs.items()
-            if kinds[name] == "nemo"
-        }
+        nemo = [name for name in specs if kinds[name] == "nemo"]
+        addresses: dict[str, Address] = addresses_for(
+            {name: hosts[name] for name in nemo},
+            {name: specs[name]["config"].get("port") for name in nemo},
+        )
         addresses.update(
             {n: url_address(specs[n]["url"]) for n, kind in kinds.items() if kind == "url"}
         )
