@@ -155,8 +155,9 @@ class RolloutWorker:
         spent = watch.take_spent(driver_spent)
         if spent:
             stats["spent"] = spent
-        if watch.down is not None:
-            stats["down"] = watch.down  # every time: the driver takes the first
+        down = watch.take_down()
+        if down is not None:
+            stats["down"] = down
         if self._abandoned:
             stats["abandoned"], self._abandoned = self._abandoned, []
         if self._died:
