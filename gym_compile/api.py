@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gym_compile import plan_types
 from gym_compile.compiler import compile_config
 from gym_compile.diagnostics import Diagnostic, has_errors
 from gym_compile.diagnostics.text import render_text
@@ -34,14 +35,14 @@ __all__ = ["Compiled", "Plan", "PlanCompileError", "compile_plan"]
 class Plan:
     """A compiled run plan: the canonical, hashed document gym-run executes (`data`)."""
 
-    data: Mapping[str, Any]
+    data: plan_types.Plan
 
     @property
     def content_hash(self) -> str:
         return str(self.data["content_hash"])
 
     @property
-    def job(self) -> Mapping[str, Any] | None:
+    def job(self) -> plan_types.Job | None:
         return self.data.get("job")
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from gym_compile.files import sha256_of
@@ -17,7 +18,7 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def content_hash(plan: dict[str, Any]) -> str:
+def content_hash(plan: Mapping[str, Any]) -> str:
     """sha256 over the canonical plan without its own content_hash and signature fields (the
     signature signs this hash; see gym_compile/signing.py for what each promises)."""
     body = {k: v for k, v in plan.items() if k not in ("content_hash", "signature")}

@@ -110,8 +110,8 @@ def compile_cmd(
             f"-> {job['output']['path']}"
         )
     click.echo(f"wrote {output} ({what})", err=True)
-    if job and job.get("estimate"):
-        click.echo(estimate_line(job["estimate"], job.get("prices")), err=True)
+    if job and (estimate := job.get("estimate")):
+        click.echo(estimate_line(estimate, job.get("prices")), err=True)
 
 
 @main.command("lint", context_settings={"ignore_unknown_options": True})

@@ -17,6 +17,7 @@ from gym_compile.options import Options
 from gym_compile.overrides import split_overrides
 from gym_compile.paths import check_paths
 from gym_compile.plan import build_plan
+from gym_compile.plan_types import Plan
 from gym_compile.provenance import annotate
 from gym_compile.run_mode import decide_runs
 from gym_compile.secret_paths import mask_labels, secret_override_labels
@@ -26,7 +27,7 @@ from gym_compile.validate import Validated, validate
 
 @dataclass
 class Result:
-    plan: dict[str, Any] | None
+    plan: Plan | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     @property

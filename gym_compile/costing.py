@@ -3,12 +3,14 @@ estimate, budget and price overrides out, plus a located diagnostic for a budget
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gym_compile import settings
 from gym_compile.diagnostics import Diagnostic, json_path
 from gym_compile.estimate import Estimate, EstimateBuilder, check_budget
+from gym_compile.plan_types import BudgetLimits
 from gym_compile.prices import PriceTable, unpriced_message
 from gym_compile.validate import Server, Validated
 
@@ -20,7 +22,7 @@ class JobSpend:
     """What the plan's job says about money: job.estimate, job.budget, job.prices."""
 
     estimate: Estimate
-    budget: dict[str, Any] | None
+    budget: BudgetLimits | None
     prices: dict[str, Any] | None
 
 
@@ -32,7 +34,7 @@ class Costing:
     model: str | None
     table: PriceTable
     prices: dict[str, Any] | None
-    budget: dict[str, Any] | None
+    budget: BudgetLimits | None
 
     def finish(self, v: Validated, num_repeats: int) -> JobSpend:
         price = self.table.price_for(self.model) if self.model else None
@@ -73,7 +75,10 @@ def start_costing(v: Validated, agent: Server) -> Costing:
     ref_name = settings.text(ref.get("name")) if isinstance(ref, dict) else None
     model_server = v.servers.get(ref_name) if ref_name else None
     model = model_server.config.get("model") if model_server is not None else None
-    budget = settings.budget(g, BUDGET_KEYS)
+    given = settings.budget(g, BUDGET_KEYS)
+    budget: BudgetLimits | None = (
+        None if given is None else {"max_usd": given["max_usd"], "max_tokens": given["max_tokens"]}
+    )
     max_steps = agent.config.get("max_steps")
     builder = EstimateBuilder(
         limit=settings.limit(g),
@@ -83,7 +88,7 @@ def start_costing(v: Validated, agent: Server) -> Costing:
     return Costing(builder, model if isinstance(model, str) else None, table, prices, budget)
 
 
-def estimate_line(est: dict[str, Any], prices: dict[str, Any] | None = None) -> str:
+def estimate_line(est: Mapping[str, Any], prices: Mapping[str, Any] | None = None) -> str:
     """One line for the terminal after "wrote plan.json", from the plan's job.estimate."""
     usd = "cost n/a"
     if est.get("usd_low") is not None and est.get("usd_high") is not None:

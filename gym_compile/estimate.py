@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from gym_compile import plan_types
 
 DEFAULT_MAX_OUTPUT_TOKENS = 1024
 CHARS_PER_TOKEN = 4
@@ -45,8 +47,21 @@ class Estimate:
     def tokens_upper(self) -> int:
         return self.input_tokens_upper + self.output_tokens_upper
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self) -> plan_types.Estimate:
+        """The plan's job.estimate."""
+        return {
+            "method": self.method,
+            "rows": self.rows,
+            "rollouts": self.rollouts,
+            "model_calls": self.model_calls,
+            "input_tokens": self.input_tokens,
+            "input_tokens_upper": self.input_tokens_upper,
+            "output_tokens_upper": self.output_tokens_upper,
+            "usd_low": self.usd_low,
+            "usd_high": self.usd_high,
+            "assumptions": list(self.assumptions),
+            "model": self.model,
+        }
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from gym_compile.datasets import declared_in, obtain_hints
 from gym_compile.diagnostics import CMDLINE, Diagnostic, did_you_mean, json_path
 from gym_compile.files import real_path, refusal
 from gym_compile.inputs import InputFile, read_input
+from gym_compile.plan_types import CacheSpec, RayBlock
 from gym_compile.searchpath import Found, ambiguity, search
 from gym_compile.sourcemap import display_name, display_path
 from gym_compile.validate import Server, Validated
@@ -45,8 +46,9 @@ class Job:
     concurrency: int
     responses_create_params: dict[str, Any]
     spend: JobSpend | None = None
-    response_cache: dict[str, Any] | None = None
-    ray: dict[str, Any] | None = None
+    response_cache: CacheSpec | None = None
+    ray: RayBlock | None = None
+    pass_threshold: float | None = None  # None: not set (gym-run's default applies)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ def build_job(v: Validated) -> Job | None:
         costing.finish(v, repeats),
         _response_cache(v, output),
         _ray(v),
+        settings.fraction(g.get("pass_threshold")),
     )
 
 
@@ -310,7 +313,7 @@ def write_path(v: Validated, at: Path_, value: str) -> Path:
     return real_path(real_path(loc.file).parent / p)
 
 
-def _ray(v: Validated) -> dict[str, Any] | None:
+def _ray(v: Validated) -> RayBlock | None:
     """`ray:` -> every key spelled out (null = gym-run decides); None when the block is absent."""
     setting = v.globals.get("ray")
     if not isinstance(setting, dict):
@@ -324,7 +327,7 @@ def _ray(v: Validated) -> dict[str, Any] | None:
     }
 
 
-def _response_cache(v: Validated, output: Path) -> dict[str, Any] | None:
+def _response_cache(v: Validated, output: Path) -> CacheSpec | None:
     """`response_cache:` -> {path, stand_in}: the path resolved like every written path,
     defaulting to responses.sqlite beside the rollouts; None when the cache is off."""
     setting = v.globals.get("response_cache")

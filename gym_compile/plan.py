@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from gym_compile import __version__
 from gym_compile import schema_catalog as catalog
@@ -22,6 +23,7 @@ from gym_compile.diagnostics import CMDLINE, Diagnostic, has_errors, json_path
 from gym_compile.files import real_path
 from gym_compile.interpolate import Origin
 from gym_compile.link import Linked
+from gym_compile.plan_types import Job, Plan, SecretRef, ServerEntry, Source
 from gym_compile.run_mode import plan_settings
 from gym_compile.secret_paths import full_path, secret_leaves
 from gym_compile.secretscan import leaves, secret_key_name
@@ -29,20 +31,15 @@ from gym_compile.signing import PlanKeyError, sign
 from gym_compile.validate import Server, Validated
 
 
-def build_plan(linked: Linked) -> dict[str, Any]:
+def build_plan(linked: Linked) -> Plan:
     v = linked.validated
     merged = v.resolved.merged
-    secrets: dict[str, dict[str, str]] = {}
+    secrets: dict[str, SecretRef] = {}
     servers = {
-        name: {
-            "type": s.type,
-            "implementation": s.implementation,
-            "config": _redact(v, s, secrets),
-            **v.runs.get(name, {}),
-        }
+        name: _server_entry(s, _redact(v, s, secrets), v.runs.get(name, {}))
         for name, s in sorted(v.servers.items())
     }
-    sources = [
+    sources: list[Source] = [
         {"role": "config", "path": str(d.path), "sha256": file_sha256(str(d.path))}
         for d in merged.configs
     ]
@@ -54,7 +51,7 @@ def build_plan(linked: Linked) -> dict[str, Any]:
                 "sha256": file_sha256(str(merged.env.path)),
             }
         )
-    job = None
+    job: Job | None = None
     if linked.job is not None:
         j = linked.job
         sources.append({"role": "input", "path": str(j.input.path), "sha256": j.input.sha256})
@@ -73,7 +70,9 @@ def build_plan(linked: Linked) -> dict[str, Any]:
         }
         if j.ray is not None:  # only when set: plans without it keep their hash
             job["ray"] = j.ray
-    plan: dict[str, Any] = {
+        if j.pass_threshold is not None:  # likewise
+            job["pass_threshold"] = j.pass_threshold
+    plan: Plan = {
         "format_version": FORMAT_VERSION,
         "compiler": {"name": "gym-compile", "version": __version__},
         "sources": sources,
@@ -81,6 +80,7 @@ def build_plan(linked: Linked) -> dict[str, Any]:
         "secrets": dict(sorted(secrets.items())),
         "servers": servers,
         "job": job,
+        "content_hash": "",  # set below: the hash covers the rest of the finished plan
     }
     settings = plan_settings(v)
     if settings is not None:
@@ -96,11 +96,18 @@ def build_plan(linked: Linked) -> dict[str, Any]:
     return plan
 
 
+def _server_entry(server: Server, config: dict[str, Any], run: Mapping[str, Any]) -> ServerEntry:
+    """A server as the plan states it: `run` adds run/url/source (nothing for builtin), as
+    run_mode decided; the type is one the schema catalogue knows."""
+    entry = {"type": server.type, "implementation": server.implementation, "config": config}
+    return cast(ServerEntry, {**entry, **run})
+
+
 def metrics_path(output: Path) -> Path:
     return Path(sibling_path(str(output), ".metrics.json"))
 
 
-def _redact(v: Validated, server: Server, secrets: dict[str, dict[str, str]]) -> dict[str, Any]:
+def _redact(v: Validated, server: Server, secrets: dict[str, SecretRef]) -> dict[str, Any]:
     """Replaces every secret by {"$secret": NAME} and records where NAME is read at run time.
 
     A value is secret when its schema field is writeOnly, when it comes whole from an env.yaml key
@@ -124,7 +131,7 @@ def _redact(v: Validated, server: Server, secrets: dict[str, dict[str, str]]) ->
     return config
 
 
-def _refuse_leaks(v: Validated, plan: dict[str, Any]) -> None:
+def _refuse_leaks(v: Validated, plan: Plan) -> None:
     """The last net: no value of a secret-named env.yaml key or variable may stand anywhere in the plan."""
     if has_errors(v.diagnostics):
         return  # the secret that failed was reported where it was written
@@ -156,9 +163,7 @@ def _refuse_leaks(v: Validated, plan: dict[str, Any]) -> None:
             )
 
 
-def _secret_ref(
-    v: Validated, path: tuple[Any, ...], value: Any
-) -> tuple[str, dict[str, str]] | None:
+def _secret_ref(v: Validated, path: tuple[Any, ...], value: Any) -> tuple[str, SecretRef] | None:
     origins = v.resolved.origins.get(path, [])
     loc = v.location(path)
     if origins and (
@@ -175,8 +180,10 @@ def _secret_ref(
             )
         )
         return None
-    if origins and origins[0].source in ("env_file", "environment"):
-        return origins[0].key, {"source": origins[0].source, "key": origins[0].key}
+    if origins and origins[0].source == "env_file":
+        return origins[0].key, {"source": "env_file", "key": origins[0].key}
+    if origins and origins[0].source == "environment":
+        return origins[0].key, {"source": "environment", "key": origins[0].key}
     literal_at = origins[0].location if origins else loc
     if literal_at is None or literal_at.file == CMDLINE:
         v.diagnostics.append(
@@ -207,7 +214,7 @@ def _embedded(v: Validated, origin: Origin, value: Any) -> bool:
     return False  # a literal in a config file: the reference points at that literal
 
 
-def write_plan(plan: dict[str, Any], out: Path) -> None:
+def write_plan(plan: Mapping[str, Any], out: Path) -> None:
     """A reader never sees half a plan, and a failed write leaves the old one."""
     with atomic_file(out) as fh:
         json.dump(plan, fh, indent=2, sort_keys=True, ensure_ascii=False)

@@ -26,6 +26,7 @@ from gym_compile.diagnostics import Diagnostic, did_you_mean, json_path
 from gym_compile.link import resolve_path
 from gym_compile.nemo.blocks import named_blocks, secret_leaf
 from gym_compile.nemo.roots import find_roots_explained, find_server_source
+from gym_compile.plan_types import NemoGym
 from gym_compile.secretscan import looks_secret, secret_key_name
 from gym_compile.validate import Server, Validated
 
@@ -254,7 +255,7 @@ def _python(v: Validated, settings: dict[str, Any]) -> None:
     )
 
 
-def plan_settings(v: Validated) -> dict[str, Any] | None:
+def plan_settings(v: Validated) -> NemoGym | None:
     """The plan's `nemo_gym` block: when the config has `nemo_gym:` or a server runs NeMo Gym's
     code. `globals`: the config's own top-level values (env.yaml variables such as
     policy_model_name), which NeMo Gym's servers may read from the global config, except secrets

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-DEFAULT_CONCURRENCY = 16
-
 
 def count(value: Any, default: int | None, minimum: int = 0) -> int | None:
     """An integer of at least `minimum` (not a bool), else `default`."""
@@ -24,6 +22,13 @@ def number(value: Any) -> float | int | None:
     return None
 
 
+def fraction(value: Any) -> float | None:
+    """A number from 0 to 1 (not a bool) as a float, else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    return None
+
+
 def text(value: Any) -> str | None:
     """A non-empty string, else None."""
     return value if isinstance(value, str) and value else None
@@ -36,10 +41,6 @@ def limit(g: dict[str, Any]) -> int | None:
 
 def num_repeats(g: dict[str, Any]) -> int:
     return count(g.get("num_repeats"), 1, minimum=1) or 1
-
-
-def concurrency(g: dict[str, Any]) -> int:
-    return count(g.get("num_samples_in_parallel"), DEFAULT_CONCURRENCY, minimum=1) or 1
 
 
 def params(g: dict[str, Any]) -> dict[str, Any]:

@@ -18,11 +18,13 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gym_compile.canonical import content_hash
 from gym_compile.files import read_bytes
+from gym_compile.plan_types import Plan
 
 KEY_ENV = "GYM_PLAN_KEY"
 PREFIX = "hmac-sha256:"
@@ -94,20 +96,20 @@ def _make_key(path: Path) -> bytes:
     return key
 
 
-def signature(plan: dict[str, Any], key: bytes) -> str:
+def signature(plan: Mapping[str, Any], key: bytes) -> str:
     """HMAC of the content hash (which covers everything but itself and the signature)."""
     digest = hmac.new(key, content_hash(plan).encode(), hashlib.sha256).hexdigest()
     return PREFIX + digest
 
 
-def sign(plan: dict[str, Any]) -> None:
+def sign(plan: Plan) -> None:
     """Adds `signature` to a plan whose content_hash is set (creating the key when needed)."""
     key = load_key(create=True)
     assert key is not None
     plan["signature"] = signature(plan, key)
 
 
-def verified(plan: dict[str, Any]) -> tuple[bool, str]:
+def verified(plan: Mapping[str, Any]) -> tuple[bool, str]:
     """(True, "") when the plan's signature verifies under this user's key; else (False, why)."""
     given = plan.get("signature")
     if not isinstance(given, str):

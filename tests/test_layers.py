@@ -19,6 +19,8 @@ RUNTIME_MAY_IMPORT = {
     "gym_compile.files",  # every input is opened the same way (regular files, size limits)
     "gym_compile.jsonsafe",  # JSON from others: bounded depth and numbers
     "gym_compile.loader",
+    "gym_compile.plan_reader",  # the one plan reader; gym-run's strict checks go on top
+    "gym_compile.plan_types",  # the plan and the rollout record as types (the seam itself)
     "gym_compile.prices",
     "gym_compile.secretscan",
     "gym_compile.signing",  # gym-compile signs plans, gym-run verifies them

@@ -13,14 +13,12 @@ from pathlib import Path
 import pytest
 from gym_run.collect.runner import run_job
 
-from gym_compile.compiler import compile_config
-from gym_compile.options import Options
 from tests.nemo_venv import nemo_python, nemo_root
 from tests.runtime_helpers import read_jsonl
-from tests.test_nemo_run import CHECK, STAND_IN
+from tests.test_nemo_chat_judge import run_simpleqa
+from tests.test_nemo_run import CHECK, STAND_IN, compile_nemo
 
 SINGLE = "resources_servers/example_single_tool_call"
-SIMPLEQA = "resources_servers/simpleqa"
 GENRM = "resources_servers/genrm_compare"
 
 
@@ -30,24 +28,9 @@ def nemo07() -> tuple[str, Path]:
     return str(python), nemo_root(python)
 
 
-def compile_07(nemo07, tmp_path: Path, configs: list[Path], *overrides: str) -> dict:
-    python, root = nemo07
-    result = compile_config(
-        configs,
-        [
-            f"+output_jsonl_fpath={tmp_path / 'out' / 'rollouts.jsonl'}",
-            f"+nemo_gym={{python: {python}, processes: all}}",
-            *overrides,
-        ],
-        Options(default_env=False, nemo_gym_roots=(root,)),
-    )
-    assert result.ok, "\n".join(f"{d.code} {d.path}: {d.message}" for d in result.diagnostics)
-    return result.plan
-
-
 async def test_example_single_tool_call_of_0_7_runs_under_gym_run(nemo07, tmp_path):
     root = nemo07[1]
-    plan = compile_07(
+    plan = compile_nemo(
         nemo07,
         tmp_path,
         [root / SINGLE / "configs" / "example_single_tool_call.yaml", STAND_IN],
@@ -71,24 +54,7 @@ async def test_example_single_tool_call_of_0_7_runs_under_gym_run(nemo07, tmp_pa
 
 
 async def test_simpleqa_of_0_7_judges_through_chat_completions(nemo07, tmp_path):
-    root = nemo07[1]
-    judge = tmp_path / "judge.yaml"
-    judge.write_text(
-        "genrm_model:\n  responses_api_models:\n    stand_in_model:\n      model: judge-1\n"
-    )
-    plan = compile_07(
-        nemo07,
-        tmp_path,
-        [root / SIMPLEQA / "configs" / "simpleqa.yaml", STAND_IN, judge],
-        "+agent_name=simpleqa_simple_agent",
-        f"+input_jsonl_fpath={root / SIMPLEQA / 'data' / 'example.jsonl'}",
-        "+nemo_gym.processes=auto",
-    )
-    result = await run_job(plan, show_progress=False)
-    records = read_jsonl(result.rollouts_path)
-    assert result.counts["ok"] == len(records) > 0, result.first_error
-    assert all(r["judge_output"].startswith("You said: ") for r in records)
-    assert result.metrics["_gym"]["calls"]["calls"] == 2 * len(records)
+    await run_simpleqa(nemo07, tmp_path)
 
 
 async def test_genrm_compare_of_0_7_gets_the_rollout_indices_it_compares_by(nemo07, tmp_path):
@@ -105,7 +71,7 @@ async def test_genrm_compare_of_0_7_gets_the_rollout_indices_it_compares_by(nemo
     )
     first = (root / GENRM / "data" / "example.jsonl").read_text().splitlines()[0]
     (tmp_path / "one.jsonl").write_text(first + "\n")
-    plan = compile_07(
+    plan = compile_nemo(
         nemo07,
         tmp_path,
         [root / GENRM / "configs" / "genrm_compare.yaml", STAND_IN, models],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -122,14 +123,16 @@ async def test_nemo_gym_accepts_the_stand_ins_chat_completions(nemo) -> None:  #
     assert check.returncode == 0 and check.stdout.strip() == "ok", check.stderr[-2000:]
 
 
-async def test_simpleqa_judges_through_chat_completions_under_gym_run(nemo, tmp_path) -> None:  # noqa: F811
-    root = nemo[1]
+async def run_simpleqa(release: tuple[str, Path], tmp_path: Path) -> None:
+    """NeMo Gym's simpleqa (its servers as processes), its judge on gym-run's stand-in;
+    `release`: (its Python, its tree)."""
+    root = release[1]
     judge = tmp_path / "judge.yaml"
     judge.write_text(
         "genrm_model:\n  responses_api_models:\n    stand_in_model:\n      model: judge-1\n"
     )
     plan = compile_nemo(
-        nemo,
+        release,
         tmp_path,
         [root / SIMPLEQA / "configs" / "simpleqa.yaml", STAND_IN, judge],
         "+agent_name=simpleqa_simple_agent",
@@ -150,6 +153,10 @@ async def test_simpleqa_judges_through_chat_completions_under_gym_run(nemo, tmp_
     # each rollout: one policy call (in the record) and one judge call by NeMo Gym's server
     assert result.metrics["_gym"]["calls"]["calls"] == 2 * len(records)
     assert all(r["_gym"]["model_calls"] == 1 for r in records)
+
+
+async def test_simpleqa_judges_through_chat_completions_under_gym_run(nemo, tmp_path) -> None:  # noqa: F811
+    await run_simpleqa(nemo, tmp_path)
 
 
 @pytest.fixture(autouse=True)

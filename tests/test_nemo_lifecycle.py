@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from gym_run.collect.runner import run_job
 from gym_run.errors import ServerStartError
+from gym_run.servers import nemo_process
 
 from tests.runtime_helpers import read_jsonl, seal, stand_in_spec, weather_plan, weather_row
 from tests.test_run_cli import REPO, _env
@@ -168,6 +169,33 @@ async def test_what_a_server_started_in_a_group_of_its_own_goes_down_with_it(tmp
     assert wait_gone(started, 1) == []
 
 
+@pytest.mark.parametrize("linger_s", [0.5, 2.0])
+async def test_a_server_unreachable_before_it_exits_stops_the_run_too(tmp_path, linger_s):
+    """A server shutting down refuses connections before its process exits: the rows that follow
+    fail at once, faster than the exit shows (a loaded machine widens that window). None of them
+    is admitted before gym-run knows whether the server is going away."""
+    plan = fake_plan(
+        tmp_path, rows=40, latency_ms=100, mode="die_after", after=3, linger_s=linger_s
+    )
+    with pytest.raises(ServerStartError) as caught:
+        await run_job(plan, show_progress=False, notice=lambda line: None)
+    assert "exited with code 3 during the run" in caught.value.message
+    assert len(read_jsonl(plan["job"]["output"]["path"])) < 12
+
+
+async def test_a_server_that_stays_unreachable_counts_as_gone(tmp_path, monkeypatch):
+    monkeypatch.setattr(nemo_process, "DYING_WAIT_S", 1.0)
+    plan = fake_plan(tmp_path, rows=40, latency_ms=100, mode="die_after", after=3, linger_s=60)
+    started = time.monotonic()
+    with pytest.raises(ServerStartError) as caught:
+        await run_job(plan, show_progress=False, notice=lambda line: None)
+    assert "stopped answering on http://127.0.0.1:" in caught.value.message
+    assert "during the run (its process" in caught.value.message
+    assert len(read_jsonl(plan["job"]["output"]["path"])) < 12
+    assert time.monotonic() - started < 45  # not the 60 s it would take to exit
+    assert wait_gone(pids(tmp_path), 8) == []  # stopped with the run
+
+
 @pytest.mark.parametrize("child", [True, "own_group"])
 def test_no_server_outlives_kill_9_of_gym_run(tmp_path, child):
     plan = fake_plan(tmp_path, rows=400, latency_ms=200, child=child)
@@ -235,3 +263,16 @@ def test_which_python_runs_nemo_gym(tmp_path):
         assert "nemo_gym: {python:" in message and "NEMO_GYM_PYTHON" in message
     with pytest.raises(ServerStartError, match="not an executable Python"):
         nemo_process.nemo_python(str(tmp_path), {})
+
+
+def test_servers_of_one_plan_never_share_a_port() -> None:
+    """Ports are picked while the others are still held (a closed port can come back at once)."""
+    from gym_run.servers.nemo_process import addresses_for
+
+    names = [f"server_{i}" for i in range(200)]
+    ports = {name: None for name in names} | {"fixed": 18123}
+    hosts = dict.fromkeys([*names, "fixed"], "127.0.0.1")
+    addresses = addresses_for(hosts, ports)
+    assert addresses["fixed"] == ("127.0.0.1", 18123)
+    picked = [addresses[name][1] for name in names]
+    assert len(set(picked)) == 200 and 18123 not in picked

@@ -145,7 +145,8 @@ def test_the_keywords_run_and_reverify_take_are_the_shared_options_and_conflicts
     assert list(JobKeywords.__annotations__) == names
     assert typing.get_type_hints(JobOptions) == typing.get_type_hints(JobKeywords)
     params = inspect.signature(Run.__init__).parameters
-    assert list(params)[1:] == ["plan", "progress", "max_pending", "options"]
+    scale = ["ray", "ray_workers", "ray_worker_concurrency", "ray_worker_cpus", "shard"]
+    assert list(params)[1:] == ["plan", "progress", "max_pending", *scale, "options"]
     plan = weather(tmp_path)
     with pytest.raises(ValueError, match="resume keeps the rollouts file and overwrite replaces"):
         Run(plan, resume=True, overwrite=True)

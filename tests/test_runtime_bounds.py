@@ -97,8 +97,9 @@ def test_the_defaults_bound_every_path():
 
 def test_the_runtime_restates_no_default():
     """A default written in runtime code would drift from the schema: the dataclasses read it."""
-    from gym_run.endpoint.client import MAX_RESPONSE_BYTES, Timeouts
+    from gym_run.endpoint.client import MAX_RESPONSE_BYTES
     from gym_run.endpoint.ratelimit import Gate
+    from gym_run.endpoint.timeouts import Timeouts
 
     model = load_schema("servers/responses_api_models/openai_model.schema.json")["properties"]
     assert Timeouts() == Timeouts.from_config(None)
@@ -200,8 +201,9 @@ def test_a_model_that_never_finishes_stops_at_max_steps(tmp_path, faults):
 
 async def test_a_dripping_body_is_cut_by_the_total_timeout(tmp_path):
     """Headers at once, then a byte a second: the read timeout never fires, the total one does."""
-    from gym_run.endpoint.client import OpenAIClient, Timeouts, make_session
+    from gym_run.endpoint.client import OpenAIClient, make_session
     from gym_run.endpoint.retry import RetryPolicy
+    from gym_run.endpoint.timeouts import Timeouts
     from gym_run.errors import ModelCallError
     from gym_run.standin.faults import Faults
 

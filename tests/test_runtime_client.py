@@ -8,8 +8,9 @@ import socket
 import aiohttp
 import pytest
 from aiohttp import web
-from gym_run.endpoint.client import OpenAIClient, Timeouts
+from gym_run.endpoint.client import OpenAIClient
 from gym_run.endpoint.retry import RetryPolicy
+from gym_run.endpoint.timeouts import Timeouts
 from gym_run.errors import ModelCallError
 from gym_run.standin.server import start_standin
 

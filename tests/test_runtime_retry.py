@@ -12,8 +12,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 from gym_run.endpoint.callstats import CURRENT_ROLLOUT, RolloutTrace
-from gym_run.endpoint.client import OpenAIClient, Timeouts
+from gym_run.endpoint.client import OpenAIClient
 from gym_run.endpoint.retry import Failure, RetryPolicy, Tally, retry_after_s
+from gym_run.endpoint.timeouts import Timeouts
 from gym_run.errors import ModelCallError
 from gym_run.standin.server import Faults, start_standin
 

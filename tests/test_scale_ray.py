@@ -147,7 +147,9 @@ async def test_the_budget_stops_a_runaway_rollout_on_ray(cluster: str, tmp_path:
         run_job(seal(plan), engine=engine, max_tokens=5000, show_progress=False), 120
     )
     budget = result.budget.as_dict()
-    assert budget["stopped"] and 5000 <= budget["spent_tokens"] < 5000 + 2000, budget
+    # over by what the other worker spent before it heard of this one's last calls: a few calls
+    # of a long conversation on an idle machine (< 2,000), up to ~4,600 seen on a loaded one
+    assert budget["stopped"] and 5000 <= budget["spent_tokens"] < 5000 + 6000, budget
     assert read_jsonl(plan["job"]["output"]["path"]) == []  # abandoned: a resume runs them
     assert result.counts["missing"] == 8
 
@@ -170,6 +172,15 @@ async def test_an_unreachable_endpoint_trips_the_breaker_on_ray(
     written = read_jsonl(plan["job"]["output"]["path"])
     assert 1 <= len(written) <= 2 * 5 + 4  # each worker's breaker, plus those in flight
     assert all(r["_gym"]["status"] == "failed" for r in written)
+
+
+async def test_the_python_api_runs_on_ray(cluster: str, tmp_path: Path) -> None:
+    from gym_run.api import run
+
+    plan = cpu_plan(tmp_path, rows=10, repeats=3)
+    result = await run(plan, ray=cluster, ray_workers=2, ray_worker_concurrency=4)
+    assert result.counts["ok"] == 30 and result.exit_code == 0
+    assert_complete(plan["job"]["output"]["path"], 30)
 
 
 def test_cli_ray_address_and_exit_code(cluster: str, tmp_path: Path) -> None:

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from gym_run.cli import cli
+from gym_run.collect.resume import final_records
 from gym_run.collect.runner import run_job
 from gym_run.errors import GymRunError
 from gym_run.scale.merge import merge_shards
 from gym_run.scale.shard import Shard, ShardError, find_shard_count, parse_shard, shard_paths
 
-from tests.runtime_helpers import read_jsonl, weather_plan, weather_row, write_plan
+from tests.runtime_helpers import read_jsonl, stand_in_spec, weather_plan, weather_row, write_plan
 
 VOLATILE = ("latency_s",)
 
@@ -32,10 +33,23 @@ def stable(record: dict[str, Any]) -> dict[str, Any]:
     return {**record, "_gym": gym, "response": response}
 
 
+#: Some answers late, so rollouts finish out of input order as on a busy machine: a run's file is
+#: in completion order, and only its final set (export, merge) is in input order.
+OUT_OF_ORDER = {"slow": 0.3, "slow_ms": 40, "seed": 7}
+
+
 def plan_of(tmp_path: Path, rows: int = 7, repeats: int = 2) -> dict[str, Any]:
     return weather_plan(
-        tmp_path, [weather_row(f"weather in city {i}?") for i in range(rows)], num_repeats=repeats
+        tmp_path,
+        [weather_row(f"weather in city {i}?") for i in range(rows)],
+        num_repeats=repeats,
+        model=stand_in_spec(faults=OUT_OF_ORDER),
     )
+
+
+def in_input_order(path: str | Path) -> list[dict[str, Any]]:
+    """A run's final set as merge and export write it: one record per id, in input order."""
+    return list(final_records(str(path)))
 
 
 @pytest.mark.parametrize(
@@ -81,7 +95,7 @@ async def run_shards(plan: dict[str, Any], n: int) -> list[Any]:
 async def test_merged_shards_equal_one_runs_final_set(tmp_path: Path) -> None:
     plan = plan_of(tmp_path)
     await run_job(plan, show_progress=False)
-    single = read_jsonl(plan["job"]["output"]["path"])
+    single = in_input_order(plan["job"]["output"]["path"])
     results = await run_shards(plan, 3)
     assert [r.counts["planned"] for r in results] == [6, 4, 4]  # rows 0,3,6 / 1,4 / 2,5 x 2
     assert all(r.counts["missing"] == 0 for r in results)
@@ -89,6 +103,9 @@ async def test_merged_shards_equal_one_runs_final_set(tmp_path: Path) -> None:
     report = merge_shards(plan, dest=str(tmp_path / "merged.jsonl"))
     assert (report.shards, report.written, report.missing, report.ok) == (3, 14, 0, 14)
     merged = read_jsonl(tmp_path / "merged.jsonl")
+    assert [(r["_ng_task_index"], r["_ng_rollout_index"]) for r in merged] == [
+        (t, k) for t in range(7) for k in range(2)
+    ]
     assert [stable(r) for r in merged] == [stable(r) for r in single]
     assert len({r["_gym"]["id"] for r in merged}) == 14
     metrics = json.loads((tmp_path / "merged.metrics.json").read_text())
@@ -129,13 +146,9 @@ async def test_merge_reports_a_missing_shard_and_resume_finishes_it(tmp_path: Pa
     assert (report.absent, report.written, report.missing) == ([2], 3, 2)
     result = await run_job(plan, existing="append", show_progress=False)  # on the merged file
     assert result.run["from_before"] == 3 and result.run["new"] == 2
-    assert [r["_ng_task_index"] for r in read_jsonl(plan["job"]["output"]["path"])] == [
-        0,
-        2,
-        4,
-        1,
-        3,
-    ]
+    tasks = [r["_ng_task_index"] for r in read_jsonl(plan["job"]["output"]["path"])]
+    assert tasks[:3] == [0, 2, 4]  # the merged set first, as merged
+    assert sorted(tasks[3:]) == [1, 3]  # then the resumed ones, in the order they finished
 
 
 async def test_merge_refuses_a_record_in_the_wrong_shard(tmp_path: Path) -> None:
@@ -167,3 +180,33 @@ def test_cli_shard_and_merge(tmp_path: Path) -> None:
     )
     refused = runner.invoke(cli, ["merge", path])
     assert refused.exit_code == 2 and "--overwrite" in refused.output
+
+
+async def test_the_python_api_runs_shards_that_merge_into_one_runs_set(tmp_path: Path) -> None:
+    from gym_run.api import run
+
+    plan = weather_plan(tmp_path, [weather_row(f"city {i}") for i in range(7)], num_repeats=2)
+    results = [await run(plan, shard=f"{k}/3") for k in (1, 2, 3)]
+    assert [r.counts["rollouts"] for r in results] == [6, 4, 4]  # rows 0,3,6 / 1,4 / 2,5
+    assert results[0].rollouts_path.endswith(".shard-1-of-3.jsonl")
+    report = merge_shards(plan)
+    assert (report.shards, report.written, report.missing) == (3, 14, 0)
+    ids = [r["_gym"]["id"] for r in read_jsonl(plan["job"]["output"]["path"])]
+    assert len(ids) == len(set(ids)) == 14
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"shard": "4/3"}, "--shard"),
+        ({"ray": False, "ray_workers": 2}, "--no-ray runs in this process"),
+        ({"ray_workers": 2}, "need --ray (or a ray: block"),
+    ],
+)
+def test_the_python_api_refuses_contradicting_scale_choices(
+    tmp_path: Path, keywords: dict[str, Any], message: str
+) -> None:
+    from gym_run.api import Run
+
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        Run(weather_plan(tmp_path), **keywords)

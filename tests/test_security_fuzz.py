@@ -21,8 +21,9 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from gym_run.endpoint.client import OpenAIClient, Timeouts
+from gym_run.endpoint.client import OpenAIClient
 from gym_run.endpoint.retry import RetryPolicy
+from gym_run.endpoint.timeouts import Timeouts
 from gym_run.errors import ModelCallError
 from gym_run.standin.server import start_standin
 from hypothesis import HealthCheck, given, settings

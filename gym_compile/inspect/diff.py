@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gym_compile.inspect.show import flatten, show_value
@@ -9,7 +10,7 @@ from gym_compile.inspect.show import flatten, show_value
 _ABSENT = object()
 
 
-def _keyed_changes(a: dict[str, Any], b: dict[str, Any], indent: str) -> list[str]:
+def _keyed_changes(a: Mapping[str, Any], b: Mapping[str, Any], indent: str) -> list[str]:
     out: list[str] = []
     for key in sorted(set(a) | set(b)):
         old, new = a.get(key, _ABSENT), b.get(key, _ABSENT)
@@ -24,7 +25,7 @@ def _keyed_changes(a: dict[str, Any], b: dict[str, Any], indent: str) -> list[st
     return out
 
 
-def _servers(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+def _servers(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     for name in sorted(set(a) | set(b)):
         old, new = a.get(name), b.get(name)
@@ -51,7 +52,7 @@ def _servers(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return out
 
 
-def _sources(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[str]:
+def _sources(a: list[Mapping[str, Any]], b: list[Mapping[str, Any]]) -> list[str]:
     old = {(s.get("role"), s.get("path")): s.get("sha256", "") for s in a}
     new = {(s.get("role"), s.get("path")): s.get("sha256", "") for s in b}
     out: list[str] = []
@@ -66,7 +67,7 @@ def _sources(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def diff_plans(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+def diff_plans(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     """Sections with +/-/~ lines; empty when the plans describe the same run."""
     sections: list[tuple[str, list[str]]] = [
         (
@@ -97,7 +98,7 @@ def diff_plans(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return out
 
 
-def _job(a: dict[str, Any] | None, b: dict[str, Any] | None) -> list[str]:
+def _job(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> list[str]:
     if a == b:
         return []
     if a is None:

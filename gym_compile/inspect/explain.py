@@ -107,7 +107,13 @@ class _Explainer:
             value = value_at(s.config, rest)
             if value is not ABSENT:
                 return value
-        return value_at(self.v.resolved.data, self.path)
+        value = value_at(self.v.resolved.data, self.path)
+        if value is ABSENT and s is None and len(self.path) == 1:  # a setting left unset
+            setting = (
+                catalog.validator("globals.schema.json").schema["properties"].get(self.path[0])
+            )
+            return setting["default"] if setting and "default" in setting else ABSENT
+        return value
 
     def _secret(self, path: Path_, value: Any) -> bool:
         if looks_secret(value) or any(secret_key_name(p) for p in path[-1:]):

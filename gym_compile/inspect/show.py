@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gym_compile import jsonsafe
-from gym_compile import schema_catalog as catalog
 from gym_compile.assets import template_env
 from gym_compile.canonical import SECRET_MARKER, content_hash
-from gym_compile.files import PLAN_BYTES, read_bytes
-from gym_compile.jsonsafe import BadJSON
+from gym_compile.plan_reader import PlanNotJSON, PlanNotObject, PlanUnreadable, read_plan
 
 
 @dataclass
 class LoadedPlan:
     path: str
-    plan: dict[str, Any] | None  # None when the file is not a plan at all
+    plan: Mapping[str, Any] | None  # as read, valid or not; None when the file is not a plan at all
     problems: list[str] = field(default_factory=list)  # schema violations, a stale hash
 
     @property
@@ -30,20 +28,21 @@ def load_plan(path: Path) -> LoadedPlan:
     """Reads and checks a plan; a plan that breaks its schema is still shown, with the problems."""
     shown = str(path)
     try:
-        plan = jsonsafe.loads(read_bytes(path, PLAN_BYTES, "a plan"))
-    except OSError as exc:
-        return LoadedPlan(shown, None, [f"cannot read {shown}: {exc.strerror or exc}"])
-    except BadJSON as exc:
-        where = f"{shown}:{exc.lineno}:{exc.colno}" if exc.lineno else shown
-        return LoadedPlan(shown, None, [f"{where}: not JSON: {exc.reason}"])
-    if not isinstance(plan, dict):
+        found = read_plan(path)
+    except PlanUnreadable as exc:
+        return LoadedPlan(shown, None, [f"cannot read {shown}: {exc.reason}"])
+    except PlanNotJSON as exc:
+        bad = exc.cause
+        where = f"{shown}:{bad.lineno}:{bad.colno}" if bad.lineno else shown
+        return LoadedPlan(shown, None, [f"{where}: not JSON: {bad.reason}"])
+    except PlanNotObject:
         return LoadedPlan(shown, None, [f"{shown}: not a plan (the top level is not an object)"])
     problems = [
         f"{shown}: $.{'.'.join(map(str, e.absolute_path))}: {e.message[:200]}"
-        for e in catalog.validator("plan.schema.json").iter_errors(plan)
+        for e in found.schema_errors
     ]
-    loaded = LoadedPlan(shown, plan, problems)
-    if "content_hash" in plan and not loaded.hash_ok:
+    loaded = LoadedPlan(shown, found.document, problems)
+    if "content_hash" in found.document and not found.hash_ok:
         loaded.problems.append(
             f"{shown}: content_hash does not match the contents (edited after compiling?)"
         )
@@ -100,8 +99,9 @@ def _context(loaded: LoadedPlan) -> dict[str, Any]:
     }
 
 
-def _spend(job: dict[str, Any]) -> list[tuple[str, str]]:
-    """The estimate, the budget, price overrides and the response cache, as (label, text) lines."""
+def _spend(job: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The estimate, the budget, price overrides, the pass threshold, the response cache and Ray,
+    as (label, text) lines."""
     from gym_compile.costing import estimate_line
 
     lines = []
@@ -119,6 +119,8 @@ def _spend(job: dict[str, Any]) -> list[tuple[str, str]]:
         lines.append(
             ("prices", ", ".join(sorted(job["prices"].get("models") or {})) + " (config overrides)")
         )
+    if job.get("pass_threshold") is not None:
+        lines.append(("passes", f"reward >= {job['pass_threshold']:g}"))
     if job.get("response_cache"):
         lines.append(("cache", job["response_cache"]["path"]))
     if job.get("ray"):

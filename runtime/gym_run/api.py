@@ -28,10 +28,11 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from gym_run.collect.job import JobResult, ProgressSpec
+from gym_compile.plan_types import Plan, RolloutRecord
 from gym_run.collect.options import JobKeywords, JobOptions
+from gym_run.collect.result import JobResult, ProgressSpec
 from gym_run.collect.resume import FinalSet
 from gym_run.collect.reverify import reverify_job
 from gym_run.collect.runner import run_job
@@ -39,6 +40,7 @@ from gym_run.metrics.aggregate import aggregate
 from gym_run.metrics.nemo import aggregate_metrics
 from gym_run.plan import load_plan
 from gym_run.report.compare import Comparison, compare_files
+from gym_run.scale.choose import LOCAL, ScaleArgs, resolve
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -62,14 +64,15 @@ log = logging.getLogger("gym_run")
 MAX_PENDING = 1024
 
 
-def _plan_dict(plan: Any) -> dict[str, Any]:
-    """A Plan (gym_compile.api), a plan dict, or the path of a plan file (verified as gym-run does)."""
+def _plan_dict(plan: Any) -> Plan:
+    """A Plan (gym_compile.api), a plan dict, or the path of a plan file (verified as gym-run does).
+    A plan given as an object is taken to be what gym-compile made (the one cast of it)."""
     if isinstance(plan, (str, os.PathLike)):
         return load_plan(plan, warn=log.warning)
     data = getattr(plan, "data", plan)
     if not isinstance(data, Mapping):
         raise TypeError(f"plan must be a Plan, a plan dict or a path, not {type(plan).__name__}")
-    return dict(data)
+    return cast(Plan, dict(data))
 
 
 def final_records(rollouts: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
@@ -121,7 +124,13 @@ class Run:
     abandoned, what is on disk stays, and `Run(plan, resume=True)` finishes the rest. Without
     `async with`, a loop left early is cleaned up only when Python finalizes the iterator, so
     use the block when you may stop early. A consumer slower than the run slows the run (at
-    most `max_pending` records wait for you)."""
+    most `max_pending` records wait for you).
+
+    Scale-out, as gym-run's flags: `ray=True` a local Ray, `ray="host:port"` a cluster,
+    `ray=False` this process even when the plan has a ray: block, `ray=None` (default) what the
+    plan says; `ray_workers`, `ray_worker_concurrency`, `ray_worker_cpus` override its block;
+    `shard="K/N"` runs one slice into its own file (`gym-run merge` joins them). ValueError
+    when they contradict each other."""
 
     def __init__(
         self,
@@ -129,21 +138,37 @@ class Run:
         *,
         progress: bool = False,
         max_pending: int = MAX_PENDING,
+        ray: bool | str | None = None,
+        ray_workers: int | None = None,
+        ray_worker_concurrency: int | None = None,
+        ray_worker_cpus: float | None = None,
+        shard: str | None = None,
         **options: Unpack[JobKeywords],
     ) -> None:
         self.plan = _plan_dict(plan)
         chosen = JobOptions(**options)
         self.existing = chosen.existing()
         self.gates = chosen.gates()
+        scale = ScaleArgs(
+            ray_address=LOCAL if ray is True else (ray or None),
+            no_ray=ray is False,
+            ray_workers=ray_workers,
+            ray_worker_concurrency=ray_worker_concurrency,
+            ray_worker_cpus=ray_worker_cpus,
+            shard=shard,
+        )
+        engine, part = resolve(self.plan, scale, log.warning)
         self.options: dict[str, Any] = {
             **chosen.job_kwargs(),
             "show_progress": None if progress else False,  # on: redrawn on a terminal, else lines
+            "engine": engine,
+            "part": part,
         }
         self.max_pending = max(1, max_pending)
         self.result: RunResult | None = None
         self._task: asyncio.Task[JobResult] | None = None
         self._cancelling = False
-        self._waiting: deque[dict[str, Any]] = deque()
+        self._waiting: deque[RolloutRecord] = deque()
         self._arrived = asyncio.Event()
         self._drained = asyncio.Event()
         self._admitted = self._taken = 0  # records handed to the writer / to the consumer
@@ -161,7 +186,7 @@ class Run:
             )
         return self._task
 
-    def _on_record(self, record: dict[str, Any]) -> None:
+    def _on_record(self, record: RolloutRecord) -> None:
         self._waiting.append(record)
         self._arrived.set()
 
@@ -191,7 +216,7 @@ class Run:
                 task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+    async def __aiter__(self) -> AsyncIterator[RolloutRecord]:
         task = self._start()
         try:
             while True:

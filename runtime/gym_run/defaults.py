@@ -33,9 +33,42 @@ def _fill(schema: Mapping[str, Any], instance: dict[str, Any]) -> dict[str, Any]
     return instance
 
 
+def global_default(key: str) -> Any:
+    """A global setting's default, as schemas/globals.schema.json states it."""
+    return copy.deepcopy(load_schema("globals.schema.json")["properties"][key]["default"])
+
+
+def pass_threshold(job: Mapping[str, Any] | None, override: float | None = None) -> float:
+    """What a rollout's reward must reach to pass: `override` (--pass-threshold) when given, else
+    the plan's `job.pass_threshold` (written only when the config sets it), else the default."""
+    if override is not None:
+        return float(override)
+    value = (job or {}).get("pass_threshold")
+    return float(value if value is not None else global_default("pass_threshold"))
+
+
 def server_defaults(server_type: str, implementation: str) -> dict[str, Any]:
     """Every default of one implementation's config (a fresh copy: callers may change it)."""
     return copy.deepcopy(_defaults(server_type, implementation))
+
+
+def default_of(server_type: str, implementation: str, key: str) -> Any:
+    """One key's default (a fresh copy): for code that reads a hand-built config's missing key."""
+    return copy.deepcopy(_defaults(server_type, implementation)[key])
+
+
+@cache
+def _plan_schema() -> dict[str, Any]:
+    return load_schema("plan.schema.json")
+
+
+def plan_default(*path: str) -> Any:
+    """A plan key's default as schemas/plan.schema.json states it, e.g. ("nemo_gym",
+    "startup_timeout_s"): what gym-run uses when a plan leaves the key out or null."""
+    node: Any = _plan_schema()
+    for key in path:
+        node = node["properties"][key]
+    return copy.deepcopy(node["default"])
 
 
 def model_defaults(implementation: str = "openai_model") -> dict[str, Any]:

@@ -1,35 +1,33 @@
-"""Plan file in, verified plan dict out: refuses anything that is not exactly what gym-compile wrote."""
+"""Plan file in, verified Plan out: refuses anything that is not exactly what gym-compile wrote.
+
+The file is read by the compiler's one plan reader (gym_compile.plan_reader, which `gym-compile
+show` uses too); the refusals, and their words, are gym-run's."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from functools import cache
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from gym_compile import jsonsafe
-from gym_compile.assets import load_schema
-from gym_compile.canonical import FORMAT_VERSION, content_hash, file_sha256
-from gym_compile.files import PLAN_BYTES, read_bytes
-from gym_compile.jsonsafe import BadJSON
+from gym_compile.canonical import FORMAT_VERSION, file_sha256
+from gym_compile.plan_reader import (
+    PlanFile,
+    PlanMissing,
+    PlanNotJSON,
+    PlanNotObject,
+    PlanUnreadable,
+    read_plan,
+)
+from gym_compile.plan_types import Job, Plan
 from gym_run.errors import PlanError
 
 _MAX_SCHEMA_ERRORS = 5
 
 
-@cache
-def _validator() -> Draft202012Validator:
-    """Built once per process: loading plans in tests and serve should not rebuild it."""
-    return Draft202012Validator(load_schema("plan.schema.json"))
-
-
-def load_plan(
-    path: str | os.PathLike[str], *, warn: Callable[[str], None] | None = None
-) -> dict[str, Any]:
+def load_plan(path: str | os.PathLike[str], *, warn: Callable[[str], None] | None = None) -> Plan:
     """Reads and verifies a plan; every refusal says what to do next.
 
     Refused: not a plan, a newer or older format, a schema error, an edited plan (hash), an input
@@ -37,21 +35,34 @@ def load_plan(
     env.yaml changed since compile, since the plan already holds everything they said.
     """
     path = os.fspath(path)
-    plan = _read_json(path)
-    _check_format(plan, path)
-    _check_schema(plan, path)
-    _check_hash(plan, path)
+    found = _read(path)
+    _check_format(found.document, path)
+    _check_schema(found, path)
+    _check_hash(found, path)
+    plan = found.plan
     _check_input(plan)
     for message in stale_sources(plan):
         (warn or _stderr)(message)
     return plan
 
 
+def job_of(plan: Plan) -> Job:
+    """The plan's collection job; a plan that describes servers only has none to run."""
+    job = plan["job"]
+    if not job:
+        raise PlanError(
+            "this plan has no collection job: it describes servers only (serve them with "
+            "`gym-run serve PLAN`); to collect rollouts compile with +agent_name=NAME "
+            "(and +input_jsonl_fpath=..., else the agent's example dataset)"
+        )
+    return job
+
+
 def _stderr(message: str) -> None:
     print(f"gym-run: warning: {message}", file=sys.stderr, flush=True)
 
 
-def stale_sources(plan: dict[str, Any]) -> list[str]:
+def stale_sources(plan: Plan) -> list[str]:
     """One line per config file or env.yaml that changed or went away since compile."""
     notes = []
     for source in plan.get("sources") or []:
@@ -79,25 +90,25 @@ def stale_sources(plan: dict[str, Any]) -> list[str]:
     return notes
 
 
-def _read_json(path: str) -> Any:
-    """A regular file of at most PLAN_BYTES, parsed with bounded nesting."""
+def _read(path: str) -> PlanFile:
     try:
-        return jsonsafe.loads(read_bytes(path, PLAN_BYTES, "a plan"))
-    except FileNotFoundError:
+        return read_plan(path)
+    except PlanMissing:
         raise PlanError(f"plan {path} not found (compile one with gym-compile)") from None
-    except OSError as exc:
-        raise PlanError(f"cannot read plan {path}: {exc.strerror or exc}") from None
-    except BadJSON as exc:
-        where = f" (line {exc.lineno}, column {exc.colno}: {exc.reason})" if exc.lineno else ""
+    except PlanUnreadable as exc:
+        raise PlanError(f"cannot read plan {path}: {exc.reason}") from None
+    except PlanNotJSON as exc:
+        bad = exc.cause
+        where = f" (line {bad.lineno}, column {bad.colno}: {bad.reason})" if bad.lineno else ""
         raise PlanError(
-            f"{path} is not JSON{where or f' ({exc.reason})'}; pass the plan.json written by gym-compile"
+            f"{path} is not JSON{where or f' ({bad.reason})'}; pass the plan.json written by gym-compile"
         ) from None
+    except PlanNotObject:
+        raise PlanError(f"{path} is not a gym-compile plan (expected a JSON object)") from None
 
 
-def _check_format(plan: Any, path: str) -> None:
+def _check_format(plan: Mapping[str, Any], path: str) -> None:
     """Checked before the schema so a newer plan gets an upgrade hint, not a schema error."""
-    if not isinstance(plan, dict):
-        raise PlanError(f"{path} is not a gym-compile plan (expected a JSON object)")
     version = plan.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise PlanError(
@@ -116,9 +127,9 @@ def _check_format(plan: Any, path: str) -> None:
         )
 
 
-def _check_schema(plan: dict[str, Any], path: str) -> None:
+def _check_schema(found: PlanFile, path: str) -> None:
     # best_match descends into anyOf branches, so "job" reports the field that is wrong in it.
-    errors = [best_match([e]) for e in _validator().iter_errors(plan)]
+    errors = [best_match([e]) for e in found.schema_errors]
     errors.sort(key=lambda e: list(map(str, e.absolute_path)))
     if not errors:
         return
@@ -133,13 +144,13 @@ def _short(message: str, limit: int = 160) -> str:
     return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
-def _check_hash(plan: dict[str, Any], path: str) -> None:
+def _check_hash(found: PlanFile, path: str) -> None:
     """An edit cannot be located (the original is gone); `gym-compile diff` against a fresh plan can."""
-    if content_hash(plan) != plan["content_hash"]:
+    if not found.hash_ok:
         raise PlanError(f"{path} was edited after compiling; recompile")
 
 
-def _check_input(plan: dict[str, Any]) -> None:
+def _check_input(plan: Plan) -> None:
     """The plan is only as good as the data it was checked against."""
     job = plan.get("job")
     if not job:

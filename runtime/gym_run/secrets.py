@@ -15,6 +15,7 @@ from typing import Any
 from gym_compile.canonical import SECRET_MARKER
 from gym_compile.diagnostics import CompileError, FileMissing
 from gym_compile.loader import load_yaml
+from gym_compile.plan_types import Plan, ServerEntry
 from gym_compile.secretscan import MASK
 from gym_run.errors import SecretError
 from gym_run.redact import MIN_MASKED_LEN, REDACT, Redactor, spellings
@@ -35,7 +36,7 @@ def referenced_secrets(value: Any) -> set[str]:
 
 
 def resolve_secrets(
-    plan: Mapping[str, Any],
+    plan: Plan,
     environ: Mapping[str, str] | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> dict[str, str]:
@@ -175,8 +176,6 @@ def _read_yaml(path: str) -> tuple[Any, str | None]:
         return None, f"cannot be used{where} ({first.code}: {first.message[:160]})"
 
 
-def server_specs(
-    plan: Mapping[str, Any], environ: Mapping[str, str] | None = None
-) -> dict[str, Any]:
+def server_specs(plan: Plan, environ: Mapping[str, str] | None = None) -> dict[str, ServerEntry]:
     """The plan's servers with secret references replaced by values (fails before anything starts)."""
     return substitute_secrets(plan["servers"], resolve_secrets(plan, environ))

@@ -25,8 +25,8 @@ def cache_path(target: str) -> str:
                 return target
     except OSError as exc:
         raise GymRunError(f"cannot read {target}: {exc.strerror or exc}") from None
-    job = load_plan(target).get("job") or {}
-    spec = job.get("response_cache")
+    job = load_plan(target).get("job")
+    spec = job.get("response_cache") if job else None
     if not spec:
         raise GymRunError(
             f"{target} has no response cache: add `response_cache: {{}}` to the config and "

@@ -57,6 +57,11 @@ def resume_command(plan: str, retry_failed: bool) -> str:
     return f"gym-run {shlex.quote(plan)} --resume" + (" --retry-failed" if retry_failed else "")
 
 
+#: run and serve: the same flag, the same meaning, the same words
+NO_CACHE_HELP = "Do not use the plan's response cache (neither read nor write it)."
+no_cache_option = click.option("--no-cache", is_flag=True, help=NO_CACHE_HELP)
+
+
 @cli.command("run")
 @click.argument("plan", type=click.Path(dir_okay=False))
 @job_options(
@@ -67,7 +72,7 @@ def resume_command(plan: str, retry_failed: bool) -> str:
         max_usd="Budget in USD for this run, instead of the plan's budget.max_usd (e.g. to resume "
         "past it).",
         max_tokens="Budget in billed tokens for this run, instead of the plan's budget.max_tokens.",
-        no_cache="Do not use the plan's response cache (neither read nor write it).",
+        no_cache=NO_CACHE_HELP,
     )
 )
 @click.option(
@@ -174,9 +179,15 @@ def check_command(plan: str) -> None:
     help="Port of NeMo Gym's head server (0: a free one); NeMo Gym's tools look at 11000 unless "
     "given +head_server.port.",
 )
+@no_cache_option
 @user_errors
 def serve_command(
-    plan: str, host: str | None, allow_remote: bool, require_token: bool, head_port: int
+    plan: str,
+    host: str | None,
+    allow_remote: bool,
+    require_token: bool,
+    head_port: int,
+    no_cache: bool,
 ) -> None:
     """Serve PLAN's servers over HTTP (NeMo Gym's routes and head server) until Ctrl-C."""
     from gym_run.servers.serve import serve_forever
@@ -192,6 +203,7 @@ def serve_command(
                 require_token=require_token,
                 head_port=head_port,
                 log_dir=Path(plan).with_name(Path(plan).stem + ".logs"),
+                use_cache=not no_cache,
             )
         )
     except KeyboardInterrupt:

@@ -42,9 +42,9 @@ def eval_options(func: F) -> F:
     func = click.option(
         "--pass-threshold",
         type=float,
-        default=1.0,
-        show_default=True,
-        help="A rollout passes when its reward >= this (pass rate, pass@k, JUnit).",
+        default=None,
+        help="A rollout passes when its reward >= this (pass rate, pass@k, JUnit); default: the "
+        "plan's pass_threshold (for report: the one its run used), else 1.0.",
     )(func)
     return func
 

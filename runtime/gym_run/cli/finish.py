@@ -16,8 +16,8 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from gym_run.cli.evalopts import check_gates
-from gym_run.collect.job import JobResult
 from gym_run.collect.progress import PLAIN_INTERVAL_S
+from gym_run.collect.result import JobResult
 from gym_run.collect.summary import summary_lines
 from gym_run.errors import EXIT_BUDGET, EXIT_ENDPOINT_DOWN, EXIT_INTERRUPTED, EXIT_SOME_FAILED
 from gym_run.metrics.gate import Gate

@@ -18,6 +18,7 @@ from gym_compile.loader import load_yaml
 from gym_run.cli.compare import run_compare
 from gym_run.cli.errors import user_errors
 from gym_run.cli.evalopts import check_gates, eval_options
+from gym_run.defaults import pass_threshold as threshold_for
 from gym_run.endpoint.pricing import PriceTable
 from gym_run.errors import EXIT_BELOW_THRESHOLD
 from gym_run.metrics.gate import Gate
@@ -48,6 +49,16 @@ def _load(path: str, what: str) -> Any:
         raise click.ClickException(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except BadJSON as exc:
         raise click.ClickException(f"cannot read {what} {path}: not JSON ({exc.reason})") from None
+
+
+def _run_threshold(metrics_doc: Any) -> float:
+    """The pass threshold a run's metrics document records (its aggregate block), else the default."""
+    gym = metrics_doc.get("_gym") if isinstance(metrics_doc, dict) else None
+    aggregate = gym.get("aggregate") if isinstance(gym, dict) else None
+    value = aggregate.get("pass_threshold") if isinstance(aggregate, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return threshold_for(None)
 
 
 @click.command("report")
@@ -90,7 +101,7 @@ def report_command(
     prices: str | None,
     max_rows: int,
     text_only: bool,
-    pass_threshold: float,
+    pass_threshold: float | None,
     gates: list[Gate],
     junit: str | None,
 ) -> None:
@@ -104,7 +115,9 @@ def report_command(
                 "report A B compares two runs; --fail-under, --junit, --metrics and --prices "
                 "take one rollouts file"
             )
-        run_compare(rollouts, other, output, text_only, pass_threshold, max_rows)
+        run_compare(
+            rollouts, other, output, text_only, threshold_for(None, pass_threshold), max_rows
+        )
         return
     try:
         given = resolve(rollouts)
@@ -123,6 +136,8 @@ def report_command(
         table = PriceTable.load(overrides) if overrides is not None else None
     except ValueError as exc:
         raise click.ClickException(f"{prices}: {exc}") from None
+    if pass_threshold is None:  # the threshold the run itself used (its plan's)
+        pass_threshold = _run_threshold(metrics_doc)
     writer = JUnitWriter(junit, pass_threshold=pass_threshold) if junit else None
     try:
         data = collect_report(

@@ -9,7 +9,7 @@ import click
 from gym_run.cli.errors import user_errors
 from gym_run.cli.finish import finish
 from gym_run.cli.jobopts import JobArgs, JobHelp, interruptible, job_options
-from gym_run.collect.job import ProgressSpec
+from gym_run.collect.result import ProgressSpec
 from gym_run.collect.reverify import reverify_job
 from gym_run.plan import load_plan
 

@@ -7,44 +7,17 @@ import functools
 import shlex
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import click
 
+from gym_compile.plan_types import Plan
 from gym_run.cli.errors import user_errors
 from gym_run.collect.engine import Engine, Slice
 from gym_run.errors import EXIT_OK, EXIT_SOME_FAILED, PlanError
 from gym_run.plan import load_plan
-
-LOCAL = "local"
-
-
-@dataclass(frozen=True)
-class ScaleArgs:
-    ray_address: str | None = None  # LOCAL: --ray given without an address
-    no_ray: bool = False
-    ray_workers: int | None = None
-    ray_worker_concurrency: int | None = None
-    ray_worker_cpus: float | None = None
-    shard: str | None = None
-
-    @property
-    def ray_flags(self) -> bool:
-        tuning = (self.ray_workers, self.ray_worker_concurrency, self.ray_worker_cpus)
-        return any(v is not None for v in tuning)
-
-    def resume_flags(self) -> str:
-        """What a resume must repeat: the same shard, and Ray if it came from the command line."""
-        out = ""
-        if self.shard is not None:
-            out += f" --shard {shlex.quote(self.shard)}"
-        if self.ray_address is not None:
-            out += " --ray" + (
-                "" if self.ray_address == LOCAL else f" {shlex.quote(self.ray_address)}"
-            )
-        return out
-
+from gym_run.scale import choose
+from gym_run.scale.choose import LOCAL, ScaleArgs, ScaleError
 
 _NAMES = (
     "ray_address",
@@ -110,41 +83,13 @@ def scale_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def resolve(
-    plan: dict[str, Any], scale: ScaleArgs, notice: Callable[[str], None]
+    plan: Plan, scale: ScaleArgs, notice: Callable[[str], None]
 ) -> tuple[Engine | None, Slice | None]:
-    """The engine (None: in this process) and the slice (None: all rows) this run uses."""
-    if not plan.get("job"):
-        return None, None  # run_job says the plan has no job
-    part = None
-    if scale.shard is not None:
-        from gym_run.scale.shard import ShardError, parse_shard
-
-        try:
-            part = parse_shard(scale.shard).slice(plan["job"])
-        except ShardError as exc:
-            raise click.UsageError(str(exc)) from None
-    if scale.no_ray:
-        if scale.ray_address is not None or scale.ray_flags:
-            raise click.UsageError("--no-ray runs in this process: drop the --ray flags")
-        return None, part
-    from gym_run.scale.settings import RaySettings
-
-    settings = RaySettings.from_plan(plan["job"])
-    if settings is None and scale.ray_address is None:
-        if scale.ray_flags:
-            raise click.UsageError(
-                "--ray-workers / --ray-worker-* need --ray (or a ray: block in the config)"
-            )
-        return None, part
-    settings = (settings or RaySettings()).override(
-        address=scale.ray_address,
-        workers=scale.ray_workers,
-        concurrency_per_worker=scale.ray_worker_concurrency,
-        cpus_per_worker=scale.ray_worker_cpus,
-    )
-    from gym_run.scale.ray_engine import RayEngine
-
-    return RayEngine(settings, notice), part
+    """gym_run.scale.choose.resolve, its complaints as usage errors."""
+    try:
+        return choose.resolve(plan, scale, notice)
+    except ScaleError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @click.command("merge")
@@ -176,6 +121,8 @@ def merge_command(plan: str, shards: int | None, output: str | None, overwrite: 
         report = merge_shards(loaded, shards=shards, dest=output, overwrite=overwrite)
     except ShardError as exc:
         raise click.UsageError(str(exc)) from None
+    for notice in report.notices:
+        click.echo(notice, err=True)
     absent = f"; no file for shard {', '.join(map(str, report.absent))}" if report.absent else ""
     missing = f", {report.missing} missing" if report.missing else ""
     click.echo(

@@ -9,8 +9,11 @@ model call starts; only calls already sent can take a run a little over it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from gym_compile.plan_types import Job
 
 
 @dataclass
@@ -25,9 +28,9 @@ class Budget:
 
     @classmethod
     def from_plan(
-        cls, job: dict[str, Any], *, max_usd: float | None = None, max_tokens: int | None = None
+        cls, job: Job, *, max_usd: float | None = None, max_tokens: int | None = None
     ) -> Budget:
-        planned = job.get("budget") or {}
+        planned: Mapping[str, Any] = job.get("budget") or {}
         return cls(
             max_usd if max_usd is not None else planned.get("max_usd"),
             max_tokens if max_tokens is not None else planned.get("max_tokens"),

@@ -6,24 +6,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from gym_compile.plan_types import CacheSpec, Plan, RolloutRecord, ServerEntry
 from gym_run.collect.rollouts import Item
 from gym_run.collect.stops import RunWatch
 from gym_run.endpoint.callstats import CallStats
 
-Sink = Callable[[dict[str, Any]], Awaitable[None]]
+Sink = Callable[[RolloutRecord], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class EngineJob:
     """What an engine needs to run rollouts the way a local run would."""
 
-    plan: dict[str, Any]
-    specs: dict[str, Any]  # the plan's servers, secrets resolved
+    plan: Plan
+    specs: dict[str, ServerEntry]  # the plan's servers, secrets resolved
     sink: Sink  # the runner's accept(): priced, written
     watch: RunWatch  # the budget and circuit breaker: workers report each paid call and trip here
-    cache_spec: dict[str, Any] | None  # the response cache (None: off for this run)
+    cache_spec: CacheSpec | None  # the response cache (None: off for this run)
     rollout_timeout_s: float | None
 
 

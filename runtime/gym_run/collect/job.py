@@ -9,18 +9,18 @@ collected. `execute` sequences it; the facades call it.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
+from gym_compile.plan_types import CacheSpec, Plan, RolloutRecord, ServerEntry
 from gym_run.collect.budget import Budget
 from gym_run.collect.engine import Engine, EngineJob, RemoteRun, Running, Slice
 from gym_run.collect.interrupt import Interrupts
 from gym_run.collect.limits import fit_concurrency
 from gym_run.collect.metrics import Metrics
-from gym_run.collect.progress import PLAIN_INTERVAL_S, Live, Progress
+from gym_run.collect.progress import Live, Progress
+from gym_run.collect.result import JobResult, ProgressSpec
 from gym_run.collect.resume import FAILED, Ledger, iter_final, scan
 from gym_run.collect.rollouts import Item, planned_total
 from gym_run.collect.stops import RunWatch
@@ -29,17 +29,9 @@ from gym_run.endpoint.cache import open_cache
 from gym_run.endpoint.callstats import CallStats
 from gym_run.endpoint.client import make_session
 from gym_run.endpoint.pricing import CostMeter, PriceTable, price_record, server_models
-from gym_run.errors import (
-    EXIT_BELOW_THRESHOLD,
-    EXIT_BUDGET,
-    EXIT_ENDPOINT_DOWN,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_SOME_FAILED,
-    GymRunError,
-    PlanError,
-)
+from gym_run.errors import EXIT_INTERRUPTED, GymRunError, PlanError
 from gym_run.metrics.finalset import Outputs, summarize_final_set, tasks_path_for
+from gym_run.plan import job_of
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.launch import logs_dir_for, start_servers
 from gym_run.servers.nemo_process import ServerDied
@@ -48,54 +40,9 @@ from gym_run.servers.registry import Servers
 DEFAULT_GRACE_S = 30.0
 
 
-@dataclass
-class JobResult:
-    metrics: dict[str, Any]
-    rollouts_path: str
-    metrics_path: str
-    first_error: str | None = None
-    interrupted: bool = False
-    run: dict[str, Any] = field(default_factory=dict)
-    budget: Budget = field(default_factory=Budget)
-    endpoint_down: str | None = None  # the circuit breaker stopped the run: why, in one line
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return self.metrics["_gym"]["counts"]
-
-    @property
-    def aggregate(self) -> dict[str, Any]:
-        """The aggregate block (gym_run.metrics) of the final set; {} when it was not computed."""
-        return self.metrics["_gym"].get("aggregate") or {}
-
-    def exit_code(self, gates_hold: bool = True) -> int:
-        """What gym-run exits with: 130 interrupted, 5 budget, 7 the endpoint is unusable (the
-        circuit breaker), 6 below a gate, 3 some failed or missing, 0."""
-        if self.interrupted:
-            return EXIT_INTERRUPTED
-        if self.budget.stopped:
-            return EXIT_BUDGET
-        if self.endpoint_down:
-            return EXIT_ENDPOINT_DOWN
-        if not gates_hold:
-            return EXIT_BELOW_THRESHOLD
-        return EXIT_SOME_FAILED if self.counts["failed"] or self.counts["missing"] else EXIT_OK
-
-
-def stderr_notice(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-@dataclass
-class ProgressSpec:
-    stream: TextIO | None = None
-    show: bool | None = None  # None: a redrawn line on a terminal, plain lines otherwise
-    interval_s: float = PLAIN_INTERVAL_S  # plain lines: one every so many seconds
-
-
 async def execute(
     state: Job,
-    specs: dict[str, Any],
+    specs: dict[str, ServerEntry],
     *,
     existing: Existing,
     retry_failed: bool,
@@ -145,14 +92,14 @@ class Job:
 
     def __init__(
         self,
-        plan: dict[str, Any],
+        plan: Plan,
         *,
         notice: Callable[[str], None],
         resume_hint: str,
         grace_s: float,
         budget: Budget,
     ) -> None:
-        self.plan, self.job = plan, plan["job"]
+        self.plan, self.job = plan, job_of(plan)
         self.notice, self.resume_hint, self.grace_s = notice, resume_hint, grace_s
         try:
             prices = PriceTable.load(self.job.get("prices"))
@@ -166,10 +113,10 @@ class Job:
                 f"gym-run: max_usd counts priced models only; no price for {', '.join(unpriced)} "
                 "(add it under prices.models, or use --max-tokens)"
             )
-        self.cache_spec: dict[str, Any] | None = None
+        self.cache_spec: CacheSpec | None = None
         self.pass_threshold = 1.0
         self.junit_path: str | None = None
-        self.on_record: Callable[[dict[str, Any]], None] | None = None
+        self.on_record: Callable[[RolloutRecord], None] | None = None
         self.backpressure: Callable[[], Awaitable[None]] | None = None
         self.aggregate: dict[str, Any] | None = None
         self.repeats = self.job["num_repeats"]
@@ -226,7 +173,7 @@ class Job:
         self.run["resumed"] = True
         self.run["from_before"] = self.ledger.ok + self.ledger.failed
 
-    def on_durable(self, record: dict[str, Any], offset: int) -> None:
+    def on_durable(self, record: RolloutRecord, offset: int) -> None:
         """A record is on disk: it becomes final (the writer calls this in file order)."""
         replaced = self.ledger.state(self.ledger.index(record)) == FAILED
         self.ledger.add(record, offset, self.metrics)
@@ -272,24 +219,24 @@ class Job:
         if self.collector is not None:
             self.collector.stop()
 
-    async def accept(self, record: dict[str, Any]) -> None:
+    async def accept(self, record: RolloutRecord) -> None:
         """The collector's sink: priced (spend was charged call by call, by this process's model
         clients or by an engine's workers through `self.watch`), then written."""
         price_record(self.meter, record)
         if record["_gym"]["status"] != "ok" and self.servers is not None:
-            self.servers.check_processes()  # a dead server fails rollouts fast: stop admitting now
+            await self.servers.settle_processes()  # a dead server fails rollouts fast: look now
         if self.backpressure is not None:
             await self.backpressure()
         await self.writer.write(record)
 
     async def collect(
-        self, specs: dict[str, Any], *, retry_failed: bool, handle_signals: bool
+        self, specs: dict[str, ServerEntry], *, retry_failed: bool, handle_signals: bool
     ) -> None:
         """Servers up, the items through `self.collector`, servers down (a run, a reverify)."""
         raise NotImplementedError
 
     async def with_servers(
-        self, specs: dict[str, Any], body: Callable[[Servers], Awaitable[None]]
+        self, specs: dict[str, ServerEntry], body: Callable[[Servers], Awaitable[None]]
     ) -> None:
         """The response cache and one HTTP session around the plan's servers (`specs`), built,
         handed to `body`, and closed whatever happens."""
@@ -324,7 +271,7 @@ class Job:
     async def run_elsewhere(
         self,
         engine: Engine,
-        specs: dict[str, Any],
+        specs: dict[str, ServerEntry],
         items: Iterator[Item],
         rollout_timeout_s: float | None,
         handle_signals: bool,

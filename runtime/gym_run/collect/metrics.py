@@ -8,6 +8,7 @@ metrics never need the rollouts file read back. Failed records carry no usage or
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from gym_run.endpoint.usage import USAGE_KEYS, add_usage, empty_usage, record_billed
@@ -35,7 +36,7 @@ class Metrics:
     def rollouts(self) -> int:
         return self.ok + self.failed
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: Mapping[str, Any]) -> None:
         gym = record.get("_gym") or {}
         if gym.get("status") != "ok":
             self.failed += 1
@@ -70,7 +71,7 @@ class Metrics:
             self._sums[key] = self._sums.get(key, 0.0) + value
             self._counts[key] = self._counts.get(key, 0) + 1
 
-    def _add_cost(self, gym: dict[str, Any]) -> None:
+    def _add_cost(self, gym: Mapping[str, Any]) -> None:
         if "cost_usd" not in gym:
             return
         self.priced += 1

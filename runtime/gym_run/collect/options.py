@@ -39,7 +39,7 @@ class JobOptions:
     use_cache: bool = True
     max_usd: float | None = None
     max_tokens: int | None = None
-    pass_threshold: float = 1.0
+    pass_threshold: float | None = None  # None: the plan's (else 1.0)
     fail_under: Iterable[str | Gate] = ()
     junit_path: str | None = None
 
@@ -84,6 +84,6 @@ class JobKeywords(TypedDict, total=False):
     use_cache: bool
     max_usd: float | None
     max_tokens: int | None
-    pass_threshold: float
+    pass_threshold: float | None
     fail_under: Iterable[str | Gate]
     junit_path: str | None

@@ -8,8 +8,10 @@ carries `agent_ref` as NeMo Gym's do; `served_answer` is what `gym-run serve` an
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
+from gym_compile.plan_types import ErrorInfo, GymBlock, RolloutRecord
 from gym_run.endpoint.cache import CacheTally
 from gym_run.errors import ModelCallError
 
@@ -24,7 +26,7 @@ def rollout_id(plan_hash: str, task: int, rollout: int) -> str:
 
 
 def ok_record(
-    result: dict[str, Any],
+    result: Mapping[str, Any],
     *,
     plan_hash: str,
     task: int,
@@ -32,24 +34,24 @@ def ok_record(
     retries: int | None = None,
     cache: CacheTally | None = None,
     agent: str | None = None,
-) -> dict[str, Any]:
+) -> RolloutRecord:
     """Verify's answer (row + response + reward + extras) with the indices and the `_gym` block.
 
     With the response cache on, `cache_hit` says every model call was replayed and `cache` what
     was (the usage it replayed is not paid for again)."""
     stats = result.get("_gym") or {}
-    record = _indexed(result, task, rollout, agent)
-    record["_gym"] = {"id": rollout_id(plan_hash, task, rollout), "status": "ok", **stats}
+    # the agent's counters (usage, calls, latency): ours, or a NeMo Gym agent's answer as it came
+    gym = cast(GymBlock, {"id": rollout_id(plan_hash, task, rollout), "status": "ok", **stats})
     if retries is not None:
-        record["_gym"]["retries"] = retries
+        gym["retries"] = retries
     if cache is not None and cache.hits + cache.misses:
-        record["_gym"]["cache_hit"] = cache.all_hits
-        record["_gym"]["cache"] = cache.as_record()
-    return record
+        gym["cache_hit"] = cache.all_hits
+        gym["cache"] = cache.as_record()
+    return indexed_record(result, task, rollout, agent, gym)
 
 
 def failed_record(
-    row: dict[str, Any],
+    row: Mapping[str, Any],
     exc: BaseException,
     *,
     plan_hash: str,
@@ -57,31 +59,35 @@ def failed_record(
     rollout: int,
     retries: int | None = None,
     agent: str | None = None,
-) -> dict[str, Any]:
+) -> RolloutRecord:
     """The row as sent, no reward, and what went wrong (never a secret: client messages are redacted)."""
-    record = _indexed(row, task, rollout, agent)
-    record["_gym"] = {
+    gym: GymBlock = {
         "id": rollout_id(plan_hash, task, rollout),
         "status": "failed",
         "error": error_info(exc),
     }
     if retries is not None:
-        record["_gym"]["retries"] = retries
-    return record
+        gym["retries"] = retries
+    return indexed_record(row, task, rollout, agent, gym)
 
 
-def _indexed(fields: dict[str, Any], task: int, rollout: int, agent: str | None) -> dict[str, Any]:
-    """NeMo Gym's record keys after the row's: the indices, then `agent_ref` (kept if the row has one)."""
+def indexed_record(
+    fields: Mapping[str, Any], task: int, rollout: int, agent: str | None, gym: GymBlock
+) -> RolloutRecord:
+    """NeMo Gym's record keys after the row's: the indices, then `agent_ref` (kept if the row has
+    one), `_gym` last. The row's and verify's own fields are not ours to type: the one cast from
+    an answer to a record is here."""
     # the agent may echo the indices it was sent: they still come right after the row's keys
     record = {k: v for k, v in fields.items() if k not in ("_gym", TASK_INDEX, ROLLOUT_INDEX)}
     record[TASK_INDEX] = task
     record[ROLLOUT_INDEX] = rollout
     if agent is not None and "agent_ref" not in record:
         record["agent_ref"] = {"name": agent}
-    return record
+    record["_gym"] = gym
+    return cast(RolloutRecord, record)
 
 
-def error_info(exc: BaseException) -> dict[str, Any]:
+def error_info(exc: BaseException) -> ErrorInfo:
     """class, HTTP status, message, attempts (HTTP requests of the failing call) and request id."""
     if isinstance(exc, ModelCallError):
         return {
@@ -115,7 +121,7 @@ _NG_NAME = re.compile(r"[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?")
 _TERMINAL_STATUSES = frozenset({400, 404, 413, 422})
 
 
-def served_answer(record: dict[str, Any]) -> dict[str, Any]:
+def served_answer(record: RolloutRecord) -> Mapping[str, Any]:
     """What `gym-run serve` answers on `/run` (HTTP 200 either way): an ok record as it is; a
     failed one as NeMo Gym's current agents answer a failure: reward 0.0, a minimal valid
     response, `_ng_failure_class` and `error` (and `_ng_failure_terminal`), `_gym` unchanged."""
@@ -123,7 +129,7 @@ def served_answer(record: dict[str, Any]) -> dict[str, Any]:
     if gym.get("status") == "ok":
         return record
     error = gym["error"]
-    answer = {k: v for k, v in record.items() if k != "_gym"}
+    answer: dict[str, Any] = {k: v for k, v in record.items() if k != "_gym"}
     params = record.get("responses_create_params")
     model = params.get("model") if isinstance(params, dict) else None
     answer["reward"] = 0.0
@@ -137,7 +143,7 @@ def served_answer(record: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def failure_class(error: dict[str, Any]) -> str:
+def failure_class(error: Mapping[str, Any]) -> str:
     """A name from NeMo Gym's shared failure vocabulary (nemo_gym/failure_kinds.py); a NeMo Gym
     agent's own class (recorded as the error's class) is passed on as it is."""
     name = str(error["class"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import mmap
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
@@ -22,9 +22,11 @@ from gym_compile.atomic import atomic_file
 from gym_compile.canonical import sibling_path
 from gym_compile.files import JSONL_BYTES, RECORD_BYTES, iter_lines, open_input
 from gym_compile.jsonsafe import BadJSON
+from gym_compile.plan_types import Plan
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.rollouts import planned_total
 from gym_run.errors import GymRunError, OutputExistsError
+from gym_run.plan import job_of
 
 EMPTY, OK, FAILED = 0, 1, 2
 Skip = Callable[[int, str], None]
@@ -47,7 +49,7 @@ class Ledger:
         self._map = mmap.mmap(self._file.fileno(), max(1, total) * 8)
         self._slots = memoryview(self._map).cast("q")
 
-    def index(self, record: dict[str, Any]) -> int:
+    def index(self, record: Mapping[str, Any]) -> int:
         """The slot of a record of this plan; ValueError (with the reason) for any other record."""
         gym = record.get("_gym")
         rid = gym.get("id") if isinstance(gym, dict) else None
@@ -75,7 +77,7 @@ class Ledger:
         state = self.state(i)
         return state == OK or (state == FAILED and not retry_failed)
 
-    def add(self, record: dict[str, Any], offset: int, metrics: Metrics) -> bool:
+    def add(self, record: Mapping[str, Any], offset: int, metrics: Metrics) -> bool:
         """Applies the final-record rule; False for a record that is not final (a second ok)."""
         i = self.index(record)
         ok = record["_gym"].get("status") == "ok"
@@ -102,6 +104,7 @@ class Ledger:
 @dataclass
 class ScanReport:
     size: int = 0  # bytes of whole lines; the file is truncated to this on resume
+    lines: int = 0  # whole lines (a torn last line is line `lines + 1`)
     torn_bytes: int = 0  # a last line without its newline (a write cut short by a kill)
     records: int = 0
     not_final: int = 0
@@ -133,6 +136,7 @@ def scan(
             if data is not None and not data.endswith(b"\n"):
                 report.torn_bytes = len(data)
                 break
+            report.lines = lineno
             if data is None or data.strip():
                 try:
                     record = (_gym_tail(data) if ids_only and data else None) or _record(
@@ -303,10 +307,10 @@ def default_export_path(rollouts: str) -> str:
 
 
 def export_plan(
-    plan: dict[str, Any], dest: str | None, *, ok_only: bool = False, overwrite: bool = False
+    plan: Plan, dest: str | None, *, ok_only: bool = False, overwrite: bool = False
 ) -> ExportReport:
     """`gym-run export`: the plan's rollouts file, de-duplicated, in input order."""
-    job = plan["job"]
+    job = job_of(plan)
     total = planned_total(job["input"]["rows"], job["limit"], job["num_repeats"])
     ledger = Ledger(plan["content_hash"], job["num_repeats"], total)
     try:

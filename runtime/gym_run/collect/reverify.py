@@ -20,19 +20,23 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
+from gym_compile.plan_types import ErrorInfo, GymBlock, Plan, RolloutRecord, ServerEntry
 from gym_run.collect.budget import Budget
-from gym_run.collect.job import Job, JobResult, ProgressSpec, execute, stderr_notice
-from gym_run.collect.record import error_info, ok_record, rollout_id
+from gym_run.collect.job import Job, execute
+from gym_run.collect.record import error_info, indexed_record, ok_record, rollout_id
+from gym_run.collect.result import JobResult, ProgressSpec, stderr_notice
 from gym_run.collect.resume import FinalSet
 from gym_run.collect.rollouts import Collector, Item, iter_rows
 from gym_run.collect.writer import Existing
+from gym_run.defaults import pass_threshold as threshold_for
 from gym_run.endpoint.cache import cache_scope
 from gym_run.endpoint.callstats import CURRENT_ROLLOUT, RolloutTrace
 from gym_run.endpoint.usage import merge_usage_by_server, total_usage
 from gym_run.errors import GymRunError, OutputExistsError, PlanError
+from gym_run.plan import job_of
 from gym_run.secrets import resolve_secrets, substitute_secrets
 from gym_run.servers.builtin.agent import merge_params
 from gym_run.servers.builtin.resources import ResourcesServer
@@ -58,15 +62,16 @@ def _refs(value: Any) -> Iterator[str]:
             yield from _refs(child)
 
 
-def verifier_servers(plan: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
+def verifier_servers(plan: Plan) -> tuple[str, str | None, dict[str, ServerEntry]]:
     """(resources server, policy model server, the servers to start: the verifier and what it
     refers to, transitively); the agent and its policy are not among them."""
-    agent = plan["servers"].get(plan["job"]["agent"]) or {}
-    config = agent.get("config") or {}
+    job = job_of(plan)
+    agent = plan["servers"].get(job["agent"])
+    config = (agent["config"] if agent else None) or {}
     resources = (config.get("resources_server") or {}).get("name")
     policy = (config.get("model_server") or {}).get("name")
     if not isinstance(resources, str) or resources not in plan["servers"]:
-        raise PlanError(f"agent {plan['job']['agent']!r} has no resources server to verify with")
+        raise PlanError(f"agent {job['agent']!r} has no resources server to verify with")
     wanted, todo = set(), [resources]
     while todo:
         name = todo.pop()
@@ -77,14 +82,14 @@ def verifier_servers(plan: dict[str, Any]) -> tuple[str, str | None, dict[str, A
     return resources, policy, {n: s for n, s in plan["servers"].items() if n in wanted}
 
 
-def _input_of(record: dict[str, Any]) -> Any:
+def _input_of(record: Mapping[str, Any]) -> Any:
     return (record.get("responses_create_params") or {}).get("input")
 
 
 class _Reverify(Job):
     """A run whose items are old records and whose rollout is verify alone."""
 
-    def __init__(self, plan: dict[str, Any], old: FinalSet, **kwargs: Any) -> None:
+    def __init__(self, plan: Plan, old: FinalSet, **kwargs: Any) -> None:
         super().__init__(plan, **kwargs)
         self.old = old
         self.resources_name, self.policy_name, _ = verifier_servers(plan)
@@ -111,7 +116,7 @@ class _Reverify(Job):
             yield task, rollout, {"row": row, "old": record}
 
     async def collect(
-        self, specs: dict[str, Any], *, retry_failed: bool, handle_signals: bool
+        self, specs: dict[str, ServerEntry], *, retry_failed: bool, handle_signals: bool
     ) -> None:
         async def body(servers: Servers) -> None:
             self.collector = _VerifyCollector(
@@ -164,13 +169,14 @@ class _VerifyCollector(Collector):
     async def _one(self, item: Item) -> None:
         await self.sink(await self.verify_one(item))
 
-    async def verify_one(self, item: Item) -> dict[str, Any]:
+    async def verify_one(self, item: Item) -> RolloutRecord:
         task, rollout, payload = item
         row, old = payload["row"], payload["old"]
-        old_gym = old.get("_gym") or {}
+        old_gym: Mapping[str, Any] = old.get("_gym") or {}
         origin = {"from": old_gym.get("id"), "reward_before": old.get("reward")}
+        error: ErrorInfo = {"class": "Error", "message": "failed"}
         if old_gym.get("status") != "ok":
-            error = old_gym.get("error") or {"class": "Error", "message": "failed"}
+            error = old_gym.get("error") or error
             return self.failed(row, task, rollout, error, {**origin, "carried": True})
         if not isinstance(old.get("response"), dict):
             error = {"class": "NotReverifiable", "message": "the rollout has no response"}
@@ -226,25 +232,23 @@ class _VerifyCollector(Collector):
         row: dict[str, Any],
         task: int,
         rollout: int,
-        error: dict[str, Any],
+        error: ErrorInfo,
         origin: dict[str, Any],
         retries: int | None = None,
-    ) -> dict[str, Any]:
-        record = {k: v for k, v in row.items() if k != "_gym"}
-        record["_ng_task_index"], record["_ng_rollout_index"] = task, rollout
-        record["_gym"] = {
+    ) -> RolloutRecord:
+        gym: GymBlock = {
             "id": rollout_id(self.plan_hash, task, rollout),
             "status": "failed",
             "error": error,
             "reverify": origin,
         }
         if retries is not None:
-            record["_gym"]["retries"] = retries
-        return record
+            gym["retries"] = retries
+        return indexed_record(row, task, rollout, None, gym)
 
 
 async def reverify_job(
-    plan: dict[str, Any],
+    plan: Plan,
     rollouts: str,
     output: str,
     *,
@@ -258,7 +262,7 @@ async def reverify_job(
     use_cache: bool = True,
     max_usd: float | None = None,
     max_tokens: int | None = None,
-    pass_threshold: float = 1.0,
+    pass_threshold: float | None = None,
     junit_path: str | None = None,
     grace_s: float = 30.0,
 ) -> tuple[JobResult, dict[str, int]]:
@@ -274,8 +278,8 @@ async def reverify_job(
         raise OutputExistsError(
             f"-o {output} is the rollouts file being re-verified; write the re-scored ones to a new file"
         )
-    job = plan["job"]
-    replan = {
+    job = job_of(plan)
+    replan: Plan = {
         **plan,
         "job": {**job, "output": {"path": output, "metrics_path": default_metrics_path(output)}},
     }
@@ -290,7 +294,8 @@ async def reverify_job(
         budget=Budget.from_plan(job, max_usd=max_usd, max_tokens=max_tokens),
     )
     state.cache_spec = job.get("response_cache") if use_cache else None
-    state.pass_threshold, state.junit_path = pass_threshold, junit_path
+    state.pass_threshold = threshold_for(job, pass_threshold)
+    state.junit_path = junit_path
     result = await execute(
         state,
         specs,

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from gym_compile import jsonsafe
 from gym_compile.files import JSONL_BYTES, LINE_BYTES, iter_lines, open_input
 from gym_compile.jsonsafe import BadJSON
+from gym_compile.plan_types import RolloutRecord
 from gym_run.collect.record import ROLLOUT_INDEX, TASK_INDEX, failed_record, ok_record
 from gym_run.endpoint.cache import cache_scope
 from gym_run.endpoint.callstats import CURRENT_ROLLOUT, RolloutTrace
@@ -20,7 +21,7 @@ from gym_run.errors import PlanError, RolloutTimeout
 from gym_run.servers.builtin.agent import merge_params
 
 Item = tuple[int, int, dict[str, Any]]
-Sink = Callable[[dict[str, Any]], Awaitable[None]]
+Sink = Callable[[RolloutRecord], Awaitable[None]]
 
 
 class Agent(Protocol):
@@ -178,7 +179,7 @@ async def run_one(
     params_override: dict[str, Any],
     rollout_timeout_s: float | None = None,
     trace: RolloutTrace | None = None,
-) -> dict[str, Any]:
+) -> RolloutRecord:
     """One rollout; whatever it raises becomes a failure record and the collection goes on, except
     RunStopped (the budget or the circuit breaker stopped the run), which is raised: no record."""
     task, rollout, row = item

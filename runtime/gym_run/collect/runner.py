@@ -5,24 +5,21 @@ the final-set pass)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TextIO
+from typing import TextIO
 
 from gym_compile.atomic import output_refusal
+from gym_compile.plan_types import Plan, RolloutRecord, ServerEntry
 from gym_run.collect.budget import Budget
 from gym_run.collect.engine import Engine, Slice
-from gym_run.collect.job import (
-    DEFAULT_GRACE_S,
-    Job,
-    JobResult,
-    ProgressSpec,
-    execute,
-    stderr_notice,
-)
+from gym_run.collect.job import DEFAULT_GRACE_S, Job, execute
 from gym_run.collect.progress import PLAIN_INTERVAL_S
+from gym_run.collect.result import JobResult, ProgressSpec, stderr_notice
 from gym_run.collect.rollouts import Collector, iter_items, iter_rows
 from gym_run.collect.writer import Existing
+from gym_run.defaults import pass_threshold as threshold_for
 from gym_run.defaults import server_defaults
-from gym_run.errors import GymRunError, PlanError
+from gym_run.errors import GymRunError
+from gym_run.plan import job_of
 from gym_run.secrets import server_specs
 from gym_run.servers.registry import Servers
 
@@ -30,7 +27,7 @@ __all__ = ["DEFAULT_GRACE_S", "JobResult", "ProgressSpec", "run_job"]
 
 
 async def run_job(
-    plan: dict[str, Any],
+    plan: Plan,
     *,
     existing: Existing = "refuse",
     retry_failed: bool = False,
@@ -44,9 +41,9 @@ async def run_job(
     use_cache: bool = True,
     max_usd: float | None = None,
     max_tokens: int | None = None,
-    pass_threshold: float = 1.0,
+    pass_threshold: float | None = None,
     junit_path: str | None = None,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_record: Callable[[RolloutRecord], None] | None = None,
     backpressure: Callable[[], Awaitable[None]] | None = None,
     progress_interval_s: float = PLAIN_INTERVAL_S,
     engine: Engine | None = None,
@@ -60,17 +57,11 @@ async def run_job(
     once it is on disk (in file order); `backpressure` is awaited before each record is written
     (a slow consumer of `on_record` slows the collection instead of piling records up). After
     the collection, one pass over the final set adds the aggregate block to the metrics (records
-    pass at reward >= `pass_threshold`) and writes `junit_path` when given. `engine` runs the
+    pass at reward >= `pass_threshold`, default the plan's) and writes `junit_path` when given. `engine` runs the
     rollouts elsewhere (Ray workers) while this process stays the one writer; `part` limits the run
     to a slice of the rows (a shard) written to its own files.
     """
-    job = plan.get("job")
-    if not job:
-        raise PlanError(
-            "this plan has no collection job: it describes servers only (serve them with "
-            "`gym-run serve PLAN`); to collect rollouts compile with +agent_name=NAME "
-            "(and +input_jsonl_fpath=..., else the agent's example dataset)"
-        )
+    job = job_of(plan)
     specs = server_specs(plan, environ)
     metrics_refused = output_refusal(job["output"]["metrics_path"])
     if metrics_refused is not None:  # found now, before a token is paid for, not at the end
@@ -85,7 +76,8 @@ async def run_job(
         budget=Budget.from_plan(job, max_usd=max_usd, max_tokens=max_tokens),
     )
     state.cache_spec = job.get("response_cache") if use_cache else None
-    state.pass_threshold, state.junit_path = pass_threshold, junit_path
+    state.pass_threshold = threshold_for(job, pass_threshold)
+    state.junit_path = junit_path
     state.on_record, state.backpressure = on_record, backpressure
     state.part, state.engine = part, engine
     return await execute(
@@ -102,7 +94,7 @@ class _RunJob(Job):
     """A collection run: rows from the plan's dataset, each through the agent."""
 
     async def collect(
-        self, specs: dict[str, Any], *, retry_failed: bool, handle_signals: bool
+        self, specs: dict[str, ServerEntry], *, retry_failed: bool, handle_signals: bool
     ) -> None:
         """The plan's rows (not done yet) x repeats through the agent."""
         job, repeats = self.job, self.repeats
@@ -123,9 +115,10 @@ class _RunJob(Job):
             repeats,
             skip,
         )
+        agent = self.plan["servers"].get(job["agent"])
         agent_config = {  # a hand-built plan may leave keys out: the schema's defaults
             **server_defaults("responses_api_agents", "simple_agent"),
-            **self.plan["servers"].get(job["agent"], {}).get("config", {}),
+            **(agent["config"] if agent else {}),
         }
         if self.engine is not None:  # the engine's workers build the servers
             timeout = agent_config.get("rollout_timeout_s")

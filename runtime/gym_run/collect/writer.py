@@ -14,11 +14,12 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from gym_compile.atomic import atomic_file, output_refusal
 from gym_compile.files import FileRefused
+from gym_compile.plan_types import RolloutRecord
 from gym_run.errors import GymRunError, OutputExistsError
 from gym_run.redact import REDACT
 
@@ -28,7 +29,7 @@ except ImportError:  # Windows: no advisory lock, the rest works
     fcntl = None  # type: ignore[assignment]
 
 Existing = Literal["refuse", "overwrite", "append"]
-OnDurable = Callable[[dict[str, Any], int], None]
+OnDurable = Callable[[RolloutRecord, int], None]
 
 
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not wait for a reader
@@ -36,7 +37,7 @@ MAX_WAITING = 4096  # records queued for the disk before writers wait (bounds me
 MAX_WAITING_BYTES = 64 * 1024 * 1024  # ... or this many bytes of them (a few huge records)
 
 
-def encode_record(record: dict[str, Any]) -> bytes:
+def encode_record(record: Mapping[str, Any]) -> bytes:
     """One line; a lone surrogate (legal in a JSON string escape) is written back as that escape.
 
     The last net for secrets: every value gym-run resolved is masked in the line (answers are
@@ -67,7 +68,7 @@ class RolloutWriter:
         self._fsync = fsync
         self._on_durable = on_durable
         self._lock = threading.Lock()  # held while bytes go to the file; hard_exit waits for it
-        self._pending: list[tuple[dict[str, Any], bytes, asyncio.Future[None]]] = []
+        self._pending: list[tuple[RolloutRecord, bytes, asyncio.Future[None]]] = []
         self._unwritten = 0  # bytes handed over and not yet on disk (pending and being written)
         self._flusher: asyncio.Task[None] | None = None
         self._broken: Exception | None = None
@@ -118,7 +119,7 @@ class RolloutWriter:
         os.fsync(self._fd)
         self.size = size
 
-    async def write(self, record: dict[str, Any]) -> None:
+    async def write(self, record: RolloutRecord) -> None:
         """Hands the record to the next group commit and returns at once, so a worker does not
         wait for fsync before its next rollout (that wait alone cost ~15% of throughput at 200 ms
         latency). It waits for the disk only when MAX_WAITING records, or MAX_WAITING_BYTES, are

@@ -28,6 +28,7 @@ from gym_compile.atomic import output_refusal
 from gym_compile.canonical import canonical_json
 from gym_compile.files import FileRefused
 from gym_compile.jsonsafe import BadJSON
+from gym_compile.plan_types import CacheBlock
 from gym_run.endpoint.client import ModelClient
 from gym_run.endpoint.usage import add_usage
 
@@ -216,7 +217,7 @@ class CacheTally:
     def all_hits(self) -> bool:
         return self.hits > 0 and self.misses == 0
 
-    def as_record(self) -> dict[str, Any]:
+    def as_record(self) -> CacheBlock:
         return {
             "hits": self.hits,
             "misses": self.misses,

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gym_compile.plan_types import Plan
 from gym_run.endpoint.client import OpenAIClient, ProbeResult, make_session
 from gym_run.errors import ModelCallError
 from gym_run.secrets import env_var_for, server_specs
@@ -25,9 +26,7 @@ class CheckLine:
         return f"{self.name}: {'OK' if self.ok else 'FAILED'}: {self.text}"
 
 
-async def check_plan(
-    plan: dict[str, Any], environ: Mapping[str, str] | None = None
-) -> list[CheckLine]:
+async def check_plan(plan: Plan, environ: Mapping[str, str] | None = None) -> list[CheckLine]:
     """Probes every responses_api_models server of the plan concurrently (one attempt each)."""
     models = {
         n: s for n, s in server_specs(plan, environ).items() if s["type"] == "responses_api_models"
@@ -52,16 +51,14 @@ async def check_plan(
     return sorted([*lines, *checked], key=lambda line: line.name)
 
 
-async def _check(plan: dict[str, Any], name: str, server: Any) -> CheckLine:
+async def _check(plan: Plan, name: str, server: Any) -> CheckLine:
     client = server.client if isinstance(server, ModelServer) else None
     if not isinstance(client, OpenAIClient):
         return CheckLine(name, True, "not an HTTP endpoint; nothing to probe")
     return describe(plan, name, client, await client.probe())
 
 
-def describe(
-    plan: dict[str, Any], name: str, client: OpenAIClient, result: ProbeResult
-) -> CheckLine:
+def describe(plan: Plan, name: str, client: OpenAIClient, result: ProbeResult) -> CheckLine:
     """The one line a user reads: what is wrong and which setting to look at."""
     url, model, err = client.base_url, client.model, result.error
     if err is None:
@@ -105,9 +102,10 @@ def _about_model(err: ModelCallError, model: str) -> bool:
     return model.lower() in text or "model" in text
 
 
-def secret_source(plan: dict[str, Any], name: str) -> str:
+def secret_source(plan: Plan, name: str) -> str:
     """Where the key of server `name` comes from, in the words of the plan's `secrets` table."""
-    raw = plan["servers"].get(name, {}).get("config", {}).get("api_key")
+    server = plan["servers"].get(name)
+    raw = server["config"].get("api_key") if server else None
     secret = raw.get("$secret") if isinstance(raw, dict) else None
     ref = plan.get("secrets", {}).get(secret) if secret else None
     if ref is None:

@@ -20,26 +20,24 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from gym_compile import jsonsafe
-from gym_compile.jsonsafe import BadJSON
 from gym_compile.secretscan import credential_header, mask_text
 from gym_run.defaults import model_defaults, with_defaults
+from gym_run.endpoint.answer import cut, error_from_body, json_object
 from gym_run.endpoint.callstats import CallStats, note_pause, note_retry
 from gym_run.endpoint.memory import LARGE_ANSWER_BYTES, ByteBudget, Hold
 from gym_run.endpoint.ratelimit import Gate
 from gym_run.endpoint.retry import Failure, RetryPolicy, Tally
 from gym_run.endpoint.sse import final_response, is_event_stream
+from gym_run.endpoint.timeouts import Timeouts
 from gym_run.endpoint.watch import Breaker, Watch
 from gym_run.errors import ModelCallError
 from gym_run.secrets import REDACT, Redactor
 
-_MAX_ERROR_TEXT = 500
 PROBE_TIMEOUT_S = 30.0
 _DEFAULTS = model_defaults()
 #: An answer (decompressed) larger than this is refused unread: a Response is kilobytes, so more
 #: is a misbehaving endpoint, and reading it would risk the whole run's memory.
 MAX_RESPONSE_BYTES: int = _DEFAULTS["max_response_bytes"]
-_TIMEOUTS = _DEFAULTS["timeouts"]
 #: aiohttp >= 3.10 tells a connect timeout (the endpoint cannot be reached) from a slow answer
 _CONNECT_TIMEOUT = getattr(aiohttp, "ConnectionTimeoutError", ())
 _READ_CHUNK = 64 * 1024
@@ -51,31 +49,6 @@ class ModelClient(Protocol):
     async def create(self, body: dict[str, Any]) -> dict[str, Any]: ...
 
     async def chat(self, body: dict[str, Any]) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds; None disables a limit. Defaults: the schema's (timeouts.connect/read/total)."""
-
-    connect: float | None = _TIMEOUTS["connect"]
-    read: float | None = _TIMEOUTS["read"]
-    total: float | None = _TIMEOUTS["total"]
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any] | None) -> Timeouts:
-        config = with_defaults(config, "timeouts")
-        return cls(connect=config["connect"], read=config["read"], total=config["total"])
-
-    def client_timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=self.total, sock_connect=self.connect, sock_read=self.read
-        )
-
-    def capped(self, limit: float) -> Timeouts:
-        """The same limits, none longer than `limit` (a preflight probe must answer quickly)."""
-        return Timeouts(
-            *(limit if v is None else min(v, limit) for v in (self.connect, self.read, self.total))
-        )
 
 
 @dataclass(frozen=True)
@@ -257,7 +230,7 @@ class OpenAIClient:
         )
         return (
             f"{self._where} answered HTTP {failure.status}{kind} to {count} model calls in a "
-            f"row: {_cut(failure.message, 200).rstrip('.')}"
+            f"row: {cut(failure.message, 200).rstrip('.')}"
         )
 
     def _finish(self, attempts: int, *, failed: bool) -> None:
@@ -300,7 +273,7 @@ class OpenAIClient:
         except (
             ValueError
         ) as exc:  # aiohttp refuses to build it: a line break in a header, user:pass@ in the URL
-            reason = _cut(self._redact(str(exc)), 200)
+            reason = cut(self._redact(str(exc)), 200)
             raise _AttemptFailed(
                 Failure(
                     "unsendable",
@@ -309,18 +282,18 @@ class OpenAIClient:
                 )
             ) from None
         except aiohttp.ClientResponseError as exc:  # an answer aiohttp cannot parse as HTTP
-            reason = _cut(self._redact(exc.message or type(exc).__name__), 200)
+            reason = cut(self._redact(exc.message or type(exc).__name__), 200)
             raise _AttemptFailed(
                 Failure("connection", f"{self._where} answered with broken HTTP: {reason}")
             ) from None
         except aiohttp.ClientError as exc:
-            reason = _cut(self._redact(str(exc) or type(exc).__name__), 200)
+            reason = cut(self._redact(str(exc) or type(exc).__name__), 200)
             raise _AttemptFailed(
                 Failure("connection", f"cannot reach {self._where}: {reason}")
             ) from None
         request_id = headers.get("x-request-id")
         if not 200 <= status < 300:
-            message, error_type, code = _error_from_body(self._redact(text), reason)
+            message, error_type, code = error_from_body(self._redact(text), reason)
             failure = Failure(
                 "status", self._redact(message), status, headers, request_id, error_type, code
             )
@@ -335,14 +308,14 @@ class OpenAIClient:
                     "malformed",
                     f"{self._where} answered {status} with an event stream that "
                     f"{'failed: ' if streamed.kind == 'failed' else 'ended early: '}"
-                    f"{_cut(self._redact(streamed.message), 200)}",
+                    f"{cut(self._redact(streamed.message), 200)}",
                     status,
                     headers,
                     request_id,
                     streamed.error_type,
                 )
             )
-        parsed = streamed.response if streamed is not None else _json_object(text)
+        parsed = streamed.response if streamed is not None else json_object(text)
         if parsed is None:
             snippet = self._redact(text)[:200]  # masked before it is cut: no half a key
             raise _AttemptFailed(
@@ -418,39 +391,6 @@ def _max_tokens(payload: Mapping[str, Any]) -> int:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return 0
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    try:
-        parsed = jsonsafe.loads(text)
-    except BadJSON:  # also 100,000 nested brackets or a 5,000-digit number: malformed, not a crash
-        return None
-    return parsed if isinstance(parsed, dict) else None
-
-
-def _error_from_body(text: str, reason: str | None) -> tuple[str, str | None, str | None]:
-    """(message, type, code) of the official error shape {"error": {"message", "type", "code"}};
-    anything else as raw text."""
-    body = _json_object(text)
-    if body is not None:
-        err = body.get("error")
-        if isinstance(err, dict) and err.get("message"):
-            return (
-                _cut(str(err["message"])),
-                _cut(str(err["type"]), 100) if err.get("type") else None,
-                _cut(str(err["code"]), 100) if err.get("code") else None,
-            )
-        if isinstance(err, str) and err:
-            return _cut(err), None, None
-        if isinstance(body.get("message"), str):
-            return _cut(body["message"]), None, None
-    snippet = _cut(text.strip())
-    return snippet or (reason or "no error message"), None, None
-
-
-def _cut(text: str, limit: int = _MAX_ERROR_TEXT) -> str:
-    """Error text as recorded: an endpoint's message can be megabytes; a record line should not."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def make_session(limit: int) -> aiohttp.ClientSession:

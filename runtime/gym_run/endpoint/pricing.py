@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gym_compile.plan_types import RolloutRecord, ServerEntry
 from gym_compile.prices import Price, PriceTable, price_problems, unpriced_message
 from gym_run.endpoint.usage import (
     USAGE_KEYS,
@@ -52,7 +53,7 @@ def cost_usd(usage: Mapping[str, Any], price: Price) -> float:
     )
 
 
-def server_models(servers: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+def server_models(servers: Mapping[str, ServerEntry]) -> dict[str, str]:
     """The plan's `servers` -> {model server name: configured model}."""
     return {
         name: spec["config"]["model"]
@@ -109,7 +110,7 @@ class CostMeter:
             self.warnings.append(unpriced_message(model, self.table, server))
 
 
-def price_record(meter: CostMeter, record: dict[str, Any]) -> None:
+def price_record(meter: CostMeter, record: RolloutRecord) -> None:
     """Adds `cost_usd`, `cost_by_server` and `model_by_server` to an ok record's `_gym`, priced on
     what was paid for (a response replayed from the cache costs nothing)."""
     gym = record["_gym"]

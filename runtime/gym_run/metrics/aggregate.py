@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +54,7 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def record_values(record: dict[str, Any]) -> dict[str, float]:
+def record_values(record: Mapping[str, Any]) -> dict[str, float]:
     """A record's numeric fields: top level (not `_`-prefixed; booleans 0/1), then the token counts
     (gym-run's `_gym.usage`, all model servers; else the response's `usage`, as NeMo Gym reads)
     and gym-run's own measurements, under their plain names unless the record has that name."""
@@ -76,7 +76,7 @@ def record_values(record: dict[str, Any]) -> dict[str, float]:
     return values
 
 
-def record_index(record: dict[str, Any]) -> tuple[int, int]:
+def record_index(record: Mapping[str, Any]) -> tuple[int, int]:
     """(task, rollout) of a record: NeMo Gym's index fields, else gym-run's `_gym.id`."""
     task, rollout = record.get("_ng_task_index"), record.get("_ng_rollout_index")
     if isinstance(task, int) and isinstance(rollout, int):
@@ -88,7 +88,7 @@ def record_index(record: dict[str, Any]) -> tuple[int, int]:
     raise ValueError(f"record has no task/rollout index (_ng_task_index or _gym.id): {rid[:40]!r}")
 
 
-def is_ok(record: dict[str, Any]) -> bool:
+def is_ok(record: Mapping[str, Any]) -> bool:
     """gym-run's status; a record of another tool (no `_gym`) is ok when it has a reward."""
     gym = record.get("_gym")
     if isinstance(gym, dict) and "status" in gym:
@@ -96,13 +96,13 @@ def is_ok(record: dict[str, Any]) -> bool:
     return _number(record.get("reward")) is not None
 
 
-def outcome_reward(record: dict[str, Any]) -> float:
+def outcome_reward(record: Mapping[str, Any]) -> float:
     """The reward the outcome counts: 0 for a failed rollout or one without a numeric reward."""
     reward = _number(record.get("reward")) if is_ok(record) else None
     return reward if reward is not None and math.isfinite(reward) else 0.0
 
 
-def error_class(record: dict[str, Any]) -> str:
+def error_class(record: Mapping[str, Any]) -> str:
     error = (record.get("_gym") or {}).get("error") or {}
     return str(error.get("class") or "Error")
 
@@ -158,7 +158,7 @@ class Aggregator:
     def rollouts(self) -> int:
         return self.ok + self.failed
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: Mapping[str, Any]) -> None:
         task, rollout = record_index(record)
         if self.ordered:
             if task <= self._closed_below:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ HARDEST_TASKS = 10
 MAX_REWARD_VALUES = 1000  # distinct rewards counted exactly; past it, the histogram's sample
 
 
-def _models(record: dict[str, Any]) -> dict[str, str]:
+def _models(record: Mapping[str, Any]) -> dict[str, str]:
     """server -> model: what gym-run priced the record with, else the model its response names."""
     gym = record.get("_gym") or {}
     policy = (record.get("response") or {}).get("model") or "unknown model"
@@ -41,7 +41,7 @@ def _models(record: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def usage_by_model(record: dict[str, Any], *, billed: bool = False) -> dict[str, dict[str, int]]:
+def usage_by_model(record: Mapping[str, Any], *, billed: bool = False) -> dict[str, dict[str, int]]:
     """{model: usage} of one rollout over every model server (policy and judge); `billed` leaves
     out what the response cache replayed."""
     gym = record.get("_gym") or {}
@@ -54,14 +54,14 @@ def usage_by_model(record: dict[str, Any], *, billed: bool = False) -> dict[str,
     return merge_usage_by_server(*({models.get(s, s): u} for s, u in by_server.items()))
 
 
-def _reward(record: dict[str, Any]) -> float | None:
+def _reward(record: Mapping[str, Any]) -> float | None:
     reward = record.get("reward")
     return (
         float(reward) if isinstance(reward, (int, float)) and not isinstance(reward, bool) else None
     )
 
 
-def passed(record: dict[str, Any], threshold: float) -> bool:
+def passed(record: Mapping[str, Any], threshold: float) -> bool:
     """The aggregate's rule: an ok rollout whose reward reaches the pass threshold."""
     reward = _reward(record)
     return is_ok(record) and reward is not None and reward >= threshold
@@ -126,7 +126,7 @@ class ReportData:
         return self.shown.rows
 
     @property
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[Mapping[str, Any]]:
         return [row.record for row in self.table]
 
     @property
@@ -144,7 +144,7 @@ def collect_report(
     prices: PriceTable | None = None,
     max_rows: int = 2000,
     pass_threshold: float = 1.0,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_record: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> ReportData:
     """`prices` re-prices every rollout from its usage; without it, the cost gym-run recorded is
     shown. The aggregate block (gym_run.metrics) is computed in the same pass; `on_record` sees
@@ -198,7 +198,7 @@ def _note_task(data: ReportData, task: dict[str, Any]) -> None:
         heapq.heapreplace(data.hardest, item)
 
 
-def _prompt_of(record: dict[str, Any]) -> str:
+def _prompt_of(record: Mapping[str, Any]) -> str:
     """The last user text of a row's input: what a task is called in the report."""
     raw = (record.get("responses_create_params") or {}).get("input")
     if isinstance(raw, str):
@@ -209,7 +209,9 @@ def _prompt_of(record: dict[str, Any]) -> str:
     return ""
 
 
-def _add(data: ReportData, position: int, record: dict[str, Any], meter: CostMeter | None) -> None:
+def _add(
+    data: ReportData, position: int, record: Mapping[str, Any], meter: CostMeter | None
+) -> None:
     """`meter` None: the record's own cost (priced by gym-run with the plan's prices)."""
     data.rollouts += 1
     gym = record.get("_gym") or {}
@@ -265,7 +267,7 @@ def _add_reward(data: ReportData, reward: float | None) -> None:
         data.rewards[key] += 1
 
 
-def _cost(data: ReportData, record: dict[str, Any], meter: CostMeter | None) -> float | None:
+def _cost(data: ReportData, record: Mapping[str, Any], meter: CostMeter | None) -> float | None:
     """One rollout's cost, also summed per model (None sticks: a model without a price stays n/a)."""
     if meter is None:
         gym = record["_gym"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Mapping
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -35,7 +36,7 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _question(record: dict[str, Any]) -> str:
+def _question(record: Mapping[str, Any]) -> str:
     params = record.get("responses_create_params") or {}
     raw = params.get("input")
     text = raw if isinstance(raw, str) else last_text(raw, "user") or ""
@@ -53,7 +54,7 @@ class JUnitWriter:
         self.time = 0.0
         self._cases = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="gym-run-junit-")
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: Mapping[str, Any]) -> None:
         task, rollout = record_index(record)
         gym = record.get("_gym") or {}
         latency = gym.get("latency_s")
@@ -69,7 +70,7 @@ class JUnitWriter:
         body = self._body(record)
         self._cases.write(f"{head}/>\n" if body is None else f"{head}>\n{body}    </testcase>\n")
 
-    def _body(self, record: dict[str, Any]) -> str | None:
+    def _body(self, record: Mapping[str, Any]) -> str | None:
         gym = record.get("_gym") or {}
         if not is_ok(record):
             self.errors += 1

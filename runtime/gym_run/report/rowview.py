@@ -5,6 +5,7 @@ the conversation, cut to a text budget so the page stays bounded however long ro
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +95,7 @@ def short(value: Any, limit: int = 300) -> str:
     return clip(_json(value), limit)
 
 
-def _conversation(record: dict[str, Any], budget: Budget) -> list[dict[str, str]]:
+def _conversation(record: Mapping[str, Any], budget: Budget) -> list[dict[str, str]]:
     params = record.get("responses_create_params") or {}
     raw = params.get("input")
     items = [{"role": "user", "content": raw}] if isinstance(raw, str) else raw or []
@@ -121,7 +122,7 @@ def _conversation(record: dict[str, Any], budget: Budget) -> list[dict[str, str]
     return views
 
 
-def verifier_view(record: dict[str, Any], threshold: float) -> dict[str, Any]:
+def verifier_view(record: Mapping[str, Any], threshold: float) -> dict[str, Any]:
     """What the verifier compared and said: expected and extracted answers, the judge's verdict,
     the reward against the pass threshold, and the record's other plain fields."""
     expected = record.get("expected_answer")

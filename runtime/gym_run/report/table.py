@@ -9,6 +9,7 @@ ones fill what is left, in order. Memory: at most 1.75 x max_rows records.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ class Row:
     """One rollout the table shows: its position in the final set, the record and its cost."""
 
     position: int
-    record: dict[str, Any]
+    record: Mapping[str, Any]
     cost: float | None
     passed: bool = False
     failed: bool = False

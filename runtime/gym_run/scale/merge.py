@@ -4,25 +4,39 @@ export: first ok record, else last failed), in input order, plus a metrics docum
 The merged file sits where one run would have written (the plan's rollouts path), so export,
 report and `--resume` (to finish what the shards left missing) work on it as on any run's output.
 Each shard is indexed with resume's Ledger (a memory-mapped slot per rollout), so no shard is
-held in memory, and a record in a shard that does not own its row is refused.
+held in memory, and a record in a shard that does not own its row is refused. Shard files are read
+as any input (gym_compile/files.py: regular files only, bounded sizes and lines; jsonsafe: bounded
+nesting): a hostile one is one located error, a torn last line (a shard killed mid-write) a notice.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory lock, the rest works
+    fcntl = None  # type: ignore[assignment]
+
+from gym_compile import jsonsafe
 from gym_compile.atomic import atomic_file
+from gym_compile.files import CONFIG_BYTES, JSONL_BYTES, RECORD_BYTES, iter_lines, open_input
+from gym_compile.files import read_bytes as read_limited
+from gym_compile.jsonsafe import BadJSON
+from gym_compile.plan_types import Plan
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.resume import EMPTY, Ledger, scan
 from gym_run.collect.rollouts import planned_total
 from gym_run.collect.writer import write_json_atomic
+from gym_run.defaults import pass_threshold as threshold_for
 from gym_run.endpoint.callstats import CallStats
 from gym_run.errors import GymRunError, OutputExistsError
 from gym_run.metrics.finalset import Outputs, summarize_final_set, tasks_path_for
+from gym_run.plan import job_of
 from gym_run.scale.shard import Shard, find_shard_count, shard_paths
 
 
@@ -36,6 +50,7 @@ class MergeReport:
     failed: int = 0
     missing: int = 0
     written: int = 0
+    notices: list[str] = field(default_factory=list)  # one line each, e.g. a torn last line
 
 
 class _ShardLedger(Ledger):
@@ -45,7 +60,7 @@ class _ShardLedger(Ledger):
         super().__init__(plan_hash, repeats, total)
         self.shard, self.path = shard, path
 
-    def index(self, record: dict[str, Any]) -> int:
+    def index(self, record: Mapping[str, Any]) -> int:
         i = super().index(record)
         task = i // self.num_repeats
         if not self.shard.owns(task):
@@ -58,7 +73,7 @@ class _ShardLedger(Ledger):
 
 
 def merge_shards(
-    plan: dict[str, Any],
+    plan: Plan,
     *,
     shards: int | None = None,
     dest: str | None = None,
@@ -66,7 +81,7 @@ def merge_shards(
 ) -> MergeReport:
     """Writes the final set of shards 1..N of `plan` to `dest` (default: the plan's rollouts path)."""
     started = time.monotonic()
-    job = plan["job"]
+    job = job_of(plan)
     output = job["output"]["path"]
     n = shards or find_shard_count(output)
     if not n:
@@ -98,8 +113,13 @@ def merge_shards(
                 raise OutputExistsError(
                     f"the merge would overwrite shard file {path}; pass another -o"
                 )
-            scan(path, ledger, Metrics())
-            files.append(open(path, "rb"))  # noqa: SIM115 - closed below
+            files.append(_open_shard(path))  # locked first: no gym-run may write it meanwhile
+            scanned = scan(path, ledger, Metrics())
+            if scanned.torn_bytes:
+                report.notices.append(
+                    f"{path}:{scanned.lines + 1}: a torn last line ({scanned.torn_bytes} bytes, a "
+                    "write cut short) left out: its rollout counts as missing"
+                )
         metrics = Metrics()
         with atomic_file(dest, "wb") as out:
             for i in range(total):
@@ -109,8 +129,8 @@ def merge_shards(
                     report.missing += 1
                     continue
                 src.seek(ledger.offset(i))
-                line = src.readline()
-                metrics.add(json.loads(line))
+                line = src.readline(RECORD_BYTES + 1)
+                metrics.add(_reread(line, shard_paths(output, k + 1, n)[0]))
                 out.write(line)
                 report.written += 1
     finally:
@@ -121,15 +141,49 @@ def merge_shards(
             ledger.close()
     report.ok, report.failed = metrics.ok, metrics.failed
     document = _document(plan, metrics, total, output, n, started)
-    with open(dest, "rb") as merged:  # the aggregate block, as a run's metrics have it
+    with open_input(dest, JSONL_BYTES, "a rollouts file") as merged:  # the aggregate block
         document["_gym"]["aggregate"] = summarize_final_set(
-            (json.loads(line) for line in merged),
+            (jsonsafe.loads(line.data or b"") for line in iter_lines(merged, RECORD_BYTES)),
             num_repeats=repeats,
             planned=total,
+            pass_threshold=threshold_for(job),
             outputs=Outputs(tasks_path=tasks_path_for(dest)),
         )
     write_json_atomic(metrics_path, document)
     return report
+
+
+def _open_shard(path: str) -> BinaryIO:
+    """Opened and share-locked: a shard a gym-run still writes (it holds the file's exclusive
+    lock, collect/writer.py) is refused, and none can start writing it until the merge is done."""
+    try:
+        fh = open_input(path, JSONL_BYTES, "a rollouts file")
+    except OSError as exc:
+        raise GymRunError(f"cannot read rollouts {path}: {exc.strerror or exc}") from None
+    if fcntl is not None:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise GymRunError(
+                f"{path} is still being written by a gym-run (its shard has not finished); "
+                "merge once it has"
+            ) from None
+    return fh
+
+
+def _reread(line: bytes, path: str) -> dict[str, Any]:
+    """The record scan indexed, read again at its offset; anything else means the file changed."""
+    try:
+        record = jsonsafe.loads(line) if line.endswith(b"\n") else None
+    except BadJSON:
+        record = None
+    if not isinstance(record, dict):
+        raise GymRunError(
+            f"{path} changed while it was merged (is that shard still running?); merge again "
+            "once it has finished"
+        )
+    return record
 
 
 def _metrics_beside(dest: str) -> str:
@@ -138,7 +192,7 @@ def _metrics_beside(dest: str) -> str:
 
 
 def _document(
-    plan: dict[str, Any], metrics: Metrics, total: int, output: str, n: int, started: float
+    plan: Plan, metrics: Metrics, total: int, output: str, n: int, started: float
 ) -> dict[str, Any]:
     """The whole set's metrics; calls, cost warnings and wall time come from the shards' own
     metrics files (the shards ran in parallel: wall time is the longest shard's)."""
@@ -177,9 +231,20 @@ def _document(
 
 
 def _read_metrics(path: str) -> dict[str, Any] | None:
+    """A shard's metrics document; None when there is none (a shard killed before writing it)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            value = json.load(fh)
-    except (OSError, ValueError):
+        value = jsonsafe.loads(read_limited(path, CONFIG_BYTES, "a metrics document"))
+    except FileNotFoundError:
         return None
-    return value if isinstance(value, dict) else None
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    except BadJSON as exc:
+        why = f"not JSON ({exc.reason})"
+    else:
+        if isinstance(value, dict):
+            return value
+        why = "not a JSON object"
+    raise GymRunError(
+        f"{path}: {why}; it is not a metrics document gym-run wrote: delete it to merge without "
+        "that shard's call counts and wall time"
+    )

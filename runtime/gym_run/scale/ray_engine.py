@@ -28,6 +28,7 @@ from gym_run.collect.engine import EngineJob
 from gym_run.collect.rollouts import Item
 from gym_run.endpoint.callstats import CallStats
 from gym_run.errors import GymRunError
+from gym_run.plan import job_of
 from gym_run.scale.settings import RaySettings, import_ray
 from gym_run.scale.worker import RolloutWorker, WorkerJob
 from gym_run.servers.nemo_process import ServerDied
@@ -72,7 +73,7 @@ class RayRun:
 
     def __init__(self, ray: ModuleType, settings: RaySettings, job: EngineJob, notice: Any) -> None:
         self.ray, self.settings, self.job, self.notice = ray, settings, job, notice
-        plan_job = job.plan["job"]
+        plan_job = job_of(job.plan)
         self.per_worker = settings.concurrency_per_worker or plan_job["concurrency"]
         self.call_stats: list[CallStats] = [CallStats()]
         self.stopping = False

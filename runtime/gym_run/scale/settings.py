@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
+from gym_compile.plan_types import Job
 from gym_run.errors import GymRunError
 
 INSTALL_HINT = "pip install 'ray>=2.10' (or, in a gym-compile checkout, pip install -e '.[ray]')"
@@ -27,7 +28,7 @@ class RaySettings:
     concurrency_per_worker: int | None = None
 
     @classmethod
-    def from_plan(cls, job: dict[str, Any]) -> RaySettings | None:
+    def from_plan(cls, job: Job) -> RaySettings | None:
         block = job.get("ray")
         if not isinstance(block, dict):
             return None

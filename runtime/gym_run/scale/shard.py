@@ -11,8 +11,8 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from gym_compile.plan_types import Job
 from gym_run.collect.engine import Slice
 
 MAX_SHARDS = 100_000
@@ -41,7 +41,7 @@ class Shard:
     def label(self) -> str:
         return f"{self.k}/{self.n}"
 
-    def slice(self, job: Mapping[str, Any]) -> Slice:
+    def slice(self, job: Job) -> Slice:
         output, metrics = shard_paths(job["output"]["path"], self.k, self.n)
         return Slice(
             owns=self.owns,

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from gym_compile.plan_types import CacheSpec, Plan, RolloutRecord, ServerEntry
 from gym_run.collect.budget import Budget
 from gym_run.collect.rollouts import Item, run_one
 from gym_run.collect.stops import attach_watch
@@ -28,6 +29,7 @@ from gym_run.endpoint.client import make_session
 from gym_run.endpoint.pricing import CostMeter
 from gym_run.endpoint.watch import RunStopped
 from gym_run.errors import EXIT_ERROR, GymRunError
+from gym_run.plan import job_of
 from gym_run.scale.worker_watch import WorkerWatch
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.launch import logs_dir_for, start_servers
@@ -38,13 +40,13 @@ from gym_run.servers.registry import Servers
 class WorkerJob:
     """What every worker gets once, at its start (the plan's servers with their secrets)."""
 
-    plan: dict[str, Any]  # as loaded: secret references only (what NeMo Gym's head shows)
+    plan: Plan  # as loaded: secret references only (what NeMo Gym's head shows)
     plan_hash: str
-    specs: dict[str, Any]
+    specs: dict[str, ServerEntry]
     agent: str
     params_override: dict[str, Any]
     rollout_timeout_s: float | None
-    cache_spec: dict[str, Any] | None
+    cache_spec: CacheSpec | None
     concurrency: int
     budget: Budget  # the run's limits (spend is the driver's; see worker_watch.py)
     meter: CostMeter  # prices paid calls for the local view of the budget
@@ -56,7 +58,7 @@ class RolloutWorker:
     def __init__(self, job: WorkerJob) -> None:
         self.job = job
         self._tasks: set[asyncio.Task[None]] = set()
-        self._done: list[dict[str, Any]] = []
+        self._done: list[RolloutRecord] = []
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self._cache: ResponseCache | None = None
@@ -75,7 +77,7 @@ class RolloutWorker:
             if job.cache_spec:
                 self._cache = ResponseCache(job.cache_spec["path"])
             self._session = make_session(job.concurrency + 8)
-            output = job.plan["job"]["output"]["path"]
+            output = job_of(job.plan)["output"]["path"]
             self._servers = await start_servers(
                 job.plan,
                 job.specs,
@@ -130,7 +132,7 @@ class RolloutWorker:
 
     async def results(
         self, wait_s: float, driver_spent: tuple[float, int] = (0.0, 0)
-    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    ) -> tuple[list[RolloutRecord], dict[str, Any]]:
         """Every record finished since the last call (waiting up to `wait_s` for the first one),
         the model clients' counters since then (max_attempts: the largest so far), and, when there
         are any: "spent" the paid calls as [server, usage], "down" the breaker's [server, reason],
@@ -146,15 +148,16 @@ class RolloutWorker:
         done, self._done = self._done, []
         if self._servers is not None and any(
             r["_gym"]["status"] != "ok" for r in done
-        ):  # a dead server fails rollouts fast: look now, as a local run does
-            self._servers.check_processes()
+        ):  # a dying server fails rollouts fast: settle it now, as a local run does
+            await self._servers.settle_processes()
         stats: dict[str, Any] = self._stats_delta()
         watch = self.watch
         spent = watch.take_spent(driver_spent)
         if spent:
             stats["spent"] = spent
-        if watch.down is not None:
-            stats["down"] = watch.down  # every time: the driver takes the first
+        down = watch.take_down()
+        if down is not None:
+            stats["down"] = down
         if self._abandoned:
             stats["abandoned"], self._abandoned = self._abandoned, []
         if self._died:

@@ -26,6 +26,7 @@ class WorkerWatch:
     def __init__(self, wake: Callable[[], None], budget: Budget, meter: CostMeter) -> None:
         self.spent_calls: list[tuple[str, Any]] = []
         self.down: tuple[str, str] | None = None
+        self._down_unsent = False
         self._wake = wake  # ends the driver's wait for `results` now
         self._prompt = budget.limited  # else nobody needs to hear of spend before the records
         self._local = RunWatch(
@@ -60,7 +61,7 @@ class WorkerWatch:
 
     def endpoint_down(self, server: str, reason: str) -> None:
         if self.down is None:
-            self.down = (server, reason)
+            self.down, self._down_unsent = (server, reason), True
             self.halt(f"the endpoint of {server} is unusable")
         self._wake()
 
@@ -71,7 +72,14 @@ class WorkerWatch:
 
     def news(self) -> bool:
         """Something the driver should hear before the next record: the breaker, or spend."""
-        return self.down is not None or bool(self.spent_calls)
+        return self._down_unsent or bool(self.spent_calls)
+
+    def take_down(self) -> tuple[str, str] | None:
+        """The tripped breaker's (server, reason), once."""
+        if not self._down_unsent:
+            return None
+        self._down_unsent = False
+        return self.down
 
     def take_spent(self, driver_spent: tuple[float, int]) -> list[tuple[str, Any]]:
         """The paid calls for the driver, which had spent `driver_spent` before hearing of them:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from gym_compile.plan_types import NemoGym, Plan, ServerEntry
 from gym_run.endpoint.cache import ResponseCache
 from gym_run.servers.attribution import Attribution
 from gym_run.servers.head import HeadServer, instance_entry
@@ -27,9 +28,10 @@ from gym_run.servers.nemo_process import (
     DEFAULT_STARTUP_TIMEOUT_S,
     NemoProcesses,
     ProcessSpec,
-    free_port,
+    addresses_for,
     nemo_python,
 )
+from gym_run.servers.netguard import guard
 from gym_run.servers.registry import Servers, build_servers, server_kind
 
 
@@ -47,8 +49,8 @@ def logs_dir_for(output_path: str | Path) -> Path:
 
 
 async def start_servers(
-    plan: Mapping[str, Any],
-    specs: dict[str, dict[str, Any]],
+    plan: Plan,
+    specs: dict[str, ServerEntry],
     session: aiohttp.ClientSession,
     *,
     log_dir: Path,
@@ -67,11 +69,11 @@ async def start_servers(
         return await build_servers(
             specs, session, bind=bind, cache=cache, cache_stand_in=cache_stand_in
         )
-    settings = plan.get("nemo_gym") or {}
+    settings: NemoGym = plan.get("nemo_gym") or {}
     python = nemo_python(settings.get("python"), environ)
-    addresses = {
-        name: (host, specs[name]["config"].get("port") or free_port(host)) for name in nemo
-    }
+    addresses = addresses_for(
+        dict.fromkeys(nemo, host), {name: specs[name]["config"].get("port") for name in nemo}
+    )
     attribution = Attribution()
     servers = await build_servers(
         specs,
@@ -88,7 +90,7 @@ async def start_servers(
         await loopback.serve(
             {n: servers[n] for n, kind in kinds.items() if kind == "builtin"}, attribution, host
         )
-        head = HeadServer()
+        head = HeadServer(middlewares=(guard(None),))  # as serve's: no page reads the table
         servers.stoppers.append(head.close)
         await head.start(host, 0)
         table = {
@@ -134,8 +136,8 @@ async def start_servers(
     return servers
 
 
-def _process_spec(name: str, spec: Mapping[str, Any], address: Address) -> ProcessSpec:
-    source = spec.get("source") or {}
+def _process_spec(name: str, spec: ServerEntry, address: Address) -> ProcessSpec:
+    source: Mapping[str, Any] = spec.get("source") or {}
     return ProcessSpec(
         name=name,
         server_type=spec["type"],

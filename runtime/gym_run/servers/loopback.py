@@ -5,6 +5,9 @@ server gym-run implements (`openai_model`, `stand_in_model`), that model is serv
 calls get gym-run's retries, limits, cache, usage and cost like any other; a call tagged with a
 rollout (servers/attribution.py) is counted into that rollout. Built-in resources servers are
 served too (a NeMo Gym agent may use one). Agents are not: only collectors call agents.
+
+Behind the same guard as `gym-run serve` (servers/netguard.py): a page in the user's browser could
+otherwise POST to a loopback model (spending the plan's key) or reach it by a rebound DNS name.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from gym_run.servers.attribution import Attribution
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.builtin.resources import ResourcesServer
 from gym_run.servers.nemo_config import MODEL_ROUTES, Address, model_paths
-from gym_run.servers.netguard import MAX_REQUEST_BYTES, error_response
+from gym_run.servers.netguard import error_response, guarded_app
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -54,7 +57,7 @@ def model_route(model: ModelServer, attribution: Attribution) -> web.Application
 
         return handler
 
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    app = guarded_app()
     for path, call in zip(MODEL_ROUTES, (model.responses, model.chat_completions), strict=True):
         for form in model_paths(path):
             app.router.add_post(form, route(call))

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from gym_compile.plan_types import ServerEntry
+
 Address = tuple[str, int]
 
 SECRET_MARKER = "$secret"
@@ -42,7 +44,7 @@ def url_of(address: Address) -> str:
 
 
 def nemo_global_config(
-    servers: Mapping[str, Mapping[str, Any]],
+    servers: Mapping[str, ServerEntry],
     addresses: Mapping[str, Address],
     head: Address,
     *,

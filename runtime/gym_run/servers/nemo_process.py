@@ -10,6 +10,7 @@ A server that exits or never answers is one clear line with the tail of its log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import signal
@@ -17,20 +18,26 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import aiohttp
 
+from gym_run.defaults import plan_default
 from gym_run.errors import ServerStartError
 from gym_run.servers.nemo_config import Address, url_of
 
 PYTHON_ENV = "NEMO_GYM_PYTHON"
 LAUNCHER = Path(__file__).with_name("nemo_launch.py")
-DEFAULT_STARTUP_TIMEOUT_S = 180.0
+#: the plan's nemo_gym.startup_timeout_s when it is left out (schemas/plan.schema.json states it)
+DEFAULT_STARTUP_TIMEOUT_S = float(plan_default("nemo_gym", "startup_timeout_s"))
 STOP_GRACE_S = 3.0
+#: How long a server that refuses connections while its process runs may take to exit (a server
+#: shutting down closes its socket first) before it counts as gone anyway.
+DYING_WAIT_S = 5.0
+_PROBE_S = 1.0
 _POLL_S = 0.05
 _TAIL_LINES = 3
 _TAIL_CHARS = 600
@@ -64,10 +71,27 @@ def nemo_python(configured: str | None, environ: Mapping[str, str] | None = None
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free right now (the server binds it a moment later, as NeMo Gym's own ng_run does)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return free_ports([host])[0]
+
+
+def addresses_for(hosts: Mapping[str, str], ports: Mapping[str, int | None]) -> dict[str, Address]:
+    """Each server's (host, port): its configured port, else a free one (distinct within a plan)."""
+    unset = [name for name in hosts if not ports.get(name)]
+    picked = dict(zip(unset, free_ports([hosts[name] for name in unset]), strict=True))
+    return {name: (host, ports.get(name) or picked[name]) for name, host in hosts.items()}
+
+
+def free_ports(hosts: Sequence[str]) -> list[int]:
+    """A distinct port free right now on each host: every socket is held until all are picked, so
+    two servers of one plan never get the same port (a closed port may be handed out again)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for host in hosts:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = held.enter_context(socket.socket(family))
+            sock.bind((host, 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 @dataclass(frozen=True)
@@ -103,6 +127,7 @@ class NemoProcesses:
         self._monitor: asyncio.Task[None] | None = None
         self._on_death: Callable[[str], None] | None = None
         self._reported: set[str] = set()
+        self._settling: asyncio.Task[None] | None = None
 
     def pid(self, name: str) -> int:
         return self.running[name].proc.pid
@@ -258,10 +283,55 @@ class NemoProcesses:
                 self._reported.add(name)
                 self._on_death(self.death_line(name, code, "during the run"))
 
+    async def settle(self, wait_s: float | None = None) -> None:
+        """After a failed rollout: reports a server that exited (as `check`), and one that refuses
+        connections while its process still runs: it is on its way out (its socket closes before
+        it exits, and the rollouts that follow would fail at once, faster than the exit shows),
+        so it is waited for, up to `wait_s`, and reported either way. Callers that arrive while
+        a look is under way wait for that one."""
+        self.check()
+        if self._on_death is None or self._stopping:
+            return
+        if self._settling is None or self._settling.done():
+            wait = DYING_WAIT_S if wait_s is None else wait_s
+            self._settling = asyncio.get_running_loop().create_task(self._settle(wait))
+        look = self._settling
+        try:
+            await asyncio.shield(look)
+        except asyncio.CancelledError:
+            if not look.cancelled():  # the caller itself is cancelled, not the look (`stop`)
+                raise
+
+    async def _settle(self, wait_s: float) -> None:
+        for name, run in self.running.items():
+            if name in self._reported or run.proc.poll() is not None:
+                continue
+            if not await _refuses(run.spec.address):
+                continue
+            deadline = time.monotonic() + wait_s
+            while run.proc.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(_POLL_S)
+            if self._stopping or name in self._reported:
+                continue
+            code = run.proc.poll()
+            self._reported.add(name)
+            assert self._on_death is not None
+            if code is not None:
+                self._on_death(self.death_line(name, code, "during the run"))
+            else:
+                self._on_death(
+                    f"server {name!r} ({run.spec.server_type}/{run.spec.implementation}) stopped "
+                    f"answering on {url_of(run.spec.address)} during the run (its process "
+                    f"{run.proc.pid} still runs); " + self._tail_text(name)
+                )
+
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """SIGTERM to every server's process group, SIGKILL to what is left after `grace_s`."""
         self.check()  # one that died since the last look still counts
         self._stopping = True
+        if self._settling is not None:
+            self._settling.cancel()
+            self._settling = None
         if self._monitor is not None:
             self._monitor.cancel()
             self._monitor = None
@@ -324,6 +394,19 @@ def session_members(sid: int) -> list[int]:
         if len(fields) > 3 and fields[0] != "Z" and fields[3] == str(sid):
             found.append(int(entry))
     return found
+
+
+async def _refuses(address: Address) -> bool:
+    """True when nothing listens at `address` any more (the connection is refused); a connection
+    that opens, or one that times out (a busy server), is not a refusal."""
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), _PROBE_S)
+    except (ConnectionRefusedError, ConnectionResetError):
+        return True
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    return False
 
 
 def tail(path: Path, lines: int = _TAIL_LINES) -> list[str]:

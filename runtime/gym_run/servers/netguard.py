@@ -8,7 +8,9 @@ POST to 127.0.0.1 with `Content-Type: text/plain` and no preflight, or reach it 
 name rebound to 127.0.0.1: such requests would spend the user's key); then the body is read whole,
 within BODY_TIMEOUT_S, a large one only once it fits in the process's REQUEST_MEMORY.
 
-Shared by `gym-run serve` (runtime/gym_run/servers/serve.py) and the stand-in (runtime/gym_run/standin/server.py).
+Every app gym-run serves over HTTP is built by `guarded_app` (routes.py for `gym-run serve`,
+loopback.py for the servers a run shows NeMo Gym processes) or carries `guard` (the head server,
+in serve and run alike); the stand-in (standin/server.py) shares `refuse_remote`.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from gym_compile.plan_types import Plan
 from gym_run.endpoint.memory import ByteBudget
 from gym_run.errors import EXIT_USAGE, GymRunError
 from gym_run.http import error_response
@@ -71,7 +73,7 @@ def refuse_remote(host: str, what: str) -> None:
         )
 
 
-def bind_hosts(plan: Mapping[str, Any], host: str | None = None) -> dict[str, str]:
+def bind_hosts(plan: Plan, host: str | None = None) -> dict[str, str]:
     """Where each server will listen: `host` (the --host flag) for all, else each config's host."""
     return {
         name: host or spec["config"].get("host") or "127.0.0.1"
@@ -95,6 +97,12 @@ def serve_token(environ: Mapping[str, str] | None = None) -> tuple[str, bool]:
     """(token, generated?): GYM_SERVE_TOKEN when set, else a fresh random one."""
     given = (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip()
     return (given, False) if given else (secrets.token_urlsafe(32), True)
+
+
+def guarded_app(token: str | None = None, memory: ByteBudget | None = None) -> web.Application:
+    """An aiohttp app behind `guard`, bodies capped at MAX_REQUEST_BYTES: the one way a served
+    route is built, so no server gym-run starts can be reached by a page from elsewhere."""
+    return web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[guard(token, memory)])
 
 
 def guard(token: str | None, memory: ByteBudget | None = None) -> Middleware:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import aiohttp
 
+from gym_compile.plan_types import ServerEntry
 from gym_run.defaults import server_defaults
 from gym_run.endpoint.cache import ResponseCache
 from gym_run.errors import PlanError, ServerStartError
@@ -56,15 +57,15 @@ Factory = Callable[[str, dict[str, Any], BuildContext], Awaitable[Any]]
 Kind = Literal["builtin", "nemo", "url"]
 
 
-def server_kind(spec: Mapping[str, Any]) -> Kind:
+def server_kind(spec: ServerEntry) -> Kind:
     """How a plan's server runs: in-process (the default), NeMo Gym's process, or by URL."""
     run = spec.get("run") or "builtin"
     if run == "nemo" or run == "url" or run == "builtin":
-        return cast(Kind, run)
+        return run
     raise PlanError(f"unknown server run mode {run!r}; recompile with this gym-compile")
 
 
-def _remote(name: str, spec: Mapping[str, Any], ctx: BuildContext) -> Any:
+def _remote(name: str, spec: ServerEntry, ctx: BuildContext) -> Any:
     """The object standing for a server gym-run does not run in-process."""
     if server_kind(spec) == "url":
         url = str(spec["url"])
@@ -142,7 +143,7 @@ class Servers:
     """The live servers of one plan; closing them stops any loopback apps and processes they
     started (`stoppers` first, latest first: NeMo Gym processes before what they call)."""
 
-    def __init__(self, specs: dict[str, dict[str, Any]], built: dict[str, Any]) -> None:
+    def __init__(self, specs: dict[str, ServerEntry], built: dict[str, Any]) -> None:
         self.specs = specs
         self.built = built
         self.stoppers: list[Callable[[], Awaitable[None]]] = []
@@ -155,6 +156,13 @@ class Servers:
         """Looks now whether a NeMo Gym process has exited (reported through `on_death`)."""
         if self.processes is not None:
             self.processes.check()
+
+    async def settle_processes(self) -> None:
+        """After a failed rollout: `check_processes`, and a NeMo Gym server that no longer
+        accepts connections is waited for until it has exited (nemo_process.NemoProcesses.settle),
+        so no row is admitted only to fail against a server on its way out."""
+        if self.processes is not None:
+            await self.processes.settle()
 
     def server_died(self, line: str) -> None:
         self.died.append(line)
@@ -180,7 +188,7 @@ class Servers:
 
 
 async def build_servers(
-    specs: dict[str, dict[str, Any]],
+    specs: dict[str, ServerEntry],
     session: aiohttp.ClientSession,
     *,
     bind: bool = True,

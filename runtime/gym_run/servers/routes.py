@@ -11,6 +11,7 @@ from aiohttp import web
 
 from gym_compile import jsonsafe
 from gym_compile.jsonsafe import BadJSON
+from gym_compile.plan_types import RolloutRecord
 from gym_run.collect.metrics import Metrics
 from gym_run.collect.record import served_answer
 from gym_run.collect.rollouts import run_one
@@ -22,7 +23,7 @@ from gym_run.servers.builtin.agent import SimpleAgent
 from gym_run.servers.builtin.models import ModelServer
 from gym_run.servers.builtin.resources import ResourcesServer
 from gym_run.servers.nemo_config import MODEL_ROUTES, model_paths
-from gym_run.servers.netguard import MAX_REQUEST_BYTES, guard
+from gym_run.servers.netguard import MAX_REQUEST_BYTES, guarded_app
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 INDEX_KEYS = ("_ng_task_index", "_ng_rollout_index")
@@ -34,7 +35,7 @@ class RunSettings:
 
     plan_hash: str
     rollout_timeout_s: float | None = None
-    finish: Callable[[dict[str, Any]], None] = lambda record: None
+    finish: Callable[[RolloutRecord], None] = lambda record: None
 
 
 class _Reject(Exception):
@@ -76,10 +77,6 @@ def _endpoint(
     return handler
 
 
-def _app(token: str | None) -> web.Application:
-    return web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[guard(token)])
-
-
 async def _aggregate(body: dict[str, Any], _request: web.Request) -> web.Response:
     """NeMo Gym's `AggregateMetricsRequest` in (`verify_responses`), `AggregateMetrics` out
     (gym_run.metrics.nemo), plus `agent_metrics._gym`: our totals (ok/failed, tokens per model
@@ -109,7 +106,7 @@ def model_app(model: ModelServer, token: str | None = None) -> web.Application:
     async def chat_completions(body: dict[str, Any], _request: web.Request) -> web.Response:
         return web.json_response(await model.chat_completions(body))
 
-    app = _app(token)
+    app = guarded_app(token)
     for path, call in zip(MODEL_ROUTES, (responses, chat_completions), strict=True):
         for form in model_paths(path):
             app.router.add_post(form, _endpoint(call))
@@ -127,7 +124,7 @@ def resources_app(resources: ResourcesServer, token: str | None = None) -> web.A
         status, text = await resources.call_tool(request.match_info["tool"], body)
         return web.Response(status=status, text=text, content_type="application/json")
 
-    app = _app(token)
+    app = guarded_app(token)
     app.router.add_post("/seed_session", _endpoint(seed_session))
     app.router.add_post("/verify", _endpoint(verify))
     app.router.add_post("/aggregate_metrics", _endpoint(_aggregate))
@@ -166,7 +163,7 @@ def agent_app(
         response, _stats = await agent.responses(body)
         return web.json_response(response)
 
-    app = _app(token)
+    app = guarded_app(token)
     app.router.add_post("/run", _endpoint(run))
     app.router.add_post("/v1/responses", _endpoint(responses))
     app.router.add_post("/aggregate_metrics", _endpoint(_aggregate))

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from gym_compile.plan_types import NemoGym, Plan, RolloutRecord, ServerEntry
 from gym_run.endpoint.cache import open_cache
 from gym_run.endpoint.client import make_session
 from gym_run.endpoint.pricing import CostMeter, PriceTable, price_record, server_models
@@ -28,7 +29,7 @@ from gym_run.servers.nemo_process import (
     DEFAULT_STARTUP_TIMEOUT_S,
     NemoProcesses,
     ServerDied,
-    free_port,
+    addresses_for,
     nemo_python,
 )
 from gym_run.servers.netguard import (
@@ -90,9 +91,9 @@ class Served:
         await self._close()
 
 
-def _pricing(plan: Mapping[str, Any]) -> Callable[[dict[str, Any]], None]:
+def _pricing(plan: Plan) -> Callable[[RolloutRecord], None]:
     """Prices a served record as the collector prices a collected one (same `_gym` cost keys)."""
-    job = plan.get("job") or {}
+    job: Mapping[str, Any] = plan.get("job") or {}
     try:
         prices = PriceTable.load(job.get("prices"))
     except ValueError as exc:
@@ -102,7 +103,7 @@ def _pricing(plan: Mapping[str, Any]) -> Callable[[dict[str, Any]], None]:
 
 
 def _app_for(
-    name: str, server: Any, plan: Mapping[str, Any], settings: RunSettings, token: str | None
+    name: str, server: Any, plan: Plan, settings: RunSettings, token: str | None
 ) -> web.Application:
     if isinstance(server, ModelServer):
         return model_app(server, token)
@@ -127,7 +128,7 @@ async def _listen(
 
 
 async def start_serving(
-    plan: dict[str, Any],
+    plan: Plan,
     *,
     environ: Mapping[str, str] | None = None,
     host: str | None = None,
@@ -135,6 +136,7 @@ async def start_serving(
     token: str | None = None,
     head_port: int = 0,
     log_dir: Path | None = None,
+    use_cache: bool = True,
 ) -> Served:
     """Starts NeMo Gym's head server on `head_port` (0: a free one) and every server of the plan on
     its host/port (port null/0: a free one); returns the table. The head answers NeMo Gym's config
@@ -142,7 +144,8 @@ async def start_serving(
 
     NeMo Gym's own servers of the plan (`run: nemo`) are started as processes (logs in `log_dir`)
     and told every address; `url:` servers are only named. Beyond loopback only with
-    allow_remote, and then only with a token every request must carry.
+    allow_remote, and then only with a token every request must carry. `use_cache=False` leaves
+    the plan's response cache alone (neither read nor written), as `gym-run PLAN --no-cache` does.
     """
     hosts = bind_hosts(plan, host)
     check_binding(hosts, allow_remote=allow_remote)
@@ -150,7 +153,8 @@ async def start_serving(
         raise RemoteBindRefused("listening beyond this machine needs a bearer token")
     specs = server_specs(plan, environ)
     settings = RunSettings(plan["content_hash"], finish=_pricing(plan))
-    cache_spec = (plan.get("job") or {}).get("response_cache")
+    job = plan.get("job")
+    cache_spec = job.get("response_cache") if job and use_cache else None
     head = HeadServer(middlewares=(guard(token),))
     session = make_session(100)
     runners: list[web.AppRunner] = []
@@ -180,11 +184,11 @@ async def start_serving(
             ) from None
         cache = open_cache(cache_spec["path"], _stderr) if cache_spec else None
         kinds = {name: server_kind(spec) for name, spec in specs.items()}
-        addresses: dict[str, Address] = {
-            name: (hosts[name], spec["config"].get("port") or free_port(hosts[name]))
-            for name, spec in specs.items()
-            if kinds[name] == "nemo"
-        }
+        nemo = [name for name in specs if kinds[name] == "nemo"]
+        addresses: dict[str, Address] = addresses_for(
+            {name: hosts[name] for name in nemo},
+            {name: specs[name]["config"].get("port") for name in nemo},
+        )
         addresses.update(
             {n: url_address(specs[n]["url"]) for n, kind in kinds.items() if kind == "url"}
         )
@@ -231,8 +235,8 @@ async def start_serving(
 
 
 async def _start_nemo(
-    plan: Mapping[str, Any],
-    specs: dict[str, dict[str, Any]],
+    plan: Plan,
+    specs: dict[str, ServerEntry],
     kinds: Mapping[str, str],
     addresses: Mapping[str, Address],
     head: HeadServer,
@@ -245,7 +249,7 @@ async def _start_nemo(
     nemo = [name for name, kind in kinds.items() if kind == "nemo"]
     if not nemo:
         return {}
-    settings = plan.get("nemo_gym") or {}
+    settings: NemoGym = plan.get("nemo_gym") or {}
     python = nemo_python(settings.get("python"), environ)
     processes = NemoProcesses(python, log_dir or Path("gym-run.logs"))
     servers.stoppers.append(processes.stop)
@@ -273,7 +277,7 @@ def format_table(table: list[ServedServer]) -> str:
 
 
 async def serve_forever(
-    plan: dict[str, Any],
+    plan: Plan,
     *,
     echo: Callable[[str], None] = print,
     host: str | None = None,
@@ -282,6 +286,7 @@ async def serve_forever(
     head_port: int = DEFAULT_HEAD_PORT,
     log_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    use_cache: bool = True,
 ) -> None:
     """Until cancelled (Ctrl-C): asyncio.run cancels this task and the finally stops the servers.
 
@@ -305,6 +310,7 @@ async def serve_forever(
         token=token,
         head_port=head_port,
         log_dir=log_dir,
+        use_cache=use_cache,
     )
     try:
         head = ServedServer("head_server", "head_server", "nemo_gym", served.head_url)
@@ -317,11 +323,11 @@ async def serve_forever(
         await served.close()
 
 
-def collector_hint(plan: Mapping[str, Any], served: Served) -> str:
+def collector_hint(plan: Plan, served: Served) -> str:
     """The NeMo Gym command that collects from these servers: only the head's address is needed."""
     host, _, port = served.head_url.removeprefix("http://").rpartition(":")
     agents = [s.name for s in served.table if s.type == "responses_api_agents"]
-    job = plan.get("job") or {}
+    job: Mapping[str, Any] = plan.get("job") or {}
     agent = job.get("agent") or (agents[0] if agents else "AGENT")
     data = (job.get("input") or {}).get("path") or "IN.jsonl"
     return (

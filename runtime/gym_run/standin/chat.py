@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from gym_run.standin.faults import model_and_tools
 from gym_run.standin.model import text_of
 
 
@@ -27,13 +28,8 @@ def check(body: Any) -> tuple[str, str | None] | None:
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             return f"Missing required parameter: 'messages[{i}].role'.", f"messages[{i}].role"
-    if "model" in body and not isinstance(body["model"], str):
-        return "Invalid type for 'model': expected a string.", "model"
-    tools = body.get("tools")
-    if tools is not None and not (
-        isinstance(tools, list) and all(isinstance(t, dict) for t in tools)
-    ):
-        return "Invalid type for 'tools': expected an array of objects.", "tools"
+    if (problem := model_and_tools(body)) is not None:
+        return problem
     if body.get("stream") is True:
         return "The stand-in answers chat completions whole: set stream to false.", "stream"
     return None

@@ -292,6 +292,16 @@ def bad_request(body: Any) -> tuple[str, str | None] | None:
             "Invalid type for 'input': expected one of a string or an array of input items.",
             "input",
         )
+    if (problem := model_and_tools(body)) is not None:
+        return problem
+    for i, tool in enumerate(body.get("tools") or []):
+        if tool.get("type") == "function" and not isinstance(tool.get("name"), str):
+            return f"Missing required parameter: 'tools[{i}].name'.", f"tools[{i}].name"
+    return None
+
+
+def model_and_tools(body: dict[str, Any]) -> tuple[str, str] | None:
+    """The `model` and `tools` checks both APIs (Responses, Chat Completions) make first."""
     if "model" in body and not isinstance(body["model"], str):
         return "Invalid type for 'model': expected a string.", "model"
     tools = body.get("tools")
@@ -299,7 +309,4 @@ def bad_request(body: Any) -> tuple[str, str | None] | None:
         isinstance(tools, list) and all(isinstance(t, dict) for t in tools)
     ):
         return "Invalid type for 'tools': expected an array of objects.", "tools"
-    for i, tool in enumerate(tools or []):
-        if tool.get("type") == "function" and not isinstance(tool.get("name"), str):
-            return f"Missing required parameter: 'tools[{i}].name'.", f"tools[{i}].name"
     return None

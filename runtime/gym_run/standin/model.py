@@ -15,9 +15,14 @@ import time
 from typing import Any
 
 from gym_compile.canonical import canonical_json
+from gym_run.defaults import default_of
 from gym_run.standin import structured
 from gym_run.standin.args import ArgGen
 from gym_run.standin.judging import _judge_answer
+
+# the stand_in_model schema's defaults: what the stand-in answers as when nothing says otherwise
+DEFAULT_MODEL: str = default_of("responses_api_models", "stand_in_model", "model")
+DEFAULT_LATENCY_MS: float = default_of("responses_api_models", "stand_in_model", "latency_ms")
 
 _FILLER = {"tn", "tonight", "today", "tomorrow", "now", "right", "please", "rn"}
 _PREFERRED_KEYS = ("description", "answer", "result", "summary", "text", "message", "output")
@@ -191,7 +196,7 @@ def respond(body: dict[str, Any], *, always_call: bool = False) -> dict[str, Any
         "error": None,
         "incomplete_details": None,
         "instructions": body.get("instructions"),
-        "model": body.get("model") or "stand-in-1",
+        "model": body.get("model") or DEFAULT_MODEL,
         "output": [output],
         "parallel_tool_calls": given("parallel_tool_calls", True),
         "tools": _normalised_tools(body),

@@ -34,7 +34,7 @@ from gym_run.standin.faults import (
     unauthorized,
 )
 from gym_run.standin.judging import _judge_answer
-from gym_run.standin.model import input_items, respond
+from gym_run.standin.model import DEFAULT_LATENCY_MS, DEFAULT_MODEL, input_items, respond
 from gym_run.standin.store import DEFAULT_CAPACITY, ResponseStore, not_found, shown
 from gym_run.standin.wire import check_features, fresh_ids
 
@@ -58,8 +58,8 @@ def _reject_constant(name: str) -> Any:
 
 def build_app(
     *,
-    model: str = "stand-in-1",
-    latency_ms: float = 0.0,
+    model: str = DEFAULT_MODEL,
+    latency_ms: float = DEFAULT_LATENCY_MS,
     faults: Faults | None = None,
     api_key: str | None = None,
     known_models: list[str] | None = None,

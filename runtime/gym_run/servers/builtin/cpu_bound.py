@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from gym_run.defaults import default_of
 from gym_run.servers.builtin.resources import SimpleWeather
 
 
@@ -22,5 +23,6 @@ class CpuBound(SimpleWeather):
     """Blocks its event loop in verify on purpose: the work is CPU, so one process does one at a time."""
 
     async def verify(self, body: dict[str, Any]) -> dict[str, Any]:
-        burn_cpu(float(self.config.get("verify_cpu_ms", 20)))
+        default = default_of("resources_servers", "example_cpu_bound", "verify_cpu_ms")
+        burn_cpu(float(self.config.get("verify_cpu_ms", default)))
         return {**body, "reward": 1.0}

@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from gym_run.defaults import default_of
 from gym_run.endpoint.usage import add_usage
 from gym_run.errors import PlanError
 from gym_run.messages import extract, last_text, message_text
@@ -45,14 +46,21 @@ def parse_verdict(text: str, equal_label: str, not_equal_label: str) -> str | No
     return not_equal_label
 
 
+def _default(key: str) -> Any:
+    """equivalence_llm_judge's schema default (a hand-built config may leave the key out)."""
+    return default_of("resources_servers", "equivalence_llm_judge", key)
+
+
 class EquivalenceLLMJudge(ResourcesServer):
     """No tools; verify asks the judge model whether the answer matches `expected_answer`."""
 
     def __init__(self, name: str, config: dict[str, Any], judge: ModelServer) -> None:
         super().__init__(name, config)
         self.judge = judge
-        self.equal_label = config.get("judge_equal_label") or "[[A=B]]"
-        self.not_equal_label = config.get("judge_not_equal_label") or "[[A!=B]]"
+        self.equal_label = config.get("judge_equal_label") or _default("judge_equal_label")
+        self.not_equal_label = config.get("judge_not_equal_label") or _default(
+            "judge_not_equal_label"
+        )
         if self.equal_label == self.not_equal_label:
             raise PlanError(
                 f"server {name!r}: judge_equal_label and judge_not_equal_label are the same"
@@ -117,13 +125,16 @@ class EquivalenceLLMJudge(ResourcesServer):
         rescue after not equal when a per-row regex did the extracting (check_full_generation_on_fail);
         neither when the expected answer is past extraction_length_threshold (already whole)."""
         per_row = (body.get("template_metadata") or {}).get("output_regex")
-        per_row = per_row if self.config.get("use_per_record_regex", True) else None
+        per_row = per_row if self._per_record_regex() else None
         threshold = self.config.get("extraction_length_threshold")
         if per_row and threshold is not None and len(expected) > threshold:
             return None
         if equal:
             return "swap" if self.config.get("check_twice_swap") else None
         return "full" if per_row and self.config.get("check_full_generation_on_fail") else None
+
+    def _per_record_regex(self) -> bool:
+        return bool(self.config.get("use_per_record_regex", _default("use_per_record_regex")))
 
     def _reward(self, kind: str) -> float:
         """The plan states it (the schema's default is filled in at compile time)."""
@@ -134,7 +145,7 @@ class EquivalenceLLMJudge(ResourcesServer):
     def _answer_regex(self, body: dict[str, Any], expected: str) -> str | None:
         """NeMo Gym's per-row `template_metadata.output_regex` wins, unless the answer is long."""
         per_row = (body.get("template_metadata") or {}).get("output_regex")
-        if per_row and self.config.get("use_per_record_regex", True):
+        if per_row and self._per_record_regex():
             threshold = self.config.get("extraction_length_threshold")
             return None if threshold is not None and len(expected) > threshold else per_row
         return self.config.get("response_extract_regex")

@@ -7,10 +7,11 @@ from typing import Any
 
 import aiohttp
 
-from gym_run.defaults import model_defaults
+from gym_run.defaults import default_of, model_defaults
 from gym_run.endpoint.cache import CachingClient, ResponseCache
-from gym_run.endpoint.client import ModelClient, OpenAIClient, Timeouts
+from gym_run.endpoint.client import ModelClient, OpenAIClient
 from gym_run.endpoint.retry import RetryPolicy
+from gym_run.endpoint.timeouts import Timeouts
 from gym_run.errors import PlanError
 
 STAND_IN_API_KEY = "stand-in"
@@ -43,6 +44,9 @@ class ModelServer:
             await on_close()
 
 
+MODELS = "responses_api_models"
+
+
 def call_options(name: str, config: dict[str, Any]) -> dict[str, Any]:
     """How every model server calls its endpoint: timeouts, retries, concurrency, pacing, the
     circuit breaker, the answer-size limits (keys a config leaves out: the schema's defaults) and
@@ -59,7 +63,7 @@ def call_options(name: str, config: dict[str, Any]) -> dict[str, Any]:
             key: config.get(key, defaults[key])
             for key in ("max_response_bytes", "max_buffered_response_bytes")
         },
-        "stream": bool(config.get("stream", False)),
+        "stream": bool(config.get("stream", defaults["stream"])),
     }
 
 
@@ -96,7 +100,7 @@ def openai_model(
     """`openai_model`: the config is already canonical (renamed spellings, secrets resolved)."""
     client = OpenAIClient(
         session,
-        base_url=config.get("base_url", "https://api.openai.com/v1"),
+        base_url=config.get("base_url", default_of(MODELS, "openai_model", "base_url")),
         api_key=config.get("api_key", ""),
         model=config["model"],
         default_headers=config.get("default_headers"),
@@ -129,7 +133,7 @@ async def stand_in_model(
 
     host = (config.get("host") or "127.0.0.1") if bind else "127.0.0.1"
     port = (config.get("port") or 0) if bind else 0
-    model = config.get("model", "stand-in-1")
+    model = config.get("model", default_of(MODELS, "stand_in_model", "model"))
     try:
         faults = Faults(**(config.get("faults") or {}))
     except (TypeError, ValueError) as exc:
@@ -138,7 +142,7 @@ async def stand_in_model(
         host,
         port,
         model=model,
-        latency_ms=config.get("latency_ms", 0.0),
+        latency_ms=config.get("latency_ms", default_of(MODELS, "stand_in_model", "latency_ms")),
         api_key=STAND_IN_API_KEY,
         faults=faults,
     )

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from typing import Any
 
+from gym_run.defaults import default_of
 from gym_run.messages import extract, last_text
 from gym_run.servers.builtin.resources import ResourcesServer
 
@@ -69,6 +70,11 @@ def choice_letter(text: str, choices: str) -> str | None:
     return picked.pop() if len(picked) == 1 else None
 
 
+def _default(key: str) -> Any:
+    """answer_match's schema default (a hand-built config may leave the key out)."""
+    return default_of("resources_servers", "answer_match", key)
+
+
 class AnswerMatch(ResourcesServer):
     """No tools; verify gives 1.0 when the final answer matches expected_answer, else 0.0."""
 
@@ -79,13 +85,13 @@ class AnswerMatch(ResourcesServer):
         accepted = [str(e) for e in (expected if isinstance(expected, list) else [expected])]
         text = last_text((body.get("response") or {}).get("output"), "assistant") or ""
         text = extract(text, self.config.get("answer_regex"))
-        if self.config.get("mode", "exact") == "multiple_choice":
-            choices = self.config.get("choices", "ABCDEFGHIJ").upper()
+        if self.config.get("mode", _default("mode")) == "multiple_choice":
+            choices = self.config.get("choices", _default("choices")).upper()
             got = choice_letter(text, choices)
             wanted = {choice_letter(a, choices) or a.strip().upper()[:1] for a in accepted}
             reward = 1.0 if got is not None and got in wanted else 0.0
             return {**body, "reward": reward, "extracted_answer": got}
-        case = bool(self.config.get("case_sensitive", False))
+        case = bool(self.config.get("case_sensitive", _default("case_sensitive")))
         got_text = final_answer(text) if text else ""
         got = normalise(got_text, case_sensitive=case)
         wanted_set = {normalise(a, case_sensitive=case) for a in accepted}

@@ -3,13 +3,14 @@
 Not NeMo Gym's code: a small aiohttp app that reads NeMo Gym's environment (NEMO_GYM_CONFIG_DICT,
 NEMO_GYM_CONFIG_PATH) to find its own address, so the process tests run without NeMo Gym
 installed. Its `mode` decides how it misbehaves: ok, crash (at start), missing_module (an import
-of a package it needs fails at start), hang (never listens),
-die_after (exits after N tool calls); `pid_file` says where it writes its pid; a stray child
-process (`child: true`) shows that the whole process group goes down with it, and one in a process
-group of its own (`child: own_group`, as Ray's workers are) that the whole session does.
+of a package it needs fails at start), hang (never listens), die_after (exits after N tool calls;
+with linger_s, unreachable that long before it exits); `pid_file` says where it writes its pid; a
+stray child process (`child: true`) shows that the whole process group goes down with it, and one
+in a process group of its own (`child: own_group`, as Ray's workers are) that the whole session does.
 """
 
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -44,6 +45,20 @@ if MODE == "hang":
 calls = 0
 
 
+def die(linger_s: float) -> None:
+    """Exit with code 3. With `linger_s`, first refuse every connection (sockets closed) and stay
+    alive that long, as a server shutting down does: unreachable before it has exited."""
+    if linger_s:
+        for fd in range(3, 1024):
+            try:
+                if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    os.close(fd)
+            except OSError:
+                pass
+        time.sleep(linger_s)
+    os._exit(3)
+
+
 async def liveness(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -59,7 +74,7 @@ async def get_weather(request: web.Request) -> web.Response:
     global calls
     calls += 1
     if MODE == "die_after" and calls > int(IMPL_CONFIG.get("after", 1)):
-        os._exit(3)
+        die(float(IMPL_CONFIG.get("linger_s", 0)))
     body = await request.json()
     session = request.cookies.get("fake_session", "none")
     return web.json_response({"city": body.get("city"), "weather_description": f"cold ({session})"})
